@@ -1,0 +1,1 @@
+//! EVM chain support (exact scheme); filled in by the EVM work.

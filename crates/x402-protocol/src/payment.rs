@@ -1,0 +1,298 @@
+//! The version-neutral view of a payment that chain code works on.
+//!
+//! Versions are handled once, here at the edge: a v1 or v2 request becomes a
+//! [`Payment`], chain crates judge it, and their [`Verdict`] / [`Settlement`] is
+//! written back in the shape of the request's version. Chain code is never written
+//! twice for v1 and v2.
+
+use serde_json::Value;
+
+use crate::amount::TokenAmount;
+use crate::caip2::ChainId;
+use crate::envelope::{VersionedRequest, X402Version};
+use crate::networks;
+use crate::reason::Reason;
+use crate::v2::JsonObject;
+use crate::{v1, v2};
+
+/// How the signed value must relate to the required amount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AmountRule {
+    /// v2 `exact`: value must equal `amount`.
+    Exact,
+    /// v1 `exact`: value must be at least `maxAmountRequired` (v1 specification).
+    AtLeast,
+}
+
+/// Requirements in version-neutral form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Requirements {
+    /// Required amount in atomic units.
+    pub amount: TokenAmount,
+    /// How the payment value must compare to `amount`.
+    pub amount_rule: AmountRule,
+    /// Token address.
+    pub asset: String,
+    /// Recipient.
+    pub pay_to: String,
+    /// Longest time the payment may take.
+    pub max_timeout_seconds: u64,
+    /// Scheme-specific data.
+    pub extra: Option<JsonObject>,
+}
+
+/// A payment to verify or settle, whatever version it came in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Payment {
+    /// The version of the request (decides the answer's shape and amount rule).
+    pub version: X402Version,
+    /// Network of the requirements.
+    pub network: ChainId,
+    /// The network exactly as the request spelled it, echoed in answers.
+    pub network_label: String,
+    /// Scheme of the requirements.
+    pub scheme: String,
+    /// Scheme the payload claims.
+    pub payload_scheme: String,
+    /// Network the payload claims; `None` when it names no known network.
+    pub payload_network: Option<ChainId>,
+    /// What must be paid.
+    pub requirements: Requirements,
+    /// The scheme-specific signed data.
+    pub payload: JsonObject,
+    /// v2 extensions the client echoed.
+    pub extensions: Option<JsonObject>,
+}
+
+/// A refusal before any chain code runs (unknown v1 network and the like).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    /// Reason code.
+    pub reason: Reason,
+    /// Detail for humans.
+    pub message: String,
+    /// The network as the request spelled it.
+    pub network_label: String,
+}
+
+impl Payment {
+    /// Normalises a parsed request.
+    pub fn from_request(request: &VersionedRequest) -> Result<Payment, Refusal> {
+        match request {
+            VersionedRequest::V1(r) => Self::from_v1(r),
+            VersionedRequest::V2(r) => Ok(Self::from_v2(r)),
+        }
+    }
+
+    fn from_v2(r: &v2::PaymentRequest) -> Payment {
+        let req = &r.payment_requirements;
+        Payment {
+            version: X402Version::V2,
+            network: req.network.clone(),
+            network_label: req.network.to_string(),
+            scheme: req.scheme.clone(),
+            payload_scheme: r.payment_payload.accepted.scheme.clone(),
+            payload_network: Some(r.payment_payload.accepted.network.clone()),
+            requirements: Requirements {
+                amount: req.amount.clone(),
+                amount_rule: AmountRule::Exact,
+                asset: req.asset.clone(),
+                pay_to: req.pay_to.clone(),
+                max_timeout_seconds: req.max_timeout_seconds,
+                extra: req.extra.clone(),
+            },
+            payload: r.payment_payload.payload.clone(),
+            extensions: r.payment_payload.extensions.clone(),
+        }
+    }
+
+    fn from_v1(r: &v1::PaymentRequest) -> Result<Payment, Refusal> {
+        let req = &r.payment_requirements;
+        let network = networks::by_v1_name(&req.network)
+            .map(|k| k.chain_id())
+            .ok_or_else(|| Refusal {
+                reason: Reason::InvalidNetwork,
+                message: format!("unknown v1 network name {:?}", req.network),
+                network_label: req.network.clone(),
+            })?;
+        let payload_network =
+            networks::by_v1_name(&r.payment_payload.network).map(|k| k.chain_id());
+        let extra = match &req.extra {
+            Some(Value::Object(map)) => Some(map.clone()),
+            _ => None,
+        };
+        Ok(Payment {
+            version: X402Version::V1,
+            network,
+            network_label: req.network.clone(),
+            scheme: req.scheme.clone(),
+            payload_scheme: r.payment_payload.scheme.clone(),
+            payload_network,
+            requirements: Requirements {
+                amount: req.max_amount_required.clone(),
+                amount_rule: AmountRule::AtLeast,
+                asset: req.asset.clone(),
+                pay_to: req.pay_to.clone(),
+                max_timeout_seconds: req.max_timeout_seconds,
+                extra,
+            },
+            payload: r.payment_payload.payload.clone(),
+            extensions: None,
+        })
+    }
+}
+
+/// The outcome of a verification, version-neutral.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// Whether the payment is valid.
+    pub is_valid: bool,
+    /// Reason when invalid.
+    pub reason: Option<Reason>,
+    /// Detail when invalid.
+    pub message: Option<String>,
+    /// The payer, when known.
+    pub payer: Option<String>,
+}
+
+impl Verdict {
+    /// A valid payment by `payer`.
+    pub fn valid(payer: impl Into<String>) -> Self {
+        Verdict {
+            is_valid: true,
+            reason: None,
+            message: None,
+            payer: Some(payer.into()),
+        }
+    }
+
+    /// A refused payment.
+    pub fn invalid(reason: Reason, message: impl Into<String>, payer: Option<String>) -> Self {
+        Verdict {
+            is_valid: false,
+            reason: Some(reason),
+            message: Some(message.into()),
+            payer,
+        }
+    }
+
+    /// The answer in v1 shape.
+    pub fn to_v1(&self) -> v1::VerifyResponse {
+        v1::VerifyResponse {
+            is_valid: self.is_valid,
+            invalid_reason: self.reason.map(|r| r.as_str().to_owned()),
+            invalid_message: self.message.clone(),
+            payer: self.payer.clone(),
+        }
+    }
+
+    /// The answer in v2 shape.
+    pub fn to_v2(&self) -> v2::VerifyResponse {
+        v2::VerifyResponse {
+            is_valid: self.is_valid,
+            invalid_reason: self.reason.map(|r| r.as_str().to_owned()),
+            invalid_message: self.message.clone(),
+            payer: self.payer.clone(),
+            extensions: None,
+        }
+    }
+
+    /// The answer as JSON in the shape of `version`.
+    pub fn to_json(&self, version: X402Version) -> Value {
+        let value = match version {
+            X402Version::V1 => serde_json::to_value(self.to_v1()),
+            X402Version::V2 => serde_json::to_value(self.to_v2()),
+        };
+        value.unwrap_or(Value::Null)
+    }
+}
+
+/// The outcome of a settlement, version-neutral.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settlement {
+    /// Whether the payment is settled on chain.
+    pub success: bool,
+    /// Reason when not settled.
+    pub reason: Option<Reason>,
+    /// Detail when not settled.
+    pub message: Option<String>,
+    /// The payer, when known.
+    pub payer: Option<String>,
+    /// Transaction hash; empty only when nothing was broadcast.
+    pub transaction: String,
+}
+
+impl Settlement {
+    /// A confirmed settlement.
+    pub fn settled(payer: impl Into<String>, transaction: impl Into<String>) -> Self {
+        Settlement {
+            success: true,
+            reason: None,
+            message: None,
+            payer: Some(payer.into()),
+            transaction: transaction.into(),
+        }
+    }
+
+    /// A refusal or failure; `transaction` is the hash when something was broadcast.
+    pub fn failed(
+        reason: Reason,
+        message: impl Into<String>,
+        payer: Option<String>,
+        transaction: impl Into<String>,
+    ) -> Self {
+        Settlement {
+            success: false,
+            reason: Some(reason),
+            message: Some(message.into()),
+            payer,
+            transaction: transaction.into(),
+        }
+    }
+
+    /// A settlement refused because the payment failed verification.
+    pub fn from_verdict(verdict: Verdict) -> Self {
+        Settlement {
+            success: false,
+            reason: verdict.reason.or(Some(Reason::InvalidPayload)),
+            message: verdict.message,
+            payer: verdict.payer,
+            transaction: String::new(),
+        }
+    }
+
+    /// The answer in v1 shape.
+    pub fn to_v1(&self, network_label: &str) -> v1::SettleResponse {
+        v1::SettleResponse {
+            success: self.success,
+            error_reason: self.reason.map(|r| r.as_str().to_owned()),
+            error_message: self.message.clone(),
+            payer: self.payer.clone(),
+            transaction: self.transaction.clone(),
+            network: network_label.to_owned(),
+        }
+    }
+
+    /// The answer in v2 shape.
+    pub fn to_v2(&self, network_label: &str) -> v2::SettleResponse {
+        v2::SettleResponse {
+            success: self.success,
+            error_reason: self.reason.map(|r| r.as_str().to_owned()),
+            error_message: self.message.clone(),
+            payer: self.payer.clone(),
+            transaction: self.transaction.clone(),
+            network: network_label.to_owned(),
+            amount: None,
+            extensions: None,
+        }
+    }
+
+    /// The answer as JSON in the shape of `version`.
+    pub fn to_json(&self, version: X402Version, network_label: &str) -> Value {
+        let value = match version {
+            X402Version::V1 => serde_json::to_value(self.to_v1(network_label)),
+            X402Version::V2 => serde_json::to_value(self.to_v2(network_label)),
+        };
+        value.unwrap_or(Value::Null)
+    }
+}

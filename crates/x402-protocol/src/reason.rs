@@ -1,0 +1,176 @@
+//! Reason codes for refused verifications and settlements.
+//!
+//! Codes from the x402 specifications and the official SDKs are used verbatim so
+//! that official clients recognise them. Codes for the facilitator's own trouble
+//! (RPC down, no gas, a flag off) are ours, snake_case and stable; they are listed in
+//! `docs/reason-codes.md` and are never blamed on the payer.
+
+use std::fmt;
+
+macro_rules! reasons {
+    ($( $(#[$doc:meta])* $variant:ident = $text:literal, $class:ident; )*) => {
+        /// A stable reason code carried in `invalidReason` / `errorReason`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Reason {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl Reason {
+            /// Every reason, for documentation tests and metrics pre-registration.
+            pub const ALL: &'static [Reason] = &[$(Reason::$variant),*];
+
+            /// The wire text of the code.
+            pub fn as_str(self) -> &'static str {
+                match self { $( Reason::$variant => $text, )* }
+            }
+
+            /// Who is at fault, which decides retry and breaker behaviour.
+            pub fn class(self) -> ReasonClass {
+                match self { $( Reason::$variant => ReasonClass::$class, )* }
+            }
+
+            /// Looks a code up by its wire text.
+            pub fn from_code(code: &str) -> Option<Reason> {
+                match code { $( $text => Some(Reason::$variant), )* _ => None }
+            }
+        }
+    };
+}
+
+/// Whose problem a refusal is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReasonClass {
+    /// The payment or request is wrong; retrying the same thing will not help.
+    Payer,
+    /// The facilitator could not do its job right now; the same request may succeed later.
+    /// Never cached by the ledger and never counted against the payer.
+    Facilitator,
+    /// The payment went on chain and failed there (revert): final, not the payer's input error.
+    Chain,
+    /// Broadcast happened and the outcome is not known yet; retry with the same payload.
+    Pending,
+}
+
+reasons! {
+    // ---- general (x402 v2 specification, section 9) ----
+    /// Payer's token balance is too low (spec name).
+    InsufficientFunds = "insufficient_funds", Payer;
+    /// The network is not served by this facilitator.
+    InvalidNetwork = "invalid_network", Payer;
+    /// The scheme payload is malformed.
+    InvalidPayload = "invalid_payload", Payer;
+    /// The payment requirements are malformed or inconsistent.
+    InvalidPaymentRequirements = "invalid_payment_requirements", Payer;
+    /// The scheme is not valid for this request.
+    InvalidScheme = "invalid_scheme", Payer;
+    /// The scheme is not served on this network.
+    UnsupportedScheme = "unsupported_scheme", Payer;
+    /// The protocol version is unknown.
+    InvalidX402Version = "invalid_x402_version", Payer;
+    /// The transaction failed on chain.
+    InvalidTransactionState = "invalid_transaction_state", Chain;
+    /// Something unexpected went wrong while verifying.
+    UnexpectedVerifyError = "unexpected_verify_error", Facilitator;
+    /// Something unexpected went wrong while settling.
+    UnexpectedSettleError = "unexpected_settle_error", Facilitator;
+
+    // ---- exact on EVM (names shared by the official TypeScript and Go SDKs) ----
+    /// Payload or requirements scheme is not `exact`.
+    ExactEvmScheme = "invalid_exact_evm_scheme", Payer;
+    /// The payload was made for another network than the requirements name.
+    ExactEvmNetworkMismatch = "invalid_exact_evm_network_mismatch", Payer;
+    /// `extra.name` / `extra.version` missing from the requirements.
+    ExactEvmMissingEip712Domain = "invalid_exact_evm_missing_eip712_domain", Payer;
+    /// `authorization.to` is not `payTo`.
+    ExactEvmRecipientMismatch = "invalid_exact_evm_recipient_mismatch", Payer;
+    /// The EIP-712 signature does not recover to `authorization.from`.
+    ExactEvmSignature = "invalid_exact_evm_signature", Payer;
+    /// `validBefore` is in the past (or too close to now to settle).
+    ExactEvmValidBefore = "invalid_exact_evm_payload_authorization_valid_before", Payer;
+    /// `validAfter` is in the future.
+    ExactEvmValidAfter = "invalid_exact_evm_payload_authorization_valid_after", Payer;
+    /// `authorization.value` does not match the required amount.
+    ExactEvmAuthorizationValue = "invalid_exact_evm_authorization_value", Payer;
+    /// A smart-wallet signature for a wallet that is neither deployed nor deployable.
+    ExactEvmUndeployedSmartWallet = "invalid_exact_evm_payload_undeployed_smart_wallet", Payer;
+    /// The authorization nonce was already used on chain.
+    ExactEvmNonceAlreadyUsed = "invalid_exact_evm_nonce_already_used", Payer;
+    /// The payer's balance is below the amount.
+    ExactEvmInsufficientBalance = "invalid_exact_evm_insufficient_balance", Payer;
+    /// The simulated transfer reverts.
+    ExactEvmSimulationFailed = "invalid_exact_evm_transaction_simulation_failed", Payer;
+    /// The asset does not implement EIP-3009.
+    ExactEvmEip3009NotSupported = "invalid_exact_evm_eip3009_not_supported", Payer;
+    /// The settlement transaction reverted on chain.
+    ExactEvmTransactionFailed = "invalid_exact_evm_transaction_failed", Chain;
+
+    // ---- this facilitator's own codes (docs/reason-codes.md) ----
+    /// Broadcast, not yet confirmed; retry the identical request to learn the outcome.
+    SettlementPending = "settlement_pending", Pending;
+    /// The chain's RPC could not be reached or answered with an error.
+    RpcUnavailable = "rpc_unavailable", Facilitator;
+    /// The facilitator's signer cannot pay the gas for the settlement.
+    FacilitatorInsufficientGas = "facilitator_insufficient_gas", Facilitator;
+    /// The settlement ledger could not be written; nothing was broadcast.
+    LedgerUnavailable = "ledger_unavailable", Facilitator;
+    /// A runtime feature flag refuses this request (for example `v2_settle_enabled=false`).
+    FeatureDisabled = "feature_disabled", Facilitator;
+    /// The request's protocol version is switched off by `X402_VERSION_SUPPORT`.
+    UnsupportedVersion = "unsupported_version", Facilitator;
+    /// The facilitator is shutting down and accepts no new settlements.
+    ShuttingDown = "shutting_down", Facilitator;
+    /// A `payment-identifier` id was reused with a different payload.
+    PaymentIdentifierConflict = "payment_identifier_conflict", Payer;
+    /// The payment is already being settled by another request; retry shortly.
+    SettlementInProgress = "settlement_in_progress", Pending;
+}
+
+impl Reason {
+    /// Whether retrying the identical request later may give another answer.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self.class(),
+            ReasonClass::Facilitator | ReasonClass::Pending
+        )
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_snake_case_and_round_trip() {
+        let mut seen = HashSet::new();
+        for reason in Reason::ALL {
+            let code = reason.as_str();
+            assert!(seen.insert(code), "duplicate {code}");
+            assert!(
+                code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{code}"
+            );
+            assert_eq!(Reason::from_code(code), Some(*reason));
+        }
+    }
+
+    #[test]
+    fn facilitator_trouble_is_retryable_and_payer_faults_are_not() {
+        assert!(Reason::RpcUnavailable.is_retryable());
+        assert!(Reason::SettlementPending.is_retryable());
+        assert!(!Reason::ExactEvmSignature.is_retryable());
+        assert!(!Reason::ExactEvmTransactionFailed.is_retryable());
+    }
+}

@@ -1,0 +1,37 @@
+//! The one interface every chain crate implements.
+//!
+//! A facilitator serves a set of (scheme, network) handlers. Each handler sees only
+//! version-neutral [`Payment`]s, so a chain is written once for v1 and v2.
+
+use async_trait::async_trait;
+
+use crate::caip2::ChainId;
+use crate::payment::{Payment, Settlement, Verdict};
+use crate::v2::JsonObject;
+
+/// Verifies and settles payments of one scheme on one network.
+#[async_trait]
+pub trait SchemeHandler: Send + Sync {
+    /// Scheme name, e.g. `exact`.
+    fn scheme(&self) -> &str;
+
+    /// The network served.
+    fn network(&self) -> &ChainId;
+
+    /// Scheme-specific `extra` advertised in `/supported` (for example a fee payer).
+    fn supported_extra(&self) -> Option<JsonObject> {
+        None
+    }
+
+    /// Addresses that pay for settlements on this network, for `/supported` `signers`.
+    fn signer_addresses(&self) -> Vec<String>;
+
+    /// Checks a payment without moving funds. Never panics; every refusal is a [`Verdict`].
+    async fn verify(&self, payment: &Payment) -> Verdict;
+
+    /// Verifies again and executes the payment on chain.
+    ///
+    /// Must never broadcast twice for one call, and must report the hash of anything
+    /// it broadcast, whatever the outcome.
+    async fn settle(&self, payment: &Payment) -> Settlement;
+}
