@@ -97,7 +97,13 @@ mod tests {
         assert_eq!(TokenAmount::parse("-1"), Err(AmountError::NotDecimal));
         assert_eq!(TokenAmount::parse("1e6"), Err(AmountError::NotDecimal));
         assert_eq!(TokenAmount::parse(" 1"), Err(AmountError::NotDecimal));
-        assert_eq!(TokenAmount::parse(&"9".repeat(79)), Err(AmountError::TooLong));
-        assert!(TokenAmount::parse(&"9".repeat(78)).unwrap().as_u128().is_none());
+        assert_eq!(
+            TokenAmount::parse(&"9".repeat(79)),
+            Err(AmountError::TooLong)
+        );
+        assert!(TokenAmount::parse(&"9".repeat(78))
+            .unwrap()
+            .as_u128()
+            .is_none());
     }
 }

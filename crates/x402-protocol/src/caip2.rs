@@ -66,7 +66,9 @@ impl ChainId {
             input: input.chars().take(100).collect(),
             rule,
         };
-        let colon = input.find(':').ok_or_else(|| fail(Caip2Rule::MissingSeparator))?;
+        let colon = input
+            .find(':')
+            .ok_or_else(|| fail(Caip2Rule::MissingSeparator))?;
         let (namespace, reference) = (&input[..colon], &input[colon + 1..]);
         if !(NAMESPACE_MIN_LEN..=NAMESPACE_MAX_LEN).contains(&namespace.len()) {
             return Err(fail(Caip2Rule::NamespaceLength));
@@ -186,10 +188,7 @@ mod tests {
             let parsed = ChainId::parse(id).unwrap_or_else(|e| panic!("{id}: {e}"));
             assert_eq!(parsed.as_str(), id);
             assert_eq!(parsed.to_string(), id);
-            assert_eq!(
-                format!("{}:{}", parsed.namespace(), parsed.reference()),
-                id
-            );
+            assert_eq!(format!("{}:{}", parsed.namespace(), parsed.reference()), id);
         }
     }
 
@@ -233,7 +232,10 @@ mod tests {
 
     #[test]
     fn eip155_constructor_matches_parser() {
-        assert_eq!(ChainId::eip155(84532), ChainId::parse("eip155:84532").unwrap());
+        assert_eq!(
+            ChainId::eip155(84532),
+            ChainId::parse("eip155:84532").unwrap()
+        );
         assert_eq!(ChainId::eip155(1).namespace_pattern(), "eip155:*");
         assert_eq!(ChainId::parse("near:mainnet").unwrap().evm_chain_id(), None);
     }

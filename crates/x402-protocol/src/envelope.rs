@@ -139,7 +139,8 @@ fn version_at(value: Option<&Value>, field: &'static str) -> Result<Option<u64>,
 pub fn detect_version(body: &Value) -> Result<X402Version, EnvelopeError> {
     let top = version_at(body.get("x402Version"), "x402Version")?;
     let inner = version_at(
-        body.get("paymentPayload").and_then(|p| p.get("x402Version")),
+        body.get("paymentPayload")
+            .and_then(|p| p.get("x402Version")),
         "paymentPayload.x402Version",
     )?;
     let number = match (top, inner) {
@@ -265,17 +266,25 @@ mod tests {
 
     #[test]
     fn other_failures() {
-        assert!(matches!(parse_request(b"{"), Err(EnvelopeError::NotJson(_))));
+        assert!(matches!(
+            parse_request(b"{"),
+            Err(EnvelopeError::NotJson(_))
+        ));
         assert_eq!(parse_request(b"{}"), Err(EnvelopeError::MissingVersion));
         assert_eq!(
             parse_request(br#"{"x402Version":"2"}"#),
-            Err(EnvelopeError::VersionNotInteger { field: "x402Version" })
+            Err(EnvelopeError::VersionNotInteger {
+                field: "x402Version"
+            })
         );
         assert_eq!(
             parse_request(br#"{"x402Version":3}"#),
             Err(EnvelopeError::UnknownVersion(3))
         );
-        assert!(matches!(parse_request(b"[1]"), Err(EnvelopeError::Invalid { .. })));
+        assert!(matches!(
+            parse_request(b"[1]"),
+            Err(EnvelopeError::Invalid { .. })
+        ));
         let mut body = v2_body();
         body["paymentRequirements"]["amount"] = json!("-5");
         let err = parse_request_value(body).unwrap_err();

@@ -276,9 +276,18 @@ mod tests {
 
     #[test]
     fn resolve_accepts_names_aliases_and_ids() {
-        assert_eq!(resolve_network("base-sepolia").unwrap().as_str(), "eip155:84532");
-        assert_eq!(resolve_network("sepolia").unwrap().as_str(), "eip155:11155111");
-        assert_eq!(resolve_network("eip155:31337").unwrap().as_str(), "eip155:31337");
+        assert_eq!(
+            resolve_network("base-sepolia").unwrap().as_str(),
+            "eip155:84532"
+        );
+        assert_eq!(
+            resolve_network("sepolia").unwrap().as_str(),
+            "eip155:11155111"
+        );
+        assert_eq!(
+            resolve_network("eip155:31337").unwrap().as_str(),
+            "eip155:31337"
+        );
         assert!(resolve_network("not a network").is_err());
         assert_eq!(
             family_of(&ChainId::parse("eip155:31337").unwrap()),

@@ -159,7 +159,8 @@ mod tests {
             let code = reason.as_str();
             assert!(seen.insert(code), "duplicate {code}");
             assert!(
-                code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                code.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
                 "{code}"
             );
             assert_eq!(Reason::from_code(code), Some(*reason));

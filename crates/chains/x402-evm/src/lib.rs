@@ -1,1 +1,15 @@
-//! EVM chain support (exact scheme); filled in by the EVM work.
+//! EVM chains for the x402 facilitator: the `exact` scheme with EIP-3009.
+//!
+//! Built on `alloy`. One [`exact::ExactEvm`] serves one network for both protocol
+//! versions through the `SchemeHandler` interface of `x402-protocol`.
+
+#![forbid(unsafe_code)]
+
+pub mod exact;
+pub mod nonce;
+pub mod rpc;
+
+pub use exact::{EvmSettings, EvmSetupError, ExactEvm};
+
+/// The alloy version this crate is built on, for callers that sign test payments.
+pub use alloy;

@@ -1,0 +1,1006 @@
+//! The `exact` scheme on EVM with EIP-3009 `transferWithAuthorization`.
+//!
+//! Verify does every local check first (cheap, no I/O), then asks the node everything
+//! else in one JSON-RPC batch. Settle verifies again in a batch that also carries the
+//! gas estimate, fee data and the signer's balance, so a settlement costs one batch,
+//! one broadcast and receipt polls at the chain's pace.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use alloy::consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy::eips::eip2718::Encodable2718;
+use alloy::network::TxSignerSync;
+use alloy::primitives::{Address, Bytes, FixedBytes, TxKind, B256, U256};
+
+/// An EVM address, re-exported so configuration can name allowlisted contracts.
+pub type EvmAddress = Address;
+use alloy::signers::local::PrivateKeySigner;
+use alloy::signers::Signature;
+use alloy::sol;
+use alloy::sol_types::{eip712_domain, SolCall, SolStruct, SolValue};
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use x402_protocol::{AmountRule, ChainId, Payment, Reason, SchemeHandler, Settlement, Verdict};
+
+use crate::nonce::NonceManager;
+use crate::rpc::{CallResult, NodeError, Rpc, RpcUnavailable};
+
+sol! {
+    /// The EIP-712 message of EIP-3009.
+    struct TransferWithAuthorization {
+        address from;
+        address to;
+        uint256 value;
+        uint256 validAfter;
+        uint256 validBefore;
+        bytes32 nonce;
+    }
+
+    function balanceOf(address account) external view returns (uint256);
+    function authorizationState(address authorizer, bytes32 nonce) external view returns (bool);
+    function transferWithAuthorization(address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce, uint8 v, bytes32 r, bytes32 s) external;
+    function transferWithAuthorization(address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce, bytes signature) external;
+    function isValidSignature(bytes32 hash, bytes signature) external view returns (bytes4);
+}
+
+/// EIP-1271 magic value.
+const ERC1271_MAGIC: [u8; 4] = [0x16, 0x26, 0xba, 0x7e];
+/// ERC-6492 signature suffix.
+const ERC6492_SUFFIX: [u8; 32] = erc6492_suffix();
+/// Seconds an authorization must still be valid for when checked (a block's time).
+const VALID_BEFORE_MARGIN: u64 = 6;
+/// Clock slack allowed on `validBefore - now <= maxTimeoutSeconds`.
+const TIMEOUT_SLACK: u64 = 60;
+
+const fn erc6492_suffix() -> [u8; 32] {
+    let mut out = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        out[i] = if i % 2 == 0 { 0x64 } else { 0x92 };
+        i += 1;
+    }
+    out
+}
+
+/// Settings of one EVM network.
+#[derive(Clone)]
+pub struct EvmSettings {
+    /// CAIP-2 id (`eip155:<chain id>`).
+    pub chain_id: ChainId,
+    /// RPC URLs in failover order (secrets).
+    pub rpc_urls: Vec<String>,
+    /// Signer private keys (hex, secrets).
+    pub signer_keys: Vec<String>,
+    /// Upper bound on the gas of one settlement.
+    pub max_gas_per_settlement: u64,
+    /// How long `/settle` waits for the receipt.
+    pub receipt_timeout: Duration,
+    /// Tokens served; empty: any EIP-3009 token.
+    pub assets: Vec<Address>,
+    /// Factories an ERC-6492 signature may name (empty: none, the safe default).
+    pub erc6492_factories: Vec<Address>,
+}
+
+/// Why the handler could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum EvmSetupError {
+    /// Not an `eip155` id.
+    #[error("{0} is not an eip155 network")]
+    NotEvm(String),
+    /// A signer key that is not a 32-byte hex private key (the key is not echoed).
+    #[error("signer key #{0} is not a valid hex private key")]
+    BadKey(usize),
+    /// No signer keys.
+    #[error("no signer key configured")]
+    NoSigner,
+    /// Bad RPC configuration.
+    #[error("{0}")]
+    Rpc(String),
+}
+
+struct FacilitatorSigner {
+    signer: PrivateKeySigner,
+    nonces: NonceManager,
+    in_flight: AtomicUsize,
+}
+
+/// The authorization parsed from a payload.
+#[derive(Debug, Clone)]
+struct Authorization {
+    from: Address,
+    to: Address,
+    value: U256,
+    valid_after: U256,
+    valid_before: U256,
+    nonce: B256,
+}
+
+/// Everything verify established, reused by settle.
+struct Checked {
+    payer: Address,
+    asset: Address,
+    calldata: Bytes,
+    settle_data: Option<SettleData>,
+}
+
+struct SettleData {
+    gas_estimate: u64,
+    gas_price: u128,
+    priority_fee: u128,
+    signer_balance: U256,
+}
+
+/// Identity of a payment on chain: one authorization can move funds only once.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct PaymentKey {
+    asset: Address,
+    from: Address,
+    nonce: B256,
+}
+
+#[derive(Clone)]
+enum Record {
+    /// Broadcast (or maybe broadcast); the raw transaction can be sent again as is.
+    Submitted {
+        tx_hash: B256,
+        raw: Bytes,
+        digest: u64,
+        payer: String,
+    },
+    /// Final answer.
+    Done { settlement: Settlement, digest: u64 },
+}
+
+/// `exact` on one EVM network.
+pub struct ExactEvm {
+    chain_id: ChainId,
+    numeric_chain_id: u64,
+    rpc: Rpc,
+    signers: Vec<FacilitatorSigner>,
+    next_signer: AtomicUsize,
+    max_gas: u64,
+    receipt_timeout: Duration,
+    assets: Vec<Address>,
+    erc6492_factories: Vec<Address>,
+    settlements: Mutex<HashMap<PaymentKey, Arc<tokio::sync::Mutex<Option<Record>>>>>,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn parse_u256(value: &Value) -> Option<U256> {
+    match value {
+        Value::String(s) if !s.is_empty() => {
+            if let Some(hex) = s.strip_prefix("0x") {
+                U256::from_str_radix(hex, 16).ok()
+            } else if s.bytes().all(|b| b.is_ascii_digit()) {
+                U256::from_str_radix(s, 10).ok()
+            } else {
+                None
+            }
+        }
+        Value::Number(n) => n.as_u64().map(U256::from),
+        _ => None,
+    }
+}
+
+fn parse_hex_bytes(text: &str) -> Option<Vec<u8>> {
+    let hex = text.strip_prefix("0x").unwrap_or(text);
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(2 + bytes.len() * 2);
+    s.push_str("0x");
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+fn result_bytes(result: &CallResult) -> Option<Vec<u8>> {
+    match result {
+        Ok(Value::String(s)) => parse_hex_bytes(s),
+        _ => None,
+    }
+}
+
+fn result_u128(result: &CallResult) -> Option<u128> {
+    match result {
+        Ok(v) => parse_u256(v).and_then(|u| u128::try_from(u).ok()),
+        Err(_) => None,
+    }
+}
+
+/// A readable revert reason from node error data, when it is `Error(string)`.
+fn revert_reason(error: &NodeError) -> String {
+    if let Some(data) = error.data.as_deref().and_then(parse_hex_bytes) {
+        if data.len() > 4 && data[..4] == [0x08, 0xc3, 0x79, 0xa0] {
+            if let Ok(text) = String::abi_decode(&data[4..]) {
+                return text;
+            }
+        }
+    }
+    error.message.clone()
+}
+
+impl ExactEvm {
+    /// Builds the handler; keys are parsed here so a bad key stops start-up.
+    pub fn new(settings: EvmSettings) -> Result<ExactEvm, EvmSetupError> {
+        let numeric_chain_id = settings
+            .chain_id
+            .evm_chain_id()
+            .ok_or_else(|| EvmSetupError::NotEvm(settings.chain_id.to_string()))?;
+        if settings.signer_keys.is_empty() {
+            return Err(EvmSetupError::NoSigner);
+        }
+        let mut signers = Vec::new();
+        for (i, key) in settings.signer_keys.iter().enumerate() {
+            let signer =
+                PrivateKeySigner::from_str(key.trim()).map_err(|_| EvmSetupError::BadKey(i + 1))?;
+            signers.push(FacilitatorSigner {
+                signer,
+                nonces: NonceManager::default(),
+                in_flight: AtomicUsize::new(0),
+            });
+        }
+        let rpc = Rpc::new(&settings.rpc_urls).map_err(EvmSetupError::Rpc)?;
+        Ok(ExactEvm {
+            chain_id: settings.chain_id,
+            numeric_chain_id,
+            rpc,
+            signers,
+            next_signer: AtomicUsize::new(0),
+            max_gas: settings.max_gas_per_settlement,
+            receipt_timeout: settings.receipt_timeout,
+            assets: settings.assets,
+            erc6492_factories: settings.erc6492_factories,
+            settlements: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// HTTP round trips made to the chain's RPC so far (for tests and metrics).
+    pub fn rpc_round_trips(&self) -> u64 {
+        self.rpc.round_trips()
+    }
+
+    /// The signer with the fewest settlements in flight (ties: round robin).
+    fn pick_signer(&self) -> &FacilitatorSigner {
+        let start = self.next_signer.fetch_add(1, Ordering::Relaxed);
+        let n = self.signers.len();
+        (0..n)
+            .map(|i| &self.signers[(start + i) % n])
+            .min_by_key(|s| s.in_flight.load(Ordering::Relaxed))
+            .unwrap_or(&self.signers[0])
+    }
+
+    fn parse_authorization(payment: &Payment) -> Result<(Authorization, Vec<u8>), Verdict> {
+        let auth = payment
+            .payload
+            .get("authorization")
+            .and_then(Value::as_object);
+        let from_text = auth.and_then(|a| a.get("from")).and_then(Value::as_str);
+        let payer = from_text.map(str::to_owned);
+        let bad = |what: &str| {
+            Verdict::invalid(
+                Reason::InvalidPayload,
+                format!("payload.{what} is missing or malformed"),
+                payer.clone(),
+            )
+        };
+        let auth = auth.ok_or_else(|| bad("authorization"))?;
+        let address = |key: &str| {
+            auth.get(key)
+                .and_then(Value::as_str)
+                .and_then(|s| Address::from_str(s).ok())
+                .ok_or_else(|| bad(&format!("authorization.{key}")))
+        };
+        let number = |key: &str| {
+            auth.get(key)
+                .and_then(parse_u256)
+                .ok_or_else(|| bad(&format!("authorization.{key}")))
+        };
+        let nonce = auth
+            .get("nonce")
+            .and_then(Value::as_str)
+            .and_then(|s| B256::from_str(s).ok())
+            .ok_or_else(|| bad("authorization.nonce"))?;
+        let authorization = Authorization {
+            from: address("from")?,
+            to: address("to")?,
+            value: number("value")?,
+            valid_after: number("validAfter")?,
+            valid_before: number("validBefore")?,
+            nonce,
+        };
+        let signature = payment
+            .payload
+            .get("signature")
+            .and_then(Value::as_str)
+            .and_then(parse_hex_bytes)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| bad("signature"))?;
+        Ok((authorization, signature))
+    }
+
+    /// Local checks and then one batch to the node.
+    async fn check(
+        &self,
+        payment: &Payment,
+        for_settle: Option<Address>,
+    ) -> Result<Checked, Verdict> {
+        let (auth, signature) = Self::parse_authorization(payment)?;
+        let payer = auth.from.to_checksum(None);
+        let refuse = |reason: Reason, message: String| {
+            Verdict::invalid(reason, message, Some(payer.clone()))
+        };
+
+        if payment.scheme != "exact" || payment.payload_scheme != "exact" {
+            return Err(refuse(
+                Reason::ExactEvmScheme,
+                format!("scheme {:?} is not exact", payment.payload_scheme),
+            ));
+        }
+        if payment.payload_network.as_ref() != Some(&self.chain_id) {
+            return Err(refuse(
+                Reason::ExactEvmNetworkMismatch,
+                format!("payload is for another network than {}", self.chain_id),
+            ));
+        }
+        let extra = payment.requirements.extra.as_ref();
+        let name = extra.and_then(|e| e.get("name")).and_then(Value::as_str);
+        let version = extra.and_then(|e| e.get("version")).and_then(Value::as_str);
+        let (Some(name), Some(version)) = (name, version) else {
+            return Err(refuse(
+                Reason::ExactEvmMissingEip712Domain,
+                "requirements extra.name and extra.version are required".into(),
+            ));
+        };
+        let asset = Address::from_str(&payment.requirements.asset).map_err(|_| {
+            refuse(
+                Reason::InvalidPaymentRequirements,
+                "asset is not an EVM address".into(),
+            )
+        })?;
+        if !self.assets.is_empty() && !self.assets.contains(&asset) {
+            return Err(refuse(
+                Reason::InvalidPaymentRequirements,
+                format!("asset {asset} is not served on {}", self.chain_id),
+            ));
+        }
+        let pay_to = Address::from_str(&payment.requirements.pay_to).map_err(|_| {
+            refuse(
+                Reason::InvalidPaymentRequirements,
+                "payTo is not an EVM address".into(),
+            )
+        })?;
+        if auth.to != pay_to {
+            return Err(refuse(
+                Reason::ExactEvmRecipientMismatch,
+                format!("authorization.to is not payTo {pay_to}"),
+            ));
+        }
+        let now = U256::from(now_secs());
+        if auth.valid_before < now + U256::from(VALID_BEFORE_MARGIN) {
+            return Err(refuse(
+                Reason::ExactEvmValidBefore,
+                "authorization has expired".into(),
+            ));
+        }
+        if auth.valid_after > now {
+            return Err(refuse(
+                Reason::ExactEvmValidAfter,
+                "authorization is not valid yet".into(),
+            ));
+        }
+        let longest = now + U256::from(payment.requirements.max_timeout_seconds + TIMEOUT_SLACK);
+        if auth.valid_before > longest {
+            return Err(refuse(
+                Reason::ExactEvmValidBefore,
+                format!(
+                    "authorization stays valid longer than maxTimeoutSeconds ({})",
+                    payment.requirements.max_timeout_seconds
+                ),
+            ));
+        }
+        let required =
+            U256::from_str_radix(payment.requirements.amount.as_str(), 10).map_err(|_| {
+                refuse(
+                    Reason::InvalidPaymentRequirements,
+                    "amount does not fit 256 bits".into(),
+                )
+            })?;
+        let value_ok = match payment.requirements.amount_rule {
+            AmountRule::Exact => auth.value == required,
+            AmountRule::AtLeast => auth.value >= required,
+        };
+        if !value_ok {
+            return Err(refuse(
+                Reason::ExactEvmAuthorizationValue,
+                format!(
+                    "authorization value {} does not match required {required}",
+                    auth.value
+                ),
+            ));
+        }
+
+        // Signature: EOA recovery locally; otherwise EIP-1271 (ERC-6492 unwrapped) on chain.
+        let domain = eip712_domain! {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            chain_id: self.numeric_chain_id,
+            verifying_contract: asset,
+        };
+        let message = TransferWithAuthorization {
+            from: auth.from,
+            to: auth.to,
+            value: auth.value,
+            validAfter: auth.valid_after,
+            validBefore: auth.valid_before,
+            nonce: auth.nonce,
+        };
+        let digest = message.eip712_signing_hash(&domain);
+        let mut inner_signature = signature.clone();
+        let mut erc6492_factory = None;
+        if signature.len() > 32 && signature[signature.len() - 32..] == ERC6492_SUFFIX {
+            let wrapped = &signature[..signature.len() - 32];
+            match <(Address, Bytes, Bytes)>::abi_decode_params(wrapped) {
+                Ok((factory, _calldata, inner)) => {
+                    erc6492_factory = Some(factory);
+                    inner_signature = inner.to_vec();
+                }
+                Err(_) => {
+                    return Err(refuse(
+                        Reason::ExactEvmSignature,
+                        "malformed ERC-6492 signature".into(),
+                    ))
+                }
+            }
+        }
+        let eoa_valid = inner_signature.len() == 65
+            && Signature::try_from(inner_signature.as_slice())
+                .ok()
+                .and_then(|s| s.recover_address_from_prehash(&digest).ok())
+                == Some(auth.from);
+
+        let simulate_from = for_settle.unwrap_or_else(|| self.signers[0].signer.address());
+        let calldata: Bytes = if inner_signature.len() == 65 && erc6492_factory.is_none() {
+            let v = inner_signature[64];
+            let v = if v < 27 { v + 27 } else { v };
+            transferWithAuthorization_0Call {
+                from: auth.from,
+                to: auth.to,
+                value: auth.value,
+                validAfter: auth.valid_after,
+                validBefore: auth.valid_before,
+                nonce: auth.nonce,
+                v,
+                r: FixedBytes::from_slice(&inner_signature[..32]),
+                s: FixedBytes::from_slice(&inner_signature[32..64]),
+            }
+            .abi_encode()
+            .into()
+        } else {
+            transferWithAuthorization_1Call {
+                from: auth.from,
+                to: auth.to,
+                value: auth.value,
+                validAfter: auth.valid_after,
+                validBefore: auth.valid_before,
+                nonce: auth.nonce,
+                signature: inner_signature.clone().into(),
+            }
+            .abi_encode()
+            .into()
+        };
+
+        let asset_hex = asset.to_string();
+        let mut calls: Vec<(&'static str, Value)> = vec![
+            (
+                "eth_call",
+                json!([{"to": asset_hex, "data": hex(&balanceOfCall { account: auth.from }.abi_encode())}, "latest"]),
+            ),
+            (
+                "eth_call",
+                json!([{"to": asset_hex, "data": hex(&authorizationStateCall { authorizer: auth.from, nonce: auth.nonce }.abi_encode())}, "latest"]),
+            ),
+            (
+                "eth_call",
+                json!([{"from": simulate_from.to_string(), "to": asset_hex, "data": hex(&calldata)}, "latest"]),
+            ),
+        ];
+        let contract_check = !eoa_valid;
+        if contract_check {
+            calls.push(("eth_getCode", json!([auth.from.to_string(), "latest"])));
+            calls.push((
+                "eth_call",
+                json!([{"to": auth.from.to_string(), "data": hex(&isValidSignatureCall { hash: digest, signature: inner_signature.clone().into() }.abi_encode())}, "latest"]),
+            ));
+        }
+        let settle_index = calls.len();
+        if let Some(signer) = for_settle {
+            calls.push((
+                "eth_estimateGas",
+                json!([{"from": signer.to_string(), "to": asset_hex, "data": hex(&calldata)}]),
+            ));
+            calls.push(("eth_gasPrice", json!([])));
+            calls.push(("eth_maxPriorityFeePerGas", json!([])));
+            calls.push(("eth_getBalance", json!([signer.to_string(), "pending"])));
+        }
+
+        let results = self
+            .rpc
+            .batch(&calls)
+            .await
+            .map_err(|e| self.rpc_refusal(e, &payer))?;
+        if results.len() != calls.len() {
+            return Err(refuse(
+                Reason::RpcUnavailable,
+                "node answered a batch partially".into(),
+            ));
+        }
+
+        // The asset must answer like an EIP-3009 token.
+        let balance = result_bytes(&results[0])
+            .filter(|b| b.len() >= 32)
+            .map(|b| U256::from_be_slice(&b[..32]));
+        let used = result_bytes(&results[1])
+            .filter(|b| b.len() >= 32)
+            .map(|b| b[31] != 0);
+        let (Some(balance), Some(used)) = (balance, used) else {
+            return Err(refuse(
+                Reason::ExactEvmEip3009NotSupported,
+                format!(
+                    "asset {asset} does not answer as an EIP-3009 token on {}",
+                    self.chain_id
+                ),
+            ));
+        };
+
+        if contract_check {
+            let code = result_bytes(&results[3]).unwrap_or_default();
+            if code.is_empty() {
+                if let Some(factory) = erc6492_factory {
+                    let why = if self.erc6492_factories.contains(&factory) {
+                        "deploying ERC-6492 wallets is not supported yet"
+                    } else {
+                        "its ERC-6492 factory is not in the facilitator's allowlist"
+                    };
+                    return Err(refuse(
+                        Reason::ExactEvmUndeployedSmartWallet,
+                        format!("payer wallet is not deployed and {why}"),
+                    ));
+                }
+                return Err(refuse(
+                    Reason::ExactEvmSignature,
+                    "signature does not recover to authorization.from".into(),
+                ));
+            }
+            let magic = result_bytes(&results[4])
+                .filter(|b| b.len() >= 4)
+                .map(|b| b[..4] == ERC1271_MAGIC);
+            if magic != Some(true) {
+                return Err(refuse(
+                    Reason::ExactEvmSignature,
+                    "contract wallet rejected the signature (EIP-1271)".into(),
+                ));
+            }
+        }
+        if used {
+            return Err(refuse(
+                Reason::ExactEvmNonceAlreadyUsed,
+                "authorization nonce already used on chain".into(),
+            ));
+        }
+        if balance < auth.value {
+            return Err(refuse(
+                Reason::ExactEvmInsufficientBalance,
+                format!("payer balance {balance} is below {}", auth.value),
+            ));
+        }
+        if let Err(error) = &results[2] {
+            return Err(refuse(
+                Reason::ExactEvmSimulationFailed,
+                format!("simulated transfer reverts: {}", revert_reason(error)),
+            ));
+        }
+
+        let settle_data = if for_settle.is_some() {
+            let estimate = match &results[settle_index] {
+                Ok(v) => parse_u256(v).and_then(|u| u64::try_from(u).ok()),
+                Err(error) => {
+                    return Err(refuse(
+                        Reason::ExactEvmSimulationFailed,
+                        format!("gas estimation reverts: {}", revert_reason(error)),
+                    ))
+                }
+            };
+            let gas_price = result_u128(&results[settle_index + 1]);
+            let priority = result_u128(&results[settle_index + 2]).unwrap_or(0);
+            let signer_balance = results[settle_index + 3].as_ref().ok().and_then(parse_u256);
+            let (Some(gas_estimate), Some(gas_price), Some(signer_balance)) =
+                (estimate, gas_price, signer_balance)
+            else {
+                return Err(refuse(
+                    Reason::RpcUnavailable,
+                    "node did not answer gas and fee queries".into(),
+                ));
+            };
+            Some(SettleData {
+                gas_estimate,
+                gas_price,
+                priority_fee: priority,
+                signer_balance,
+            })
+        } else {
+            None
+        };
+        Ok(Checked {
+            payer: auth.from,
+            asset,
+            calldata,
+            settle_data,
+        })
+    }
+
+    fn rpc_refusal(&self, error: RpcUnavailable, payer: &str) -> Verdict {
+        tracing::warn!(network = %self.chain_id, error = %error, "RPC unavailable");
+        Verdict::invalid(
+            Reason::RpcUnavailable,
+            format!(
+                "the facilitator cannot reach {} right now; retry later",
+                self.chain_id
+            ),
+            Some(payer.to_owned()),
+        )
+    }
+
+    fn payment_key(payment: &Payment) -> Option<PaymentKey> {
+        let (auth, _) = Self::parse_authorization(payment).ok()?;
+        Some(PaymentKey {
+            asset: Address::from_str(&payment.requirements.asset).ok()?,
+            from: auth.from,
+            nonce: auth.nonce,
+        })
+    }
+
+    /// A digest of what was asked, to tell a retry from a different payload reusing a nonce.
+    fn request_digest(payment: &Payment) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        serde_json::to_string(&payment.payload)
+            .unwrap_or_default()
+            .hash(&mut hasher);
+        payment.requirements.amount.as_str().hash(&mut hasher);
+        payment
+            .requirements
+            .pay_to
+            .to_ascii_lowercase()
+            .hash(&mut hasher);
+        payment.network.as_str().hash(&mut hasher);
+        hasher.finish()
+    }
+
+    /// Waits for a receipt, polling fast at first (milliseconds on a dev chain), then slower.
+    async fn wait_receipt(&self, tx_hash: B256) -> Result<Option<bool>, RpcUnavailable> {
+        let deadline = Instant::now() + self.receipt_timeout;
+        let mut delay = Duration::from_millis(2);
+        loop {
+            let answer = self
+                .rpc
+                .call("eth_getTransactionReceipt", json!([tx_hash.to_string()]))
+                .await?;
+            if let Ok(Value::Object(receipt)) = answer {
+                let status = receipt.get("status").and_then(parse_u256);
+                return Ok(Some(status == Some(U256::from(1))));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(delay.min(deadline - now)).await;
+            delay = (delay * 2).min(Duration::from_millis(250));
+        }
+    }
+
+    fn sign_transaction(
+        &self,
+        signer: &FacilitatorSigner,
+        checked: &Checked,
+        nonce: u64,
+    ) -> Result<(B256, Bytes), String> {
+        let data = checked.settle_data.as_ref().ok_or("missing settle data")?;
+        let gas_limit = (data.gas_estimate.saturating_mul(12) / 10).min(self.max_gas);
+        let max_fee = data
+            .gas_price
+            .saturating_mul(2)
+            .max(data.gas_price + data.priority_fee);
+        let mut tx = TxEip1559 {
+            chain_id: self.numeric_chain_id,
+            nonce,
+            gas_limit,
+            max_fee_per_gas: max_fee,
+            max_priority_fee_per_gas: data.priority_fee.min(max_fee),
+            to: TxKind::Call(checked.asset),
+            value: U256::ZERO,
+            access_list: Default::default(),
+            input: checked.calldata.clone(),
+        };
+        let signature = signer
+            .signer
+            .sign_transaction_sync(&mut tx)
+            .map_err(|e| e.to_string())?;
+        let envelope: TxEnvelope = tx.into_signed(signature).into();
+        let hash = *envelope.tx_hash();
+        Ok((hash, envelope.encoded_2718().into()))
+    }
+
+    async fn broadcast(&self, raw: &Bytes) -> Result<Result<(), NodeError>, RpcUnavailable> {
+        let answer = self
+            .rpc
+            .call("eth_sendRawTransaction", json!([hex(raw)]))
+            .await?;
+        Ok(match answer {
+            Ok(_) => Ok(()),
+            Err(e) if e.message.contains("already known") => Ok(()),
+            Err(e) => Err(e),
+        })
+    }
+
+    /// Final answer for a broadcast transaction, or `settlement_pending`.
+    async fn conclude(&self, tx_hash: B256, payer: &str) -> Settlement {
+        let hash_text = tx_hash.to_string();
+        match self.wait_receipt(tx_hash).await {
+            Ok(Some(true)) => Settlement::settled(payer, hash_text),
+            Ok(Some(false)) => Settlement::failed(
+                Reason::ExactEvmTransactionFailed,
+                "settlement transaction reverted on chain",
+                Some(payer.to_owned()),
+                hash_text,
+            ),
+            Ok(None) => Settlement::failed(
+                Reason::SettlementPending,
+                "transaction broadcast, not yet confirmed; retry the same request for the outcome",
+                Some(payer.to_owned()),
+                hash_text,
+            ),
+            Err(e) => Settlement::failed(
+                Reason::SettlementPending,
+                format!("transaction broadcast, receipt unavailable ({e}); retry the same request"),
+                Some(payer.to_owned()),
+                hash_text,
+            ),
+        }
+    }
+
+    async fn settle_fresh(
+        &self,
+        payment: &Payment,
+        slot: &mut Option<Record>,
+        digest: u64,
+    ) -> Settlement {
+        let signer = self.pick_signer();
+        signer.in_flight.fetch_add(1, Ordering::Relaxed);
+        let result = self.settle_with(payment, signer, slot, digest).await;
+        signer.in_flight.fetch_sub(1, Ordering::Relaxed);
+        result
+    }
+
+    async fn settle_with(
+        &self,
+        payment: &Payment,
+        signer: &FacilitatorSigner,
+        slot: &mut Option<Record>,
+        digest: u64,
+    ) -> Settlement {
+        let address = signer.signer.address();
+        let checked = match self.check(payment, Some(address)).await {
+            Ok(checked) => checked,
+            Err(verdict) => return Settlement::from_verdict(verdict),
+        };
+        let payer = checked.payer.to_checksum(None);
+        let Some(data) = checked.settle_data.as_ref() else {
+            return Settlement::failed(
+                Reason::UnexpectedSettleError,
+                "no settle data",
+                Some(payer),
+                "",
+            );
+        };
+        if data.gas_estimate > self.max_gas {
+            return Settlement::failed(
+                Reason::ExactEvmSimulationFailed,
+                format!(
+                    "settlement needs {} gas, above the cap of {}",
+                    data.gas_estimate, self.max_gas
+                ),
+                Some(payer),
+                "",
+            );
+        }
+        let gas_limit = (data.gas_estimate.saturating_mul(12) / 10).min(self.max_gas);
+        let max_fee = data
+            .gas_price
+            .saturating_mul(2)
+            .max(data.gas_price + data.priority_fee);
+        if data.signer_balance < U256::from(gas_limit) * U256::from(max_fee) {
+            tracing::error!(network = %self.chain_id, signer = %address, "facilitator signer cannot pay gas");
+            return Settlement::failed(
+                Reason::FacilitatorInsufficientGas,
+                "the facilitator cannot pay gas on this network right now; retry later",
+                Some(payer),
+                "",
+            );
+        }
+        // At most two attempts: the second only when the node proves the first can never
+        // land because its account nonce is already taken.
+        for attempt in 0..2 {
+            let nonce = match signer.nonces.next(&self.rpc, address).await {
+                Ok(n) => n,
+                Err(e) => return Settlement::from_verdict(self.rpc_refusal(e, &payer)),
+            };
+            let (tx_hash, raw) = match self.sign_transaction(signer, &checked, nonce) {
+                Ok(signed) => signed,
+                Err(e) => {
+                    signer.nonces.reset();
+                    return Settlement::failed(Reason::UnexpectedSettleError, e, Some(payer), "");
+                }
+            };
+            *slot = Some(Record::Submitted {
+                tx_hash,
+                raw: raw.clone(),
+                digest,
+                payer: payer.clone(),
+            });
+            match self.broadcast(&raw).await {
+                Ok(Ok(())) => return self.conclude(tx_hash, &payer).await,
+                Ok(Err(node)) => {
+                    let text = node.message.to_ascii_lowercase();
+                    let nonce_taken = text.contains("nonce too low")
+                        || text.contains("replacement transaction underpriced");
+                    signer.nonces.reset();
+                    tracing::warn!(network = %self.chain_id, nonce, error = %node.message, attempt, "broadcast refused by node");
+                    if nonce_taken && attempt == 0 {
+                        continue;
+                    }
+                    *slot = None;
+                    return Settlement::failed(
+                        Reason::RpcUnavailable,
+                        format!("node refused the settlement transaction: {}", node.message),
+                        Some(payer),
+                        "",
+                    );
+                }
+                Err(e) => {
+                    // The node may or may not have the transaction: report it as pending with
+                    // its hash; a retry re-sends the identical bytes.
+                    signer.nonces.reset();
+                    return Settlement::failed(
+                        Reason::SettlementPending,
+                        format!("broadcast outcome unknown ({e}); retry the same request"),
+                        Some(payer),
+                        tx_hash.to_string(),
+                    );
+                }
+            }
+        }
+        Settlement::failed(
+            Reason::UnexpectedSettleError,
+            "nonce resynchronisation failed",
+            Some(payer),
+            "",
+        )
+    }
+}
+
+#[async_trait]
+impl SchemeHandler for ExactEvm {
+    fn scheme(&self) -> &str {
+        "exact"
+    }
+
+    fn network(&self) -> &ChainId {
+        &self.chain_id
+    }
+
+    fn signer_addresses(&self) -> Vec<String> {
+        self.signers
+            .iter()
+            .map(|s| s.signer.address().to_checksum(None))
+            .collect()
+    }
+
+    async fn verify(&self, payment: &Payment) -> Verdict {
+        match self.check(payment, None).await {
+            Ok(checked) => Verdict::valid(checked.payer.to_checksum(None)),
+            Err(verdict) => verdict,
+        }
+    }
+
+    async fn settle(&self, payment: &Payment) -> Settlement {
+        let Some(key) = Self::payment_key(payment) else {
+            // Malformed: let verification produce the precise reason.
+            return match self.check(payment, None).await {
+                Err(verdict) => Settlement::from_verdict(verdict),
+                Ok(_) => Settlement::failed(Reason::InvalidPayload, "malformed payment", None, ""),
+            };
+        };
+        let digest = Self::request_digest(payment);
+        let cell = {
+            let mut map = match self.settlements.lock() {
+                Ok(map) => map,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            map.entry(key).or_default().clone()
+        };
+        // One settlement per authorization at a time; a concurrent duplicate waits and
+        // then reads the first one's answer.
+        let mut slot = cell.lock().await;
+        let conflict = |payer: Option<String>| {
+            Settlement::failed(
+                Reason::ExactEvmNonceAlreadyUsed,
+                "this authorization was already submitted with a different payload",
+                payer,
+                "",
+            )
+        };
+        let settlement = match slot.clone() {
+            Some(Record::Done {
+                settlement,
+                digest: d,
+            }) => {
+                return if d == digest {
+                    settlement
+                } else {
+                    conflict(settlement.payer)
+                };
+            }
+            Some(Record::Submitted {
+                digest: d, payer, ..
+            }) if d != digest => return conflict(Some(payer)),
+            Some(Record::Submitted {
+                tx_hash,
+                raw,
+                payer,
+                ..
+            }) => {
+                // A retry after `settlement_pending`: never a new transaction, only the same bytes.
+                let mut outcome = self.conclude(tx_hash, &payer).await;
+                if outcome.reason == Some(Reason::SettlementPending) {
+                    if let Ok(Ok(())) = self.broadcast(&raw).await {
+                        outcome = self.conclude(tx_hash, &payer).await;
+                    }
+                }
+                outcome
+            }
+            None => self.settle_fresh(payment, &mut slot, digest).await,
+        };
+        // Retryable refusals are not remembered; final answers and pending hashes are.
+        match settlement.reason {
+            Some(Reason::SettlementPending) => {}
+            Some(r) if r.is_retryable() && settlement.transaction.is_empty() => *slot = None,
+            _ if settlement.transaction.is_empty() && !settlement.success => *slot = None,
+            _ => {
+                *slot = Some(Record::Done {
+                    settlement: settlement.clone(),
+                    digest,
+                })
+            }
+        }
+        settlement
+    }
+}

@@ -1,0 +1,156 @@
+//! JSON-RPC access with batching, failover and round-trip counting.
+//!
+//! A verification asks the node several questions (balance, authorization state,
+//! simulation); they go out as one JSON-RPC batch so that a verify costs one HTTP
+//! round trip. Endpoints are tried in order; a transport failure moves to the next.
+//! Node answers that are errors (a revert, "nonce too low") are results, not failures.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use alloy::rpc::client::RpcClient;
+use alloy::transports::{RpcError, TransportErrorKind};
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+/// The facilitator could not talk to any node (never the payer's fault).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("RPC unavailable: {0}")]
+pub struct RpcUnavailable(pub String);
+
+/// A node's error answer to one call (revert data, pool rejection, ...).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeError {
+    /// JSON-RPC error code.
+    pub code: i64,
+    /// Message as the node wrote it.
+    pub message: String,
+    /// Optional error data (revert bytes for `eth_call`).
+    pub data: Option<String>,
+}
+
+/// The result of one call in a batch.
+pub type CallResult = Result<Value, NodeError>;
+
+/// One RPC endpoint; the URL is a secret and never printed.
+struct Endpoint {
+    client: RpcClient,
+    label: String,
+}
+
+/// A set of endpoints for one chain.
+pub struct Rpc {
+    endpoints: Vec<Endpoint>,
+    round_trips: AtomicU64,
+}
+
+impl Rpc {
+    /// Connects (lazily) to the given URLs, in failover order.
+    pub fn new(urls: &[String]) -> Result<Rpc, String> {
+        let mut endpoints = Vec::new();
+        for (i, url) in urls.iter().enumerate() {
+            let parsed = url
+                .parse()
+                .map_err(|e| format!("RPC URL #{} is not a valid URL: {e}", i + 1))?;
+            endpoints.push(Endpoint {
+                client: RpcClient::new_http(parsed),
+                label: format!("rpc#{}", i + 1),
+            });
+        }
+        if endpoints.is_empty() {
+            return Err("no RPC URL".into());
+        }
+        Ok(Rpc {
+            endpoints,
+            round_trips: AtomicU64::new(0),
+        })
+    }
+
+    /// HTTP round trips made so far (a batch counts once).
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
+    /// Sends all calls in one batch; each call gets its own result.
+    pub async fn batch(
+        &self,
+        calls: &[(&'static str, Value)],
+    ) -> Result<Vec<CallResult>, RpcUnavailable> {
+        let mut last_error = String::from("no endpoint tried");
+        for endpoint in &self.endpoints {
+            match self.batch_on(endpoint, calls).await {
+                Ok(results) => return Ok(results),
+                Err(error) => {
+                    tracing::warn!(endpoint = %endpoint.label, error = %error, "RPC endpoint failed, trying next");
+                    last_error = format!("{}: {error}", endpoint.label);
+                }
+            }
+        }
+        Err(RpcUnavailable(last_error))
+    }
+
+    async fn batch_on(
+        &self,
+        endpoint: &Endpoint,
+        calls: &[(&'static str, Value)],
+    ) -> Result<Vec<CallResult>, String> {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let mut batch = endpoint.client.new_batch();
+        let mut waiters = Vec::with_capacity(calls.len());
+        for (method, params) in calls {
+            let waiter = batch
+                .add_call::<Value, Box<RawValue>>(*method, params)
+                .map_err(|e| e.to_string())?;
+            waiters.push(waiter);
+        }
+        batch.send().await.map_err(|e| e.to_string())?;
+        let mut results = Vec::with_capacity(waiters.len());
+        for waiter in waiters {
+            match waiter.await {
+                Ok(raw) => {
+                    let value = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+                    results.push(Ok(value));
+                }
+                Err(RpcError::ErrorResp(payload)) => results.push(Err(NodeError {
+                    code: payload.code,
+                    message: payload.message.to_string(),
+                    data: payload
+                        .data
+                        .as_ref()
+                        .map(|d| d.get().trim_matches('"').to_owned()),
+                })),
+                Err(RpcError::NullResp) => results.push(Ok(Value::Null)),
+                Err(other) => return Err(transport_message(&other)),
+            }
+        }
+        Ok(results)
+    }
+
+    /// One call (one round trip).
+    pub async fn call(
+        &self,
+        method: &'static str,
+        params: Value,
+    ) -> Result<CallResult, RpcUnavailable> {
+        let mut results = self.batch(&[(method, params)]).await?;
+        Ok(results.pop().unwrap_or_else(|| {
+            Err(NodeError {
+                code: -1,
+                message: "empty batch answer".into(),
+                data: None,
+            })
+        }))
+    }
+}
+
+fn transport_message(error: &RpcError<TransportErrorKind>) -> String {
+    // Transport errors can carry the URL (and so an API key); keep only the kind.
+    match error {
+        RpcError::Transport(kind) => match kind {
+            TransportErrorKind::HttpError(http) => format!("HTTP status {}", http.status),
+            TransportErrorKind::BackendGone => "backend gone".into(),
+            _ => "transport error".into(),
+        },
+        RpcError::DeserError { .. } => "undecodable answer".into(),
+        _ => "RPC failure".into(),
+    }
+}

@@ -1,0 +1,82 @@
+//! Builds one scheme handler per configured network, by chain family.
+
+use std::sync::Arc;
+
+use x402_protocol::{ChainFamily, SchemeHandler};
+
+use crate::app::HandlerMap;
+use crate::config::NetworkConfig;
+
+/// Why a network could not be served.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot serve {network}: {message}")]
+pub struct ChainSetupError {
+    /// The CAIP-2 id.
+    pub network: String,
+    /// What went wrong (never contains a key or RPC URL).
+    pub message: String,
+}
+
+/// Creates the handlers for all configured networks.
+pub fn build_handlers(networks: &[NetworkConfig]) -> Result<HandlerMap, ChainSetupError> {
+    let mut handlers = HandlerMap::new();
+    for network in networks {
+        let handler = build_one(network)?;
+        handlers.insert(
+            (handler.scheme().to_owned(), network.chain_id.clone()),
+            handler,
+        );
+    }
+    Ok(handlers)
+}
+
+fn build_one(network: &NetworkConfig) -> Result<Arc<dyn SchemeHandler>, ChainSetupError> {
+    let fail = |message: String| ChainSetupError {
+        network: network.chain_id.to_string(),
+        message,
+    };
+    match network.family {
+        #[cfg(feature = "evm")]
+        ChainFamily::Evm => {
+            use std::str::FromStr;
+            let parse_all = |items: &[String], what: &str| {
+                items
+                    .iter()
+                    .map(|a| {
+                        x402_evm_address(a)
+                            .ok_or_else(|| fail(format!("{what} {a:?} is not an address")))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            };
+            let settings = x402_evm::EvmSettings {
+                chain_id: network.chain_id.clone(),
+                rpc_urls: network
+                    .rpc_urls
+                    .iter()
+                    .map(|u| u.expose().to_owned())
+                    .collect(),
+                signer_keys: network
+                    .signer_keys
+                    .iter()
+                    .map(|k| k.expose().to_owned())
+                    .collect(),
+                max_gas_per_settlement: network.max_gas_per_settlement,
+                receipt_timeout: network.receipt_timeout,
+                assets: parse_all(&network.assets, "asset")?,
+                erc6492_factories: parse_all(&network.erc6492_factories, "ERC-6492 factory")?,
+            };
+            let _ = <String as FromStr>::from_str;
+            x402_evm::ExactEvm::new(settings)
+                .map(|h| Arc::new(h) as Arc<dyn SchemeHandler>)
+                .map_err(|e| fail(e.to_string()))
+        }
+        other => Err(fail(format!(
+            "the {other:?} chain family is not available in this build"
+        ))),
+    }
+}
+
+#[cfg(feature = "evm")]
+fn x402_evm_address(text: &str) -> Option<x402_evm::exact::EvmAddress> {
+    text.parse().ok()
+}

@@ -1,0 +1,483 @@
+//! Configuration: environment variables over an optional TOML file.
+//!
+//! The environment names are the ones the seed deployment uses (`HOST`, `PORT`,
+//! `X402_VERSION_SUPPORT`, `SIGNER_TYPE`, `EVM_PRIVATE_KEY`, `RPC_URL_<V1 NAME>`); the
+//! file can say more (several RPC URLs or keys per network). Any bad value stops
+//! start-up with an error that names the key. The reference is `docs/configuration.md`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use x402_protocol::networks::{self, ChainFamily};
+use x402_protocol::{ChainId, X402Version};
+
+/// A secret string (private key, RPC URL with an API key): never printed.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// A configuration problem, naming the key at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {key}: {message}")]
+pub struct ConfigError {
+    /// The environment variable or file key.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Which protocol versions are served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VersionSupport {
+    /// v1 requests accepted.
+    pub v1: bool,
+    /// v2 requests accepted.
+    pub v2: bool,
+}
+
+impl VersionSupport {
+    /// Parses `v1,v2`, `v1` or `v2` (spaces and case ignored).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut support = VersionSupport {
+            v1: false,
+            v2: false,
+        };
+        for part in text.split(',').map(|p| p.trim().to_ascii_lowercase()) {
+            match part.as_str() {
+                "v1" | "1" => support.v1 = true,
+                "v2" | "2" => support.v2 = true,
+                other => {
+                    return Err(format!(
+                        "unknown version {other:?}; expected v1, v2 or v1,v2"
+                    ))
+                }
+            }
+        }
+        if !support.v1 && !support.v2 {
+            return Err("at least one of v1, v2 must be enabled".into());
+        }
+        Ok(support)
+    }
+
+    /// Whether `version` is served.
+    pub fn allows(&self, version: X402Version) -> bool {
+        match version {
+            X402Version::V1 => self.v1,
+            X402Version::V2 => self.v2,
+        }
+    }
+}
+
+impl fmt::Display for VersionSupport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.v1, self.v2) {
+            (true, true) => f.write_str("v1,v2"),
+            (true, false) => f.write_str("v1"),
+            _ => f.write_str("v2"),
+        }
+    }
+}
+
+/// One network the facilitator serves.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    /// CAIP-2 id.
+    pub chain_id: ChainId,
+    /// Chain family (decides the chain crate).
+    pub family: ChainFamily,
+    /// RPC endpoints, tried in order.
+    pub rpc_urls: Vec<Secret>,
+    /// Signer private keys for this network.
+    pub signer_keys: Vec<Secret>,
+    /// EIP-3009 tokens served here; empty means any token the payer names.
+    pub assets: Vec<String>,
+    /// ERC-6492 factories the facilitator may call to deploy a payer's wallet.
+    pub erc6492_factories: Vec<String>,
+    /// Upper bound on gas a settlement may use.
+    pub max_gas_per_settlement: u64,
+    /// How long `/settle` waits for a receipt before answering `settlement_pending`.
+    pub receipt_timeout: Duration,
+}
+
+/// The facilitator's whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address.
+    pub host: IpAddr,
+    /// Listen port.
+    pub port: u16,
+    /// Served protocol versions.
+    pub versions: VersionSupport,
+    /// Served networks.
+    pub networks: Vec<NetworkConfig>,
+    /// `json` (production) or `pretty` (a terminal).
+    pub log_format: LogFormat,
+}
+
+/// Log output style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable lines.
+    Pretty,
+}
+
+/// Default gas ceiling per settlement: a `transferWithAuthorization` takes about 60–90k.
+pub const DEFAULT_MAX_GAS: u64 = 200_000;
+/// Default wait for a receipt.
+pub const DEFAULT_RECEIPT_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    host: Option<String>,
+    port: Option<u16>,
+    x402_version_support: Option<String>,
+    signer_type: Option<String>,
+    evm_private_key: Option<Secret>,
+    log_format: Option<String>,
+    #[serde(default)]
+    networks: BTreeMap<String, FileNetwork>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileNetwork {
+    #[serde(default)]
+    rpc_urls: Vec<Secret>,
+    #[serde(default)]
+    signer_keys: Vec<Secret>,
+    #[serde(default)]
+    assets: Vec<String>,
+    #[serde(default)]
+    erc6492_factories: Vec<String>,
+    max_gas_per_settlement: Option<u64>,
+    receipt_timeout_ms: Option<u64>,
+}
+
+/// Where configuration values come from: the process environment, or a map in tests.
+pub trait EnvSource {
+    /// The value of `key`, if set.
+    fn get(&self, key: &str) -> Option<String>;
+    /// Every key that starts with `prefix`.
+    fn keys_with_prefix(&self, prefix: &str) -> Vec<String>;
+}
+
+/// The real process environment.
+pub struct ProcessEnv;
+
+impl EnvSource for ProcessEnv {
+    fn get(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok().filter(|v| !v.is_empty())
+    }
+
+    fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
+        std::env::vars()
+            .map(|(k, _)| k)
+            .filter(|k| k.starts_with(prefix))
+            .collect()
+    }
+}
+
+impl EnvSource for BTreeMap<String, String> {
+    fn get(&self, key: &str) -> Option<String> {
+        BTreeMap::get(self, key).cloned().filter(|v| !v.is_empty())
+    }
+
+    fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
+        self.keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Turns `RPC_URL_BASE_SEPOLIA` into `base-sepolia`.
+fn env_suffix_to_v1_name(suffix: &str) -> String {
+    suffix.to_ascii_lowercase().replace('_', "-")
+}
+
+impl Config {
+    /// Loads configuration from an optional file, then the environment on top.
+    pub fn load(file: Option<&Path>, env: &dyn EnvSource) -> Result<Config, ConfigError> {
+        let file_config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError::new("--config", format!("cannot read {}: {e}", path.display()))
+                })?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| ConfigError::new(path.display().to_string(), e.to_string()))?
+            }
+            None => FileConfig::default(),
+        };
+        Self::merge(file_config, env)
+    }
+
+    fn merge(file: FileConfig, env: &dyn EnvSource) -> Result<Config, ConfigError> {
+        let host_text = env
+            .get("HOST")
+            .or(file.host)
+            .unwrap_or_else(|| "0.0.0.0".into());
+        let host = host_text.parse::<IpAddr>().map_err(|e| {
+            ConfigError::new("HOST", format!("{host_text:?} is not an IP address: {e}"))
+        })?;
+        let port = match env.get("PORT") {
+            Some(text) => text
+                .parse::<u16>()
+                .map_err(|e| ConfigError::new("PORT", format!("{text:?}: {e}")))?,
+            None => file.port.unwrap_or(8080),
+        };
+        let support_text = env
+            .get("X402_VERSION_SUPPORT")
+            .or(file.x402_version_support)
+            .unwrap_or_else(|| "v1,v2".into());
+        let versions = VersionSupport::parse(&support_text)
+            .map_err(|m| ConfigError::new("X402_VERSION_SUPPORT", m))?;
+        let signer_type = env
+            .get("SIGNER_TYPE")
+            .or(file.signer_type)
+            .unwrap_or_else(|| "private-key".into());
+        if signer_type != "private-key" {
+            return Err(ConfigError::new(
+                "SIGNER_TYPE",
+                format!("{signer_type:?} is not supported; the only signer type is private-key"),
+            ));
+        }
+        let log_format = match env
+            .get("LOG_FORMAT")
+            .or(file.log_format)
+            .as_deref()
+            .unwrap_or("json")
+        {
+            "json" => LogFormat::Json,
+            "pretty" => LogFormat::Pretty,
+            other => {
+                return Err(ConfigError::new(
+                    "LOG_FORMAT",
+                    format!("{other:?}; expected json or pretty"),
+                ))
+            }
+        };
+        let evm_key = env
+            .get("EVM_PRIVATE_KEY")
+            .map(Secret::new)
+            .or(file.evm_private_key);
+
+        // Networks from the file first, keyed by their CAIP-2 id.
+        let mut by_id: BTreeMap<ChainId, (String, FileNetwork)> = BTreeMap::new();
+        for (name, network) in file.networks {
+            let id = networks::resolve_network(&name)
+                .map_err(|e| ConfigError::new(format!("networks.{name}"), e.to_string()))?;
+            by_id.insert(id, (format!("networks.{name}"), network));
+        }
+        // RPC_URL_<V1 NAME> adds a network or replaces its RPC list.
+        for key in env.keys_with_prefix("RPC_URL_") {
+            let Some(value) = env.get(&key) else { continue };
+            let name = env_suffix_to_v1_name(&key["RPC_URL_".len()..]);
+            let known = networks::by_v1_name(&name).ok_or_else(|| {
+                ConfigError::new(
+                    key.clone(),
+                    format!("{name:?} is not a known v1 network name (see docs/networks.md)"),
+                )
+            })?;
+            let entry = by_id
+                .entry(known.chain_id())
+                .or_insert_with(|| (key.clone(), FileNetwork::default()));
+            entry.0 = key.clone();
+            entry.1.rpc_urls = value
+                .split(',')
+                .map(|u| Secret::new(u.trim()))
+                .filter(|u| !u.expose().is_empty())
+                .collect();
+        }
+
+        let mut networks_out = Vec::new();
+        for (chain_id, (key, network)) in by_id {
+            let family = networks::family_of(&chain_id).ok_or_else(|| {
+                ConfigError::new(
+                    key.clone(),
+                    format!(
+                        "no chain family serves namespace {:?}",
+                        chain_id.namespace()
+                    ),
+                )
+            })?;
+            if network.rpc_urls.is_empty() {
+                return Err(ConfigError::new(key, "no RPC URL configured"));
+            }
+            for url in &network.rpc_urls {
+                let u = url.expose();
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    return Err(ConfigError::new(
+                        key,
+                        "RPC URLs must start with http:// or https://",
+                    ));
+                }
+            }
+            let mut signer_keys = network.signer_keys;
+            if signer_keys.is_empty() && family == ChainFamily::Evm {
+                signer_keys.extend(evm_key.clone());
+            }
+            if signer_keys.is_empty() {
+                return Err(ConfigError::new(
+                    key,
+                    "no signer key: set EVM_PRIVATE_KEY or signer_keys for this network",
+                ));
+            }
+            networks_out.push(NetworkConfig {
+                chain_id,
+                family,
+                rpc_urls: network.rpc_urls,
+                signer_keys,
+                assets: network.assets,
+                erc6492_factories: network.erc6492_factories,
+                max_gas_per_settlement: network.max_gas_per_settlement.unwrap_or(DEFAULT_MAX_GAS),
+                receipt_timeout: network
+                    .receipt_timeout_ms
+                    .map(Duration::from_millis)
+                    .unwrap_or(DEFAULT_RECEIPT_TIMEOUT),
+            });
+        }
+
+        Ok(Config {
+            host,
+            port,
+            versions,
+            networks: networks_out,
+            log_format,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    const KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+
+    #[test]
+    fn defaults() {
+        let config = Config::load(None, &env(&[])).unwrap();
+        assert_eq!(config.port, 8080);
+        assert_eq!(config.host.to_string(), "0.0.0.0");
+        assert_eq!(config.versions, VersionSupport { v1: true, v2: true });
+        assert!(config.networks.is_empty());
+    }
+
+    #[test]
+    fn rpc_url_env_adds_network_with_evm_key() {
+        let config = Config::load(
+            None,
+            &env(&[
+                ("RPC_URL_BASE_SEPOLIA", "http://127.0.0.1:8545"),
+                ("EVM_PRIVATE_KEY", KEY),
+                ("X402_VERSION_SUPPORT", "v2"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.networks.len(), 1);
+        assert_eq!(config.networks[0].chain_id.as_str(), "eip155:84532");
+        assert_eq!(config.networks[0].signer_keys[0].expose(), KEY);
+        assert_eq!(
+            config.versions,
+            VersionSupport {
+                v1: false,
+                v2: true
+            }
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            (vec![("PORT", "eighty")], "PORT"),
+            (vec![("HOST", "localhost:1")], "HOST"),
+            (vec![("X402_VERSION_SUPPORT", "v3")], "X402_VERSION_SUPPORT"),
+            (vec![("SIGNER_TYPE", "kms")], "SIGNER_TYPE"),
+            (vec![("RPC_URL_ATLANTIS", "http://x")], "RPC_URL_ATLANTIS"),
+            (vec![("RPC_URL_BASE", "http://x")], "RPC_URL_BASE"),
+            (
+                vec![("RPC_URL_BASE", "ftp://x"), ("EVM_PRIVATE_KEY", KEY)],
+                "RPC_URL_BASE",
+            ),
+        ];
+        for (pairs, key) in cases {
+            let err = Config::load(None, &env(&pairs)).unwrap_err();
+            assert_eq!(err.key, key, "{err}");
+            assert!(err.to_string().starts_with("invalid configuration: "));
+        }
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("http://user:apikey@rpc");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+    }
+
+    #[test]
+    fn file_then_env_override() {
+        let dir = std::env::temp_dir().join(format!("x402-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("facilitator.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "port = 9000\nx402_version_support = \"v1\"\n[networks.\"eip155:31337\"]\nrpc_urls = [\"http://127.0.0.1:1\", \"http://127.0.0.1:2\"]\nsigner_keys = [\"{KEY}\"]\nreceipt_timeout_ms = 500\n"
+            ),
+        )
+        .unwrap();
+        let config = Config::load(Some(&path), &env(&[("PORT", "9100")])).unwrap();
+        assert_eq!(config.port, 9100);
+        assert_eq!(config.versions.to_string(), "v1");
+        assert_eq!(config.networks[0].chain_id.as_str(), "eip155:31337");
+        assert_eq!(config.networks[0].rpc_urls.len(), 2);
+        assert_eq!(
+            config.networks[0].receipt_timeout,
+            Duration::from_millis(500)
+        );
+
+        std::fs::write(&path, "prot = 1\n").unwrap();
+        let err = Config::load(Some(&path), &env(&[])).unwrap_err();
+        assert!(err.message.contains("prot"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
