@@ -96,3 +96,16 @@ fn v1_fixture_converts_to_v2_and_back() {
     expected.payment_requirements.output_schema = None;
     assert_eq!(back, expected);
 }
+
+#[test]
+fn every_reason_code_is_documented() {
+    let path = format!("{}/../../docs/reason-codes.md", env!("CARGO_MANIFEST_DIR"));
+    let docs = std::fs::read_to_string(&path).expect("docs/reason-codes.md exists");
+    for reason in x402_protocol::Reason::ALL {
+        assert!(
+            docs.contains(&format!("`{}`", reason.as_str())),
+            "{} is missing from docs/reason-codes.md",
+            reason.as_str()
+        );
+    }
+}
