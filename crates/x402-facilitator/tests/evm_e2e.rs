@@ -136,30 +136,15 @@ async fn unreachable_rpc_is_not_the_payers_fault() {
         sign_authorization(PAYER_KEY, PAY_TO, 10_000, random_nonce()),
         "10000",
     );
-    let url = h.url.clone();
-    let http = h.http.clone();
     // Stop the chain: the facilitator's RPC is gone.
     h.chain.stop().await;
-    let verify: serde_json::Value = http
-        .post(format!("{url}/verify"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, verify) = h.post("/verify", &body).await;
+    assert_eq!(status, 200);
     assert_eq!(verify["isValid"], false);
     assert_eq!(verify["invalidReason"], "rpc_unavailable");
-    let settle: serde_json::Value = http
-        .post(format!("{url}/settle"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(verify["payer"], PAYER);
+    let (status, settle) = h.post("/settle", &body).await;
+    assert_eq!(status, 200);
     assert_eq!(settle["success"], false);
     assert_eq!(settle["errorReason"], "rpc_unavailable");
     assert_eq!(settle["transaction"], "");
