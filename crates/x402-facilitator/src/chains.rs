@@ -38,7 +38,6 @@ fn build_one(network: &NetworkConfig) -> Result<Arc<dyn SchemeHandler>, ChainSet
     match network.family {
         #[cfg(feature = "evm")]
         ChainFamily::Evm => {
-            use std::str::FromStr;
             let parse_all = |items: &[String], what: &str| {
                 items
                     .iter()
@@ -65,7 +64,6 @@ fn build_one(network: &NetworkConfig) -> Result<Arc<dyn SchemeHandler>, ChainSet
                 assets: parse_all(&network.assets, "asset")?,
                 erc6492_factories: parse_all(&network.erc6492_factories, "ERC-6492 factory")?,
             };
-            let _ = <String as FromStr>::from_str;
             x402_evm::ExactEvm::new(settings)
                 .map(|h| Arc::new(h) as Arc<dyn SchemeHandler>)
                 .map_err(|e| fail(e.to_string()))

@@ -717,6 +717,17 @@ impl ExactEvm {
         }
     }
 
+    /// Gas limit (estimate + 20 %, capped) and fee cap of a settlement transaction; the
+    /// gas-affordability check and the signed transaction must agree on both.
+    fn gas_plan(&self, data: &SettleData) -> (u64, u128) {
+        let gas_limit = (data.gas_estimate.saturating_mul(12) / 10).min(self.max_gas);
+        let max_fee = data
+            .gas_price
+            .saturating_mul(2)
+            .max(data.gas_price + data.priority_fee);
+        (gas_limit, max_fee)
+    }
+
     fn sign_transaction(
         &self,
         signer: &FacilitatorSigner,
@@ -724,11 +735,7 @@ impl ExactEvm {
         nonce: u64,
     ) -> Result<(B256, Bytes), String> {
         let data = checked.settle_data.as_ref().ok_or("missing settle data")?;
-        let gas_limit = (data.gas_estimate.saturating_mul(12) / 10).min(self.max_gas);
-        let max_fee = data
-            .gas_price
-            .saturating_mul(2)
-            .max(data.gas_price + data.priority_fee);
+        let (gas_limit, max_fee) = self.gas_plan(data);
         let mut tx = TxEip1559 {
             chain_id: self.numeric_chain_id,
             nonce,
@@ -832,11 +839,7 @@ impl ExactEvm {
                 "",
             );
         }
-        let gas_limit = (data.gas_estimate.saturating_mul(12) / 10).min(self.max_gas);
-        let max_fee = data
-            .gas_price
-            .saturating_mul(2)
-            .max(data.gas_price + data.priority_fee);
+        let (gas_limit, max_fee) = self.gas_plan(data);
         if data.signer_balance < U256::from(gas_limit) * U256::from(max_fee) {
             tracing::error!(network = %self.chain_id, signer = %address, "facilitator signer cannot pay gas");
             return Settlement::failed(
