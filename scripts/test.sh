@@ -8,6 +8,13 @@ if ! command -v node >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq nodejs npm
 fi
 (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+# The official Python SDK in a virtualenv outside the clone; the conformance test runs it.
+venv="${X402_PYTHON_VENV:-$HOME/.cache/x402-facilitator/python}"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/python/requirements.txt -c tests/python/constraints.txt
+export X402_PYTHON="$venv/bin/python"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"

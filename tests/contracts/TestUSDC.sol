@@ -117,3 +117,15 @@ contract TestWallet {
         return ecrecover(digest, v, r, s) == owner ? bytes4(0x1626ba7e) : bytes4(0xffffffff);
     }
 }
+
+/// @notice CREATE2 factory of `TestWallet`s: the counterfactual wallets of ERC-6492 tests.
+contract TestWalletFactory {
+    function deploy(address owner, bytes32 salt) external returns (address) {
+        return address(new TestWallet{salt: salt}(owner));
+    }
+
+    function walletAddress(address owner, bytes32 salt) external view returns (address) {
+        bytes32 init = keccak256(abi.encodePacked(type(TestWallet).creationCode, abi.encode(owner)));
+        return address(uint160(uint256(keccak256(abi.encodePacked(bytes1(0xff), address(this), salt, init)))));
+    }
+}

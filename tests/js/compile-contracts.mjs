@@ -1,5 +1,8 @@
-// Compiles tests/contracts/TestUSDC.sol with solc from npm and writes the artifact the
-// Rust tests and the `dev` command load: tests/contracts/TestUSDC.json.
+// Compiles the Solidity sources with solc from npm and writes the committed artifacts:
+// - tests/contracts/TestUSDC.sol -> tests/contracts/TestUSDC.json (test token, wallet, factory),
+//   loaded by the Rust tests and the `dev` command;
+// - crates/chains/x402-evm/contracts/Erc6492Probe.sol -> Erc6492Probe.hex (creation code the
+//   EVM crate embeds for deployless ERC-6492 verification).
 // Run: `node tests/js/compile-contracts.mjs` (after `npm ci` in tests/js).
 import fs from "node:fs";
 import path from "node:path";
@@ -7,29 +10,40 @@ import { fileURLToPath } from "node:url";
 import solc from "solc";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const dir = path.resolve(here, "../contracts");
-const source = fs.readFileSync(path.join(dir, "TestUSDC.sol"), "utf8");
-const input = {
-  language: "Solidity",
-  sources: { "TestUSDC.sol": { content: source } },
-  settings: {
-    optimizer: { enabled: true, runs: 200 },
-    evmVersion: "cancun",
-    outputSelection: { "*": { "*": ["evm.bytecode.object", "evm.deployedBytecode.object"] } },
-  },
-};
-const output = JSON.parse(solc.compile(JSON.stringify(input)));
-const errors = (output.errors || []).filter(e => e.severity === "error");
-if (errors.length) {
-  console.error(errors.map(e => e.formattedMessage).join("\n"));
-  process.exit(1);
+
+function compile(file) {
+  const source = fs.readFileSync(file, "utf8");
+  const name = path.basename(file);
+  const input = {
+    language: "Solidity",
+    sources: { [name]: { content: source } },
+    settings: {
+      optimizer: { enabled: true, runs: 200 },
+      evmVersion: "cancun",
+      outputSelection: { "*": { "*": ["evm.bytecode.object", "evm.deployedBytecode.object"] } },
+    },
+  };
+  const output = JSON.parse(solc.compile(JSON.stringify(input)));
+  const errors = (output.errors || []).filter(e => e.severity === "error");
+  if (errors.length) {
+    console.error(errors.map(e => e.formattedMessage).join("\n"));
+    process.exit(1);
+  }
+  return output.contracts[name];
 }
+
+const testDir = path.resolve(here, "../contracts");
 const artifact = { compiler: `solc ${solc.version()}`, optimizer_runs: 200, contracts: {} };
-for (const [contract, out] of Object.entries(output.contracts["TestUSDC.sol"])) {
+for (const [contract, out] of Object.entries(compile(path.join(testDir, "TestUSDC.sol")))) {
   artifact.contracts[contract] = {
     bytecode: "0x" + out.evm.bytecode.object,
     deployedBytecode: "0x" + out.evm.deployedBytecode.object,
   };
 }
-fs.writeFileSync(path.join(dir, "TestUSDC.json"), JSON.stringify(artifact, null, 2) + "\n");
+fs.writeFileSync(path.join(testDir, "TestUSDC.json"), JSON.stringify(artifact, null, 2) + "\n");
 console.log("wrote tests/contracts/TestUSDC.json with", Object.keys(artifact.contracts).join(", "));
+
+const probeDir = path.resolve(here, "../../crates/chains/x402-evm/contracts");
+const probe = compile(path.join(probeDir, "Erc6492Probe.sol")).Erc6492Probe;
+fs.writeFileSync(path.join(probeDir, "Erc6492Probe.hex"), probe.evm.bytecode.object + "\n");
+console.log(`wrote Erc6492Probe.hex (solc ${solc.version()})`);

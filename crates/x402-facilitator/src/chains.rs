@@ -60,6 +60,7 @@ fn build_one(network: &NetworkConfig) -> Result<Arc<dyn SchemeHandler>, ChainSet
                     .map(|k| k.expose().to_owned())
                     .collect(),
                 max_gas_per_settlement: network.max_gas_per_settlement,
+                max_gas_per_deployment: network.max_gas_per_deployment,
                 receipt_timeout: network.receipt_timeout,
                 assets: parse_all(&network.assets, "asset")?,
                 erc6492_factories: parse_all(&network.erc6492_factories, "ERC-6492 factory")?,

@@ -126,6 +126,8 @@ pub struct NetworkConfig {
     pub erc6492_factories: Vec<String>,
     /// Upper bound on gas a settlement may use.
     pub max_gas_per_settlement: u64,
+    /// Upper bound on gas an ERC-6492 wallet deployment may use.
+    pub max_gas_per_deployment: u64,
     /// How long `/settle` waits for a receipt before answering `settlement_pending`.
     pub receipt_timeout: Duration,
 }
@@ -156,6 +158,8 @@ pub enum LogFormat {
 
 /// Default gas ceiling per settlement: a `transferWithAuthorization` takes about 60–90k.
 pub const DEFAULT_MAX_GAS: u64 = 200_000;
+/// Default gas ceiling per ERC-6492 wallet deployment (smart wallets take 150–400k).
+pub const DEFAULT_MAX_DEPLOY_GAS: u64 = 500_000;
 /// Default wait for a receipt.
 pub const DEFAULT_RECEIPT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -184,6 +188,7 @@ struct FileNetwork {
     #[serde(default)]
     erc6492_factories: Vec<String>,
     max_gas_per_settlement: Option<u64>,
+    max_gas_per_deployment: Option<u64>,
     receipt_timeout_ms: Option<u64>,
 }
 
@@ -364,6 +369,9 @@ impl Config {
                 assets: network.assets,
                 erc6492_factories: network.erc6492_factories,
                 max_gas_per_settlement: network.max_gas_per_settlement.unwrap_or(DEFAULT_MAX_GAS),
+                max_gas_per_deployment: network
+                    .max_gas_per_deployment
+                    .unwrap_or(DEFAULT_MAX_DEPLOY_GAS),
                 receipt_timeout: network
                     .receipt_timeout_ms
                     .map(Duration::from_millis)

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 
 use crate::config::{Config, LogFormat, NetworkConfig, Secret, VersionSupport};
-use crate::config::{DEFAULT_MAX_GAS, DEFAULT_RECEIPT_TIMEOUT};
+use crate::config::{DEFAULT_MAX_DEPLOY_GAS, DEFAULT_MAX_GAS, DEFAULT_RECEIPT_TIMEOUT};
 use x402_protocol::{ChainFamily, ChainId};
 
 /// The compiled test token (source: tests/contracts/TestUSDC.sol).
@@ -195,11 +195,17 @@ impl LocalChain {
 
     /// Places the test token's runtime code at `address`.
     pub async fn install_token(&self, address: &str) -> Result<(), DevError> {
+        self.install_contract("TestUSDC", address).await
+    }
+
+    /// Places the runtime code of test contract `name` (one without constructor state, such
+    /// as `TestUSDC` or `TestWalletFactory`) at `address`.
+    pub async fn install_contract(&self, name: &str, address: &str) -> Result<(), DevError> {
         let artifact: Value =
             serde_json::from_str(ARTIFACT).map_err(|e| DevError::Artifact(e.to_string()))?;
-        let code = artifact["contracts"]["TestUSDC"]["deployedBytecode"]
+        let code = artifact["contracts"][name]["deployedBytecode"]
             .as_str()
-            .ok_or_else(|| DevError::Artifact("no TestUSDC deployedBytecode".into()))?;
+            .ok_or_else(|| DevError::Artifact(format!("no {name} deployedBytecode")))?;
         self.rpc("anvil_setCode", json!([address, code])).await?;
         Ok(())
     }
@@ -280,6 +286,7 @@ impl LocalChain {
                 assets: Vec::new(),
                 erc6492_factories: Vec::new(),
                 max_gas_per_settlement: DEFAULT_MAX_GAS,
+                max_gas_per_deployment: DEFAULT_MAX_DEPLOY_GAS,
                 receipt_timeout: DEFAULT_RECEIPT_TIMEOUT,
             }],
             log_format: LogFormat::Pretty,

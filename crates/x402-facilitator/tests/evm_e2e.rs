@@ -12,17 +12,18 @@ fn js_dir() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/js")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn official_clients_conformance() {
+/// Runs one official-client conformance script against a fresh facilitator and anvil and
+/// fails with the script's own output unless every check passed.
+async fn run_conformance(program: &str, script: std::path::PathBuf) {
     let h = start(BOTH).await;
-    let output = tokio::process::Command::new("node")
-        .arg("conformance.mjs")
+    let output = tokio::process::Command::new(program)
+        .arg(&script)
         .arg(&h.url)
         .arg(&h.chain.rpc_url)
         .current_dir(js_dir())
         .output()
         .await
-        .expect("node runs (npm ci in tests/js first)");
+        .unwrap_or_else(|e| panic!("{program} {} could not start: {e}", script.display()));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("{stdout}");
@@ -32,6 +33,20 @@ async fn official_clients_conformance() {
     );
     assert!(stdout.contains(" 0 failed"), "{stdout}");
     assert!(!stdout.contains("not ok"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_clients_conformance() {
+    // `npm ci` in tests/js provides @x402/core, @x402/evm and x402 (scripts/test.sh does it).
+    run_conformance("node", js_dir().join("conformance.mjs")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_python_client_conformance() {
+    // scripts/test.sh installs the PyPI `x402` package into a virtualenv and names it here.
+    let python = std::env::var("X402_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let script = js_dir().join("../python/conformance.py");
+    run_conformance(&python, script).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,4 +163,141 @@ async fn unreachable_rpc_is_not_the_payers_fault() {
     assert_eq!(settle["success"], false);
     assert_eq!(settle["errorReason"], "rpc_unavailable");
     assert_eq!(settle["transaction"], "");
+}
+
+/// The ERC-6492 wrapper around `inner`: `abi.encode(factory, factoryCalldata, inner) ++ magic`.
+fn erc6492_wrap(factory: &str, factory_calldata: Vec<u8>, inner: &str) -> String {
+    use x402_evm::alloy::primitives::{Address, Bytes};
+    use x402_evm::alloy::sol_types::SolValue;
+    let inner = Bytes::from(
+        (0..inner.len() / 2 - 1)
+            .map(|i| u8::from_str_radix(&inner[2 + 2 * i..4 + 2 * i], 16).unwrap())
+            .collect::<Vec<u8>>(),
+    );
+    let factory: Address = factory.parse().unwrap();
+    let wrapped = (factory, Bytes::from(factory_calldata), inner).abi_encode_params();
+    format!("0x{}{}", hex_of(&wrapped), "6492".repeat(16))
+}
+
+/// Calldata of `TestWalletFactory.deploy(owner, salt)`.
+fn factory_deploy_calldata(owner: &str, salt: u8) -> Vec<u8> {
+    use x402_evm::alloy::primitives::{keccak256, Address, B256};
+    use x402_evm::alloy::sol_types::SolValue;
+    let owner: Address = owner.parse().unwrap();
+    let mut data = keccak256("deploy(address,bytes32)")[..4].to_vec();
+    data.extend((owner, B256::with_last_byte(salt)).abi_encode_params());
+    data
+}
+
+/// The counterfactual address `TestWalletFactory` at `factory` gives `owner` with `salt`.
+async fn counterfactual_wallet(h: &Harness, factory: &str, owner: &str, salt: u8) -> String {
+    use x402_evm::alloy::primitives::{keccak256, Address, B256};
+    use x402_evm::alloy::sol_types::SolValue;
+    let owner: Address = owner.parse().unwrap();
+    let mut data = keccak256("walletAddress(address,bytes32)")[..4].to_vec();
+    data.extend((owner, B256::with_last_byte(salt)).abi_encode_params());
+    let answer = h
+        .chain
+        .rpc(
+            "eth_call",
+            serde_json::json!([{"to": factory, "data": format!("0x{}", hex_of(&data))}, "latest"]),
+        )
+        .await
+        .unwrap();
+    format!("0x{}", &answer.as_str().unwrap()[26..])
+}
+
+async fn signer_nonce(h: &Harness) -> serde_json::Value {
+    let params = serde_json::json!([DEV_SIGNER, "latest"]);
+    h.chain
+        .rpc("eth_getTransactionCount", params)
+        .await
+        .unwrap()
+}
+
+async fn code_of(h: &Harness, who: &str) -> serde_json::Value {
+    let params = serde_json::json!([who, "latest"]);
+    h.chain.rpc("eth_getCode", params).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erc6492_wallet_is_deployed_only_through_an_allowlisted_factory() {
+    const ALLOWED: &str = "0x00000000000000000000000000000000000064aa";
+    const STRANGER: &str = "0x00000000000000000000000000000000000064bb";
+    let h = start_with(BOTH, |settings| {
+        settings.erc6492_factories = vec![ALLOWED.parse().unwrap()];
+    })
+    .await;
+    for factory in [ALLOWED, STRANGER] {
+        h.chain
+            .install_contract("TestWalletFactory", factory)
+            .await
+            .unwrap();
+    }
+    let usdc = x402_facilitator::dev::BASE_SEPOLIA_USDC;
+    // A factory outside the allowlist is never called, not even in a simulation.
+    let wallet = counterfactual_wallet(&h, STRANGER, PAYER, 1).await;
+    h.chain.mint(usdc, &wallet, 50_000).await.unwrap();
+    let mut payload = support::sign_for_wallet(PAYER_KEY, &wallet, PAY_TO, 10_000);
+    let inner = payload["signature"].as_str().unwrap().to_owned();
+    payload["signature"] = erc6492_wrap(STRANGER, factory_deploy_calldata(PAYER, 1), &inner).into();
+    let nonce_before = signer_nonce(&h).await;
+    let (_, verdict) = h.post("/verify", &v2_body(payload.clone(), "10000")).await;
+    assert_eq!(
+        verdict["invalidReason"], "invalid_exact_evm_payload_undeployed_smart_wallet",
+        "{verdict}"
+    );
+    let (_, settled) = h.post("/settle", &v2_body(payload, "10000")).await;
+    assert_eq!(settled["success"], false);
+    assert_eq!(
+        settled["errorReason"],
+        "invalid_exact_evm_payload_undeployed_smart_wallet"
+    );
+    assert_eq!(signer_nonce(&h).await, nonce_before, "no transaction sent");
+    assert_eq!(code_of(&h, &wallet).await, "0x", "wallet not deployed");
+    assert_eq!(h.balance(&wallet).await, 50_000);
+
+    // An allowlisted factory whose calldata deploys some other wallet is refused.
+    let wallet = counterfactual_wallet(&h, ALLOWED, PAYER, 2).await;
+    h.chain.mint(usdc, &wallet, 50_000).await.unwrap();
+    let mut payload = support::sign_for_wallet(PAYER_KEY, &wallet, PAY_TO, 10_000);
+    let inner = payload["signature"].as_str().unwrap().to_owned();
+    payload["signature"] = erc6492_wrap(ALLOWED, factory_deploy_calldata(PAYER, 3), &inner).into();
+    let (_, verdict) = h.post("/verify", &v2_body(payload, "10000")).await;
+    assert_eq!(
+        verdict["invalidReason"], "invalid_exact_evm_payload_undeployed_smart_wallet",
+        "{verdict}"
+    );
+
+    // A stranger's signature in a well-formed wrapper is refused by the probed wallet.
+    let mut payload = support::sign_for_wallet(DEV_ACCOUNTS_3_KEY, &wallet, PAY_TO, 10_000);
+    let inner = payload["signature"].as_str().unwrap().to_owned();
+    payload["signature"] = erc6492_wrap(ALLOWED, factory_deploy_calldata(PAYER, 2), &inner).into();
+    let (_, verdict) = h.post("/verify", &v2_body(payload, "10000")).await;
+    assert_eq!(
+        verdict["invalidReason"], "invalid_exact_evm_signature",
+        "{verdict}"
+    );
+
+    // The owner's signature: verify simulates without deploying, settle deploys then pays.
+    let mut payload = support::sign_for_wallet(PAYER_KEY, &wallet, PAY_TO, 10_000);
+    let inner = payload["signature"].as_str().unwrap().to_owned();
+    payload["signature"] = erc6492_wrap(ALLOWED, factory_deploy_calldata(PAYER, 2), &inner).into();
+    let (_, verdict) = h.post("/verify", &v2_body(payload.clone(), "10000")).await;
+    assert_eq!(verdict["isValid"], true, "{verdict}");
+    assert_eq!(code_of(&h, &wallet).await, "0x", "verify deploys nothing");
+    let pay_to_before = h.balance(PAY_TO).await;
+    let (_, settled) = h.post("/settle", &v2_body(payload.clone(), "10000")).await;
+    assert_eq!(settled["success"], true, "{settled}");
+    assert_ne!(
+        code_of(&h, &wallet).await,
+        "0x",
+        "settle deployed the wallet"
+    );
+    assert_eq!(h.balance(&wallet).await, 40_000);
+    assert_eq!(h.balance(PAY_TO).await - pay_to_before, 10_000);
+    // A retry returns the same transaction and moves nothing.
+    let (_, again) = h.post("/settle", &v2_body(payload, "10000")).await;
+    assert_eq!(again["transaction"], settled["transaction"]);
+    assert_eq!(h.balance(&wallet).await, 40_000);
 }

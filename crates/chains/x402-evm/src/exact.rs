@@ -47,6 +47,11 @@ sol! {
     function isValidSignature(bytes32 hash, bytes signature) external view returns (bytes4);
 }
 
+/// Creation code of `contracts/Erc6492Probe.sol` (compiled by `tests/js/compile-contracts.mjs`):
+/// run as an `eth_call` without `to`, it deploys a counterfactual wallet, checks its signature and
+/// simulates the transfer without writing anything.
+const ERC6492_PROBE: &str = include_str!("../contracts/Erc6492Probe.hex");
+
 /// EIP-1271 magic value.
 const ERC1271_MAGIC: [u8; 4] = [0x16, 0x26, 0xba, 0x7e];
 /// ERC-6492 signature suffix.
@@ -77,6 +82,8 @@ pub struct EvmSettings {
     pub signer_keys: Vec<String>,
     /// Upper bound on the gas of one settlement.
     pub max_gas_per_settlement: u64,
+    /// Upper bound on the gas of one ERC-6492 wallet deployment.
+    pub max_gas_per_deployment: u64,
     /// How long `/settle` waits for the receipt.
     pub receipt_timeout: Duration,
     /// Tokens served; empty: any EIP-3009 token.
@@ -132,6 +139,41 @@ struct SettleData {
     gas_price: u128,
     priority_fee: u128,
     signer_balance: U256,
+    /// An ERC-6492 wallet to deploy (through an allowlisted factory) before the transfer.
+    deployment: Option<Deployment>,
+}
+
+/// The factory call that deploys a counterfactual wallet, sent just before the transfer.
+struct Deployment {
+    factory: Address,
+    calldata: Bytes,
+    gas_estimate: u64,
+}
+
+/// What the deployless ERC-6492 probe found.
+struct ProbeAnswer {
+    deployed: bool,
+    signature_valid: bool,
+    transfer_ok: bool,
+    transfer_gas: u64,
+}
+
+fn probe_answer(result: &CallResult) -> Option<ProbeAnswer> {
+    let bytes = result_bytes(result)?;
+    let (deployed, signature_valid, transfer_ok, gas) =
+        <(bool, bool, bool, U256)>::abi_decode_params(&bytes).ok()?;
+    Some(ProbeAnswer {
+        deployed,
+        signature_valid,
+        transfer_ok,
+        transfer_gas: u64::try_from(gas).ok()?,
+    })
+}
+
+/// Intrinsic gas of a call transaction carrying `data` (base cost plus calldata).
+fn intrinsic_gas(data: &[u8]) -> u64 {
+    let zeros = data.iter().filter(|b| **b == 0).count() as u64;
+    21_000 + zeros * 4 + (data.len() as u64 - zeros) * 16
 }
 
 /// Identity of a payment on chain: one authorization can move funds only once.
@@ -148,6 +190,8 @@ enum Record {
     Submitted {
         tx_hash: B256,
         raw: Bytes,
+        /// The ERC-6492 wallet deployment sent just before, re-sent with `raw` on a retry.
+        prelude: Option<Bytes>,
         digest: u64,
         payer: String,
     },
@@ -163,6 +207,7 @@ pub struct ExactEvm {
     signers: Vec<FacilitatorSigner>,
     next_signer: AtomicUsize,
     max_gas: u64,
+    max_deploy_gas: u64,
     receipt_timeout: Duration,
     assets: Vec<Address>,
     erc6492_factories: Vec<Address>,
@@ -266,6 +311,7 @@ impl ExactEvm {
             signers,
             next_signer: AtomicUsize::new(0),
             max_gas: settings.max_gas_per_settlement,
+            max_deploy_gas: settings.max_gas_per_deployment,
             receipt_timeout: settings.receipt_timeout,
             assets: settings.assets,
             erc6492_factories: settings.erc6492_factories,
@@ -459,8 +505,8 @@ impl ExactEvm {
         if signature.len() > 32 && signature[signature.len() - 32..] == ERC6492_SUFFIX {
             let wrapped = &signature[..signature.len() - 32];
             match <(Address, Bytes, Bytes)>::abi_decode_params(wrapped) {
-                Ok((factory, _calldata, inner)) => {
-                    erc6492_factory = Some(factory);
+                Ok((factory, factory_calldata, inner)) => {
+                    erc6492_factory = Some((factory, factory_calldata));
                     inner_signature = inner.to_vec();
                 }
                 Err(_) => {
@@ -531,6 +577,33 @@ impl ExactEvm {
                 json!([{"to": auth.from.to_string(), "data": hex(&isValidSignatureCall { hash: digest, signature: inner_signature.clone().into() }.abi_encode())}, "latest"]),
             ));
         }
+        // A counterfactual wallet whose factory is allowlisted: the deployless probe checks
+        // deployment, signature and transfer in one simulated call; settle also estimates the
+        // deployment. Factories outside the allowlist are never called, not even in simulation.
+        let allowed_deployment = erc6492_factory
+            .as_ref()
+            .filter(|(factory, _)| self.erc6492_factories.contains(factory));
+        let probe_index = calls.len();
+        if let Some((factory, factory_calldata)) = allowed_deployment {
+            let args = (
+                auth.from,
+                *factory,
+                factory_calldata.clone(),
+                digest,
+                Bytes::from(inner_signature.clone()),
+                asset,
+                calldata.clone(),
+            )
+                .abi_encode_params();
+            let probe = format!("0x{}{}", ERC6492_PROBE.trim(), &hex(&args)[2..]);
+            calls.push(("eth_call", json!([{"data": probe}, "latest"])));
+            if let Some(signer) = for_settle {
+                calls.push((
+                    "eth_estimateGas",
+                    json!([{"from": signer.to_string(), "to": factory.to_string(), "data": hex(factory_calldata)}]),
+                ));
+            }
+        }
         let settle_index = calls.len();
         if let Some(signer) = for_settle {
             calls.push((
@@ -571,25 +644,46 @@ impl ExactEvm {
             ));
         };
 
+        let mut probe = None;
         if contract_check {
             let code = result_bytes(&results[3]).unwrap_or_default();
             if code.is_empty() {
-                if let Some(factory) = erc6492_factory {
-                    let why = if self.erc6492_factories.contains(&factory) {
-                        "deploying ERC-6492 wallets is not supported yet"
-                    } else {
-                        "its ERC-6492 factory is not in the facilitator's allowlist"
-                    };
+                if allowed_deployment.is_none() {
+                    if erc6492_factory.is_some() {
+                        return Err(refuse(
+                            Reason::ExactEvmUndeployedSmartWallet,
+                            "payer wallet is not deployed and its ERC-6492 factory is not in the facilitator's allowlist".into(),
+                        ));
+                    }
                     return Err(refuse(
-                        Reason::ExactEvmUndeployedSmartWallet,
-                        format!("payer wallet is not deployed and {why}"),
+                        Reason::ExactEvmSignature,
+                        "signature does not recover to authorization.from".into(),
                     ));
                 }
-                return Err(refuse(
-                    Reason::ExactEvmSignature,
-                    "signature does not recover to authorization.from".into(),
-                ));
+                let answer = probe_answer(&results[probe_index]).ok_or_else(|| {
+                    refuse(
+                        Reason::RpcUnavailable,
+                        "node did not run the ERC-6492 probe".into(),
+                    )
+                })?;
+                if !answer.deployed {
+                    return Err(refuse(
+                        Reason::ExactEvmUndeployedSmartWallet,
+                        "the ERC-6492 factory call does not deploy the payer wallet".into(),
+                    ));
+                }
+                if !answer.signature_valid {
+                    return Err(refuse(
+                        Reason::ExactEvmSignature,
+                        "counterfactual wallet rejects the signature (ERC-6492)".into(),
+                    ));
+                }
+                probe = Some(answer);
             }
+        }
+        // A counterfactual wallet exists only inside the probe: its answers replace the
+        // EIP-1271 call and the plain transfer simulation, which both see an empty account.
+        if probe.is_none() && contract_check {
             let magic = result_bytes(&results[4])
                 .filter(|b| b.len() >= 4)
                 .map(|b| b[..4] == ERC1271_MAGIC);
@@ -612,22 +706,62 @@ impl ExactEvm {
                 format!("payer balance {balance} is below {}", auth.value),
             ));
         }
-        if let Err(error) = &results[2] {
-            return Err(refuse(
-                Reason::ExactEvmSimulationFailed,
-                format!("simulated transfer reverts: {}", revert_reason(error)),
-            ));
+        match (&probe, &results[2]) {
+            (Some(answer), _) if !answer.transfer_ok => {
+                return Err(refuse(
+                    Reason::ExactEvmSimulationFailed,
+                    "simulated transfer from the counterfactual wallet reverts".into(),
+                ))
+            }
+            (None, Err(error)) => {
+                return Err(refuse(
+                    Reason::ExactEvmSimulationFailed,
+                    format!("simulated transfer reverts: {}", revert_reason(error)),
+                ))
+            }
+            _ => {}
         }
 
         let settle_data = if for_settle.is_some() {
-            let estimate = match &results[settle_index] {
-                Ok(v) => parse_u256(v).and_then(|u| u64::try_from(u).ok()),
-                Err(error) => {
+            let estimate = match (&probe, &results[settle_index]) {
+                // The node cannot estimate a transfer from a wallet that does not exist yet;
+                // the probe measured it after deploying.
+                (Some(answer), _) => Some(answer.transfer_gas + intrinsic_gas(&calldata)),
+                (None, Ok(v)) => parse_u256(v).and_then(|u| u64::try_from(u).ok()),
+                (None, Err(error)) => {
                     return Err(refuse(
                         Reason::ExactEvmSimulationFailed,
                         format!("gas estimation reverts: {}", revert_reason(error)),
                     ))
                 }
+            };
+            let deployment = match (&probe, allowed_deployment) {
+                (Some(_), Some((factory, factory_calldata))) => {
+                    let gas = match &results[probe_index + 1] {
+                        Ok(v) => parse_u256(v).and_then(|u| u64::try_from(u).ok()),
+                        Err(error) => {
+                            return Err(refuse(
+                                Reason::ExactEvmUndeployedSmartWallet,
+                                format!(
+                                    "wallet deployment cannot be estimated: {}",
+                                    revert_reason(error)
+                                ),
+                            ))
+                        }
+                    };
+                    let Some(gas_estimate) = gas else {
+                        return Err(refuse(
+                            Reason::RpcUnavailable,
+                            "node did not answer the deployment gas estimate".into(),
+                        ));
+                    };
+                    Some(Deployment {
+                        factory: *factory,
+                        calldata: factory_calldata.clone(),
+                        gas_estimate,
+                    })
+                }
+                _ => None,
             };
             let gas_price = result_u128(&results[settle_index + 1]);
             let priority = result_u128(&results[settle_index + 2]).unwrap_or(0);
@@ -645,6 +779,7 @@ impl ExactEvm {
                 gas_price,
                 priority_fee: priority,
                 signer_balance,
+                deployment,
             })
         } else {
             None
@@ -720,32 +855,43 @@ impl ExactEvm {
     /// Gas limit (estimate + 20 %, capped) and fee cap of a settlement transaction; the
     /// gas-affordability check and the signed transaction must agree on both.
     fn gas_plan(&self, data: &SettleData) -> (u64, u128) {
-        let gas_limit = (data.gas_estimate.saturating_mul(12) / 10).min(self.max_gas);
         let max_fee = data
             .gas_price
             .saturating_mul(2)
             .max(data.gas_price + data.priority_fee);
-        (gas_limit, max_fee)
+        (self.gas_limit(data.gas_estimate), max_fee)
     }
 
+    /// Estimate + 20 %, capped at the settlement maximum.
+    fn gas_limit(&self, estimate: u64) -> u64 {
+        (estimate.saturating_mul(12) / 10).min(self.max_gas)
+    }
+
+    /// Estimate + 20 %, capped at the deployment maximum.
+    fn deploy_gas_limit(&self, estimate: u64) -> u64 {
+        (estimate.saturating_mul(12) / 10).min(self.max_deploy_gas)
+    }
+
+    /// Signs a call from `signer` at `nonce` with the settlement's fee plan.
     fn sign_transaction(
         &self,
         signer: &FacilitatorSigner,
-        checked: &Checked,
+        data: &SettleData,
+        call: (Address, &Bytes, u64),
         nonce: u64,
     ) -> Result<(B256, Bytes), String> {
-        let data = checked.settle_data.as_ref().ok_or("missing settle data")?;
-        let (gas_limit, max_fee) = self.gas_plan(data);
+        let (to, input, gas_limit) = call;
+        let (_, max_fee) = self.gas_plan(data);
         let mut tx = TxEip1559 {
             chain_id: self.numeric_chain_id,
             nonce,
             gas_limit,
             max_fee_per_gas: max_fee,
             max_priority_fee_per_gas: data.priority_fee.min(max_fee),
-            to: TxKind::Call(checked.asset),
+            to: TxKind::Call(to),
             value: U256::ZERO,
             access_list: Default::default(),
-            input: checked.calldata.clone(),
+            input: input.clone(),
         };
         let signature = signer
             .signer
@@ -828,19 +974,24 @@ impl ExactEvm {
                 "",
             );
         };
-        if data.gas_estimate > self.max_gas {
+        let deploy_estimate = data.deployment.as_ref().map_or(0, |d| d.gas_estimate);
+        if data.gas_estimate > self.max_gas || deploy_estimate > self.max_deploy_gas {
             return Settlement::failed(
                 Reason::ExactEvmSimulationFailed,
                 format!(
-                    "settlement needs {} gas, above the cap of {}",
-                    data.gas_estimate, self.max_gas
+                    "settlement needs {} gas (cap {}) and wallet deployment {deploy_estimate} (cap {})",
+                    data.gas_estimate, self.max_gas, self.max_deploy_gas
                 ),
                 Some(payer),
                 "",
             );
         }
         let (gas_limit, max_fee) = self.gas_plan(data);
-        if data.signer_balance < U256::from(gas_limit) * U256::from(max_fee) {
+        let deploy_limit = data
+            .deployment
+            .as_ref()
+            .map_or(0, |d| self.deploy_gas_limit(d.gas_estimate));
+        if data.signer_balance < U256::from(gas_limit + deploy_limit) * U256::from(max_fee) {
             tracing::error!(network = %self.chain_id, signer = %address, "facilitator signer cannot pay gas");
             return Settlement::failed(
                 Reason::FacilitatorInsufficientGas,
@@ -852,11 +1003,51 @@ impl ExactEvm {
         // At most two attempts: the second only when the node proves the first can never
         // land because its account nonce is already taken.
         for attempt in 0..2 {
+            // An ERC-6492 wallet is deployed by the transaction just before the transfer.
+            let prelude = match &data.deployment {
+                None => None,
+                Some(deployment) => {
+                    let nonce = match signer.nonces.next(&self.rpc, address).await {
+                        Ok(n) => n,
+                        Err(e) => return Settlement::from_verdict(self.rpc_refusal(e, &payer)),
+                    };
+                    let call = (deployment.factory, &deployment.calldata, deploy_limit);
+                    let raw = match self.sign_transaction(signer, data, call, nonce) {
+                        Ok((_, raw)) => raw,
+                        Err(e) => {
+                            signer.nonces.reset();
+                            return Settlement::failed(
+                                Reason::UnexpectedSettleError,
+                                e,
+                                Some(payer),
+                                "",
+                            );
+                        }
+                    };
+                    match self.broadcast(&raw).await {
+                        Ok(Ok(())) => Some(raw),
+                        Ok(Err(node)) => {
+                            signer.nonces.reset();
+                            return Settlement::failed(
+                                Reason::RpcUnavailable,
+                                format!("node refused the wallet deployment: {}", node.message),
+                                Some(payer),
+                                "",
+                            );
+                        }
+                        Err(e) => {
+                            signer.nonces.reset();
+                            return Settlement::from_verdict(self.rpc_refusal(e, &payer));
+                        }
+                    }
+                }
+            };
             let nonce = match signer.nonces.next(&self.rpc, address).await {
                 Ok(n) => n,
                 Err(e) => return Settlement::from_verdict(self.rpc_refusal(e, &payer)),
             };
-            let (tx_hash, raw) = match self.sign_transaction(signer, &checked, nonce) {
+            let call = (checked.asset, &checked.calldata, gas_limit);
+            let (tx_hash, raw) = match self.sign_transaction(signer, data, call, nonce) {
                 Ok(signed) => signed,
                 Err(e) => {
                     signer.nonces.reset();
@@ -866,6 +1057,7 @@ impl ExactEvm {
             *slot = Some(Record::Submitted {
                 tx_hash,
                 raw: raw.clone(),
+                prelude,
                 digest,
                 payer: payer.clone(),
             });
@@ -978,12 +1170,16 @@ impl SchemeHandler for ExactEvm {
             Some(Record::Submitted {
                 tx_hash,
                 raw,
+                prelude,
                 payer,
                 ..
             }) => {
                 // A retry after `settlement_pending`: never a new transaction, only the same bytes.
                 let mut outcome = self.conclude(tx_hash, &payer).await;
                 if outcome.reason == Some(Reason::SettlementPending) {
+                    if let Some(prelude) = &prelude {
+                        let _ = self.broadcast(prelude).await;
+                    }
                     if let Ok(Ok(())) = self.broadcast(&raw).await {
                         outcome = self.conclude(tx_hash, &payer).await;
                     }

@@ -44,6 +44,14 @@ impl Drop for Harness {
 /// Starts anvil (chain 84532), the token at Base Sepolia's USDC address, a funded payer,
 /// and the facilitator with the given version support.
 pub async fn start(versions: VersionSupport) -> Harness {
+    start_with(versions, |_| {}).await
+}
+
+/// Like [`start`], with a last word on the EVM handler's settings.
+pub async fn start_with(
+    versions: VersionSupport,
+    adjust: impl FnOnce(&mut x402_evm::EvmSettings),
+) -> Harness {
     let chain = LocalChain::start(84532, &[]).await.expect("anvil starts");
     chain
         .install_token(BASE_SEPOLIA_USDC)
@@ -56,18 +64,18 @@ pub async fn start(versions: VersionSupport) -> Harness {
     let mut config: Config = chain.facilitator_config(DEV_ACCOUNTS[0].1, 0);
     config.versions = versions;
     let network = &config.networks[0];
-    let evm = Arc::new(
-        x402_evm::ExactEvm::new(x402_evm::EvmSettings {
-            chain_id: network.chain_id.clone(),
-            rpc_urls: vec![chain.rpc_url.clone()],
-            signer_keys: vec![DEV_ACCOUNTS[0].1.to_owned()],
-            max_gas_per_settlement: network.max_gas_per_settlement,
-            receipt_timeout: network.receipt_timeout,
-            assets: Vec::new(),
-            erc6492_factories: Vec::new(),
-        })
-        .expect("handler"),
-    );
+    let mut settings = x402_evm::EvmSettings {
+        chain_id: network.chain_id.clone(),
+        rpc_urls: vec![chain.rpc_url.clone()],
+        signer_keys: vec![DEV_ACCOUNTS[0].1.to_owned()],
+        max_gas_per_settlement: network.max_gas_per_settlement,
+        max_gas_per_deployment: network.max_gas_per_deployment,
+        receipt_timeout: network.receipt_timeout,
+        assets: Vec::new(),
+        erc6492_factories: Vec::new(),
+    };
+    adjust(&mut settings);
+    let evm = Arc::new(x402_evm::ExactEvm::new(settings).expect("handler"));
     let mut handlers = HandlerMap::new();
     handlers.insert(
         ("exact".to_owned(), ChainId::eip155(84532)),
