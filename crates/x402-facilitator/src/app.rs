@@ -1,28 +1,31 @@
-//! The HTTP surface: `/verify`, `/settle`, `/supported`, `/health`.
+//! The HTTP surface: `/verify`, `/settle`, `/supported`, health, metrics and flags.
 //!
 //! Every body is read once, its version detected, and the answer written in that
 //! version's shape. A refused payment is a protocol answer (HTTP 200); only a body
 //! that is not a request at all gets a 4xx, with a JSON error naming the field.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use x402_protocol::envelope::{parse_request, EnvelopeError, X402Version};
-use x402_protocol::networks;
 use x402_protocol::v2::{SupportedKind, SupportedResponse};
+use x402_protocol::{convert, networks, HealthCheck, VersionedRequest};
 use x402_protocol::{ChainId, Payment, Reason, SchemeHandler, Settlement, Verdict};
 
-use crate::config::VersionSupport;
+use crate::breaker::{is_facilitator_failure, Breaker};
+use crate::config::{Config, Secret};
+use crate::flags::{FlagRefusal, FlagStore, FlagUpdate, Flags};
+use crate::telemetry;
 
 /// Largest request body accepted; larger bodies get 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -30,36 +33,207 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Handlers keyed by (scheme, network).
 pub type HandlerMap = HashMap<(String, ChainId), Arc<dyn SchemeHandler>>;
 
+/// Where the process is in its life: readiness, draining, work in flight.
+#[derive(Default)]
+pub struct Lifecycle {
+    ready: AtomicBool,
+    draining: AtomicBool,
+    settlements_in_flight: AtomicUsize,
+    requests_in_flight: AtomicUsize,
+    completed_while_draining: AtomicU64,
+    idle: tokio::sync::Notify,
+}
+
+impl Lifecycle {
+    /// Start-up is done: readiness may pass.
+    pub fn mark_ready(&self) {
+        self.ready.store(true, Ordering::SeqCst);
+    }
+
+    /// Shutdown began: readiness fails from now on.
+    pub fn begin_drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a load balancer should send traffic here.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst) && !self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Settlements being executed right now.
+    pub fn settlements_in_flight(&self) -> usize {
+        self.settlements_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Requests being answered right now.
+    pub fn requests_in_flight(&self) -> usize {
+        self.requests_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Requests answered since shutdown began.
+    pub fn completed_while_draining(&self) -> u64 {
+        self.completed_while_draining.load(Ordering::SeqCst)
+    }
+
+    /// Waits until no request and no settlement is in flight.
+    pub async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.requests_in_flight() == 0 && self.settlements_in_flight() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Counts one unit of work in flight for as long as it lives (also on cancellation).
+struct InFlight {
+    state: Arc<AppState>,
+    settlement: bool,
+}
+
+impl InFlight {
+    fn request(state: &Arc<AppState>) -> Self {
+        state
+            .lifecycle
+            .requests_in_flight
+            .fetch_add(1, Ordering::SeqCst);
+        InFlight {
+            state: state.clone(),
+            settlement: false,
+        }
+    }
+
+    fn settlement(state: &Arc<AppState>) -> Self {
+        let n = state
+            .lifecycle
+            .settlements_in_flight
+            .fetch_add(1, Ordering::SeqCst)
+            + 1;
+        metrics::gauge!(telemetry::SETTLEMENTS_IN_FLIGHT).set(n as f64);
+        InFlight {
+            state: state.clone(),
+            settlement: true,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let lifecycle = &self.state.lifecycle;
+        if self.settlement {
+            let n = lifecycle
+                .settlements_in_flight
+                .fetch_sub(1, Ordering::SeqCst)
+                - 1;
+            metrics::gauge!(telemetry::SETTLEMENTS_IN_FLIGHT).set(n as f64);
+        } else {
+            lifecycle.requests_in_flight.fetch_sub(1, Ordering::SeqCst);
+            if lifecycle.draining.load(Ordering::SeqCst) {
+                lifecycle
+                    .completed_while_draining
+                    .fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        lifecycle.idle.notify_waiters();
+    }
+}
+
 /// Shared state of the running facilitator.
 pub struct AppState {
-    versions: VersionSupport,
     handlers: HandlerMap,
-    supported: Value,
+    flags: FlagStore,
+    breaker: Breaker,
+    supported: RwLock<Value>,
+    /// Readiness, draining and in-flight work.
+    pub lifecycle: Lifecycle,
+    admin_token: Option<Secret>,
+    admin_on_main_listener: bool,
     request_seq: AtomicU64,
     boot_tag: u32,
 }
 
 impl AppState {
-    /// Builds the state; `/supported` is computed once here.
-    pub fn new(versions: VersionSupport, handlers: HandlerMap) -> Arc<Self> {
-        let supported = serde_json::to_value(supported_response(versions, &handlers))
-            .unwrap_or_else(|_| json!({"kinds": [], "extensions": [], "signers": {}}));
+    /// Builds the state for `config` with its chain handlers.
+    pub fn new(config: &Config, handlers: HandlerMap) -> Arc<Self> {
         let boot_tag = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32))
             .unwrap_or(0);
-        Arc::new(AppState {
-            versions,
+        let _ = telemetry::handle();
+        let state = Arc::new(AppState {
             handlers,
-            supported,
+            flags: FlagStore::new(config.flags.clone()),
+            breaker: Breaker::new(config.breaker_threshold, config.breaker_window),
+            supported: RwLock::new(Value::Null),
+            lifecycle: Lifecycle::default(),
+            admin_token: config.admin_token.clone(),
+            admin_on_main_listener: config.admin_addr.is_none(),
             request_seq: AtomicU64::new(0),
             boot_tag,
-        })
+        });
+        state.flags_changed();
+        state
+    }
+
+    /// The live feature flags.
+    pub fn flags(&self) -> &FlagStore {
+        &self.flags
+    }
+
+    /// Applies a flag update (admin API or SIGHUP) and refreshes what depends on flags.
+    pub fn update_flags(&self, update: &FlagUpdate, source: &str) -> Result<Value, String> {
+        let changes = self.flags.apply(update, source)?;
+        if changes
+            .iter()
+            .any(|c| c.flag == "v2_settle_enabled" && c.new == json!(true))
+        {
+            self.breaker.reset();
+        }
+        self.flags_changed();
+        Ok(Value::Array(
+            changes
+                .iter()
+                .map(|c| json!({"flag": c.flag, "old": c.old, "new": c.new}))
+                .collect(),
+        ))
+    }
+
+    /// Recomputes `/supported` and the flag gauges.
+    fn flags_changed(&self) {
+        let flags = self.flags.snapshot();
+        let supported = serde_json::to_value(supported_response(&flags, &self.handlers))
+            .unwrap_or_else(|_| json!({"kinds": [], "extensions": [], "signers": {}}));
+        match self.supported.write() {
+            Ok(mut guard) => *guard = supported,
+            Err(poisoned) => *poisoned.into_inner() = supported,
+        }
+        let gauges = [
+            ("x402_v1", flags.x402_version_support.v1),
+            ("x402_v2", flags.x402_version_support.v2),
+            ("v2_enabled", flags.v2_enabled),
+            ("v2_verify_enabled", flags.v2_verify_enabled),
+            ("v2_settle_enabled", flags.v2_settle_enabled),
+            ("shadow_v2_enabled", flags.shadow_v2_enabled),
+        ];
+        for (flag, on) in gauges {
+            metrics::gauge!(telemetry::FLAG_STATE, "flag" => flag).set(if on { 1.0 } else { 0.0 });
+        }
     }
 
     fn next_request_id(&self) -> String {
         let n = self.request_seq.fetch_add(1, Ordering::Relaxed);
         format!("{:08x}-{n:x}", self.boot_tag)
+    }
+
+    /// The metric label of a network: its id when configured, `other` otherwise.
+    fn network_label(&self, network: &ChainId) -> String {
+        if self.handlers.keys().any(|(_, n)| n == network) {
+            network.to_string()
+        } else {
+            "other".to_owned()
+        }
     }
 
     fn handler_for(&self, payment: &Payment) -> Result<&Arc<dyn SchemeHandler>, Reason> {
@@ -76,9 +250,30 @@ impl AppState {
             Reason::InvalidNetwork
         })
     }
+
+    /// Counts a v2 settlement outcome in the breaker; trips v2 settle at the threshold.
+    fn watch_v2_settlement(&self, settlement: &Settlement, network: &ChainId) {
+        if !is_facilitator_failure(settlement) {
+            return;
+        }
+        metrics::counter!(telemetry::BREAKER_FAILURES).increment(1);
+        let Some(count) = self.breaker.record_failure() else {
+            return;
+        };
+        let reason = format!(
+            "{count} facilitator-side v2 settlement failures within {}s (last: {} on {network})",
+            self.breaker.window().as_secs(),
+            settlement.reason.map(Reason::as_str).unwrap_or("unknown"),
+        );
+        if self.flags.trip_v2_settle(reason.clone()) {
+            metrics::counter!(telemetry::BREAKER_TRIPS).increment(1);
+            tracing::error!(reason = %reason, "v2 settle disabled by breaker; an operator must re-enable it");
+            self.flags_changed();
+        }
+    }
 }
 
-fn supported_response(versions: VersionSupport, handlers: &HandlerMap) -> SupportedResponse {
+fn supported_response(flags: &Flags, handlers: &HandlerMap) -> SupportedResponse {
     let mut kinds = Vec::new();
     let mut signers: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut keys: Vec<_> = handlers.keys().collect();
@@ -86,7 +281,7 @@ fn supported_response(versions: VersionSupport, handlers: &HandlerMap) -> Suppor
     for key in keys {
         let handler = &handlers[key];
         let (scheme, network) = key;
-        if versions.v1 {
+        if flags.x402_version_support.v1 {
             if let Some(known) = networks::by_chain_id(network) {
                 kinds.push(SupportedKind {
                     x402_version: 1,
@@ -96,7 +291,7 @@ fn supported_response(versions: VersionSupport, handlers: &HandlerMap) -> Suppor
                 });
             }
         }
-        if versions.v2 {
+        if flags.v2_serves(network) {
             kinds.push(SupportedKind {
                 x402_version: 2,
                 scheme: scheme.clone(),
@@ -120,11 +315,32 @@ fn supported_response(versions: VersionSupport, handlers: &HandlerMap) -> Suppor
 
 /// Builds the router with all routes and the body limit.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/verify", post(verify))
         .route("/settle", post(settle))
         .route("/supported", get(supported))
         .route("/health", get(health))
+        .route("/health/ready", get(health_ready))
+        .route("/health/deep", get(health_deep))
+        .route("/health/v2", get(health_v2))
+        .route("/metrics", get(metrics_text))
+        .route("/flags", get(flags));
+    if state.admin_on_main_listener && state.admin_token.is_some() {
+        router = router.route("/admin/flags", put(admin_flags));
+    }
+    router
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// The admin API alone, for a separate listener (`ADMIN_ADDR`); empty without a token.
+pub fn admin_router(state: Arc<AppState>) -> Router {
+    let mut router = Router::new();
+    if state.admin_token.is_some() {
+        router = router.route("/admin/flags", put(admin_flags));
+    }
+    router
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -134,8 +350,239 @@ async fn health() -> Json<Value> {
     Json(json!({"status": "healthy"}))
 }
 
+async fn health_ready(State(state): State<Arc<AppState>>) -> Response {
+    let lifecycle = &state.lifecycle;
+    if lifecycle.is_ready() {
+        return Json(json!({"status": "ready"})).into_response();
+    }
+    let status = if lifecycle.draining.load(Ordering::SeqCst) {
+        "draining"
+    } else {
+        "starting"
+    };
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"status": status})),
+    )
+        .into_response()
+}
+
+/// Checks that need no network: the CAIP-2 parser and both versions' serialization.
+fn self_tests(v1: bool, v2: bool) -> Vec<HealthCheck> {
+    let caip2_ok = "eip155:84532".parse::<ChainId>().is_ok()
+        && "eip155:084532".parse::<ChainId>().is_err()
+        && networks::resolve_network("base-sepolia").map(|c| c.to_string())
+            == Ok("eip155:84532".to_owned());
+    let mut checks = vec![HealthCheck::new(
+        "self_test_caip2",
+        caip2_ok,
+        true,
+        "parse, reject and v1-name resolution",
+    )];
+    let verdict = Verdict::invalid(Reason::InvalidPayload, "self test", None);
+    let settled = Settlement::settled("0x0000000000000000000000000000000000000001", "0x01");
+    if v1 {
+        let ok = verdict.to_json(X402Version::V1)["isValid"] == json!(false)
+            && settled.to_json(X402Version::V1, "base-sepolia")["network"] == json!("base-sepolia");
+        checks.push(HealthCheck::new(
+            "self_test_serialization_v1",
+            ok,
+            true,
+            "v1 verify and settle answers",
+        ));
+    }
+    if v2 {
+        let ok = verdict.to_json(X402Version::V2)["invalidReason"] == json!("invalid_payload")
+            && settled.to_json(X402Version::V2, "eip155:84532")["network"] == json!("eip155:84532");
+        checks.push(HealthCheck::new(
+            "self_test_serialization_v2",
+            ok,
+            true,
+            "v2 verify and settle answers",
+        ));
+    }
+    checks
+}
+
+/// Runs every handler's own checks concurrently, one per network.
+async fn network_checks(state: &AppState, only: impl Fn(&ChainId) -> bool) -> Vec<Value> {
+    let mut seen = Vec::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut keys: Vec<_> = state.handlers.keys().collect();
+    keys.sort();
+    for key in keys {
+        let network = &key.1;
+        if seen.contains(network) || !only(network) {
+            continue;
+        }
+        seen.push(network.clone());
+        let handler = state.handlers[key].clone();
+        let network = network.clone();
+        tasks.spawn(async move { (network, handler.health().await) });
+    }
+    let mut out = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let Ok((network, checks)) = joined else {
+            out.push(json!({"name": "network_check", "ok": false, "critical": true, "detail": "check task failed"}));
+            continue;
+        };
+        for check in checks {
+            out.push(json!({
+                "name": check.name,
+                "network": network.to_string(),
+                "ok": check.ok,
+                "critical": check.critical,
+                "detail": check.detail,
+            }));
+        }
+    }
+    out
+}
+
+fn health_answer(checks: Vec<Value>, extra: serde_json::Map<String, Value>) -> Response {
+    let healthy = checks
+        .iter()
+        .all(|c| c["ok"] == json!(true) || c["critical"] != json!(true));
+    let mut body = serde_json::Map::new();
+    body.insert(
+        "status".into(),
+        json!(if healthy { "healthy" } else { "unhealthy" }),
+    );
+    body.extend(extra);
+    body.insert("checks".into(), Value::Array(checks));
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(Value::Object(body))).into_response()
+}
+
+async fn health_deep(State(state): State<Arc<AppState>>) -> Response {
+    let flags = state.flags.snapshot();
+    let mut checks: Vec<Value> = self_tests(true, true)
+        .into_iter()
+        .map(|c| json!(c))
+        .collect();
+    checks.push(json!(HealthCheck::new(
+        "flags_loaded",
+        true,
+        true,
+        format!(
+            "x402_version_support={}, v2_enabled={}, v2_settle_enabled={}",
+            flags.x402_version_support, flags.v2_enabled, flags.v2_settle_enabled
+        ),
+    )));
+    checks.extend(network_checks(&state, |_| true).await);
+    let mut extra = serde_json::Map::new();
+    extra.insert(
+        "settlements_in_flight".into(),
+        json!(state.lifecycle.settlements_in_flight()),
+    );
+    extra.insert(
+        "draining".into(),
+        json!(state.lifecycle.draining.load(Ordering::SeqCst)),
+    );
+    health_answer(checks, extra)
+}
+
+async fn health_v2(State(state): State<Arc<AppState>>) -> Response {
+    let flags = state.flags.snapshot();
+    let v2_on = flags.x402_version_support.v2 && flags.v2_enabled;
+    let mut checks: Vec<Value> = self_tests(false, true)
+        .into_iter()
+        .map(|c| json!(c))
+        .collect();
+    let mut why = format!(
+        "x402_version_support={}, v2_enabled={}, v2_verify_enabled={}, v2_settle_enabled={}",
+        flags.x402_version_support,
+        flags.v2_enabled,
+        flags.v2_verify_enabled,
+        flags.v2_settle_enabled
+    );
+    if let Some(trip) = state.flags.trip_of("v2_settle_enabled") {
+        why.push_str(&format!("; v2 settle tripped by breaker: {}", trip.reason));
+    }
+    let all_on = v2_on && flags.v2_verify_enabled && flags.v2_settle_enabled;
+    checks.push(json!(HealthCheck::new("v2_enabled", all_on, true, why)));
+    if v2_on {
+        checks.extend(network_checks(&state, |n| flags.v2_serves(n)).await);
+    }
+    health_answer(checks, serde_json::Map::new())
+}
+
+async fn metrics_text() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        telemetry::render(),
+    )
+        .into_response()
+}
+
+async fn flags(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(state.flags.to_json())
+}
+
+/// Constant-time bearer check; `false` when the header is missing or wrong.
+fn authorized(state: &AppState, headers: &HeaderMap) -> bool {
+    use subtle::ConstantTimeEq;
+    let Some(token) = &state.admin_token else {
+        return false;
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    presented.as_bytes().ct_eq(token.expose().as_bytes()).into()
+}
+
+async fn admin_flags(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if !authorized(&state, &headers) {
+        tracing::warn!("admin API call refused: missing or wrong bearer token");
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))],
+            Json(json!({"error": "missing or wrong bearer token"})),
+        )
+            .into_response();
+    }
+    let bytes = match body_or_error(body) {
+        Ok(bytes) => bytes,
+        Err(error) => return error.into_response(),
+    };
+    let update: FlagUpdate = match serde_json::from_slice(&bytes) {
+        Ok(update) => update,
+        Err(e) => {
+            return client_error(
+                StatusCode::BAD_REQUEST,
+                format!("not a flag update: {e}"),
+                None,
+            )
+            .into_response()
+        }
+    };
+    match state.update_flags(&update, "admin") {
+        Ok(changes) => {
+            Json(json!({"changed": changes, "flags": state.flags.to_json()})).into_response()
+        }
+        Err(message) => client_error(StatusCode::BAD_REQUEST, message, None).into_response(),
+    }
+}
+
 async fn supported(State(state): State<Arc<AppState>>) -> Json<Value> {
-    Json(state.supported.clone())
+    let value = match state.supported.read() {
+        Ok(guard) => guard.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    };
+    Json(value)
 }
 
 async fn not_found() -> Response {
@@ -146,7 +593,7 @@ async fn not_found() -> Response {
         .into_response()
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
     Verify,
     Settle,
@@ -161,19 +608,23 @@ impl Endpoint {
     }
 }
 
-/// What the log line of one request says.
+/// What the log line (and the metrics) of one request say.
+#[derive(Clone)]
 struct RequestLog {
     request_id: String,
     endpoint: Endpoint,
     started: Instant,
     version: Option<X402Version>,
     network: String,
+    /// `network` when configured, `other` otherwise (metric label).
+    network_metric: String,
     scheme: String,
 }
 
 impl RequestLog {
     fn finish(&self, outcome: &str, reason: Option<Reason>, payer: Option<&str>, tx: Option<&str>) {
-        let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        let elapsed = self.started.elapsed();
+        let latency_ms = elapsed.as_secs_f64() * 1000.0;
         let version = self.version.map(|v| v.label()).unwrap_or("unknown");
         let message = match (self.endpoint, outcome) {
             (Endpoint::Settle, "success") => "Settlement successful",
@@ -196,6 +647,41 @@ impl RequestLog {
             latency_ms,
             "{message}"
         );
+        let network = if self.network_metric.is_empty() {
+            "other".to_owned()
+        } else {
+            self.network_metric.clone()
+        };
+        let scheme = if self.scheme == "exact" {
+            "exact"
+        } else {
+            "other"
+        };
+        metrics::counter!(
+            telemetry::REQUESTS,
+            "endpoint" => self.endpoint.name(),
+            "x402_version" => version,
+            "network" => network.clone(),
+            "scheme" => scheme,
+            "outcome" => outcome.to_owned(),
+        )
+        .increment(1);
+        metrics::histogram!(
+            telemetry::REQUEST_DURATION,
+            "endpoint" => self.endpoint.name(),
+            "x402_version" => version,
+            "network" => network.clone(),
+        )
+        .record(elapsed.as_secs_f64());
+        if self.endpoint == Endpoint::Settle && self.version.is_some() {
+            metrics::counter!(
+                telemetry::SETTLEMENTS,
+                "x402_version" => version,
+                "network" => network,
+                "result" => outcome.to_owned(),
+            )
+            .increment(1);
+        }
     }
 }
 
@@ -300,12 +786,14 @@ async fn handle(
     body: Result<Bytes, BytesRejection>,
     endpoint: Endpoint,
 ) -> Response {
+    let _in_flight = InFlight::request(&state);
     let mut log = RequestLog {
         request_id: request_id(&headers, &state),
         endpoint,
         started: Instant::now(),
         version: None,
         network: String::new(),
+        network_metric: String::new(),
         scheme: String::new(),
     };
     let response = match process(&state, body, endpoint, &mut log).await {
@@ -315,8 +803,18 @@ async fn handle(
     with_request_id(response, &log.request_id)
 }
 
+fn settle_outcome(settlement: &Settlement) -> &'static str {
+    match (settlement.success, settlement.reason) {
+        (true, _) => "success",
+        (false, Some(Reason::SettlementPending)) => "pending",
+        (false, _) if !settlement.transaction.is_empty() => "failed",
+        (false, Some(r)) if r.class() == x402_protocol::ReasonClass::Facilitator => "failed",
+        _ => "invalid",
+    }
+}
+
 async fn process(
-    state: &AppState,
+    state: &Arc<AppState>,
     body: Result<Bytes, BytesRejection>,
     endpoint: Endpoint,
     log: &mut RequestLog,
@@ -336,6 +834,8 @@ async fn process(
         }
         Err(err) => {
             if err.is_caip2() {
+                metrics::counter!(telemetry::CAIP2_PARSE_ERRORS, "endpoint" => endpoint.name())
+                    .increment(1);
                 tracing::error!(
                     request_id = %log.request_id,
                     endpoint = endpoint.name(),
@@ -370,23 +870,25 @@ async fn process(
         }
     };
     log.network = payment.network.to_string();
+    log.network_metric = state.network_label(&payment.network);
     log.scheme = payment.scheme.clone();
-    if !state.versions.allows(version) {
-        log.finish("invalid", Some(Reason::UnsupportedVersion), None, None);
+    let flags = state.flags.snapshot();
+    if let Err(refusal) = flags.admit(version, endpoint == Endpoint::Settle, &payment.network) {
+        let (reason, message) = match refusal {
+            FlagRefusal::VersionOff(m) => (Reason::UnsupportedVersion, m),
+            FlagRefusal::V2Off(m) => (Reason::FeatureDisabled, m),
+        };
+        log.finish("invalid", Some(reason), None, None);
         return Ok(early_refusal(
             endpoint,
             version,
-            Reason::UnsupportedVersion,
-            format!(
-                "x402 v{} is switched off on this facilitator (X402_VERSION_SUPPORT={})",
-                version.number(),
-                state.versions
-            ),
+            reason,
+            message,
             &payment.network_label,
         ));
     }
     let handler = match state.handler_for(&payment) {
-        Ok(handler) => handler,
+        Ok(handler) => handler.clone(),
         Err(reason) => {
             log.finish("invalid", Some(reason), None, None);
             let message = match reason {
@@ -410,29 +912,100 @@ async fn process(
     };
     match endpoint {
         Endpoint::Verify => {
+            // Shadow mode: the v2 path checks the same payment concurrently.
+            let shadow = (version == X402Version::V1 && flags.shadow_v2_enabled)
+                .then(|| start_shadow(state, &request))
+                .flatten();
             let verdict = handler.verify(&payment).await;
             let outcome = if verdict.is_valid { "valid" } else { "invalid" };
             log.finish(outcome, verdict.reason, verdict.payer.as_deref(), None);
-            Ok(verdict.to_json(version))
+            let answer = verdict.to_json(version);
+            if let Some(shadow) = shadow {
+                let request_id = log.request_id.clone();
+                let v1_answer = answer.clone();
+                tokio::spawn(compare_shadow(shadow, verdict, v1_answer, request_id));
+            }
+            Ok(answer)
         }
         Endpoint::Settle => {
-            let settlement = handler.settle(&payment).await;
-            let outcome = match (settlement.success, settlement.reason) {
-                (true, _) => "success",
-                (false, Some(Reason::SettlementPending)) => "pending",
-                (false, _) if !settlement.transaction.is_empty() => "failed",
-                (false, Some(r)) if r.class() == x402_protocol::ReasonClass::Facilitator => {
-                    "failed"
+            // The settlement runs in its own task: a client that hangs up does not cancel
+            // a broadcast half way, and shutdown waits for it.
+            let guard = InFlight::settlement(state);
+            let task_state = state.clone();
+            let task_log = log.clone();
+            let task = tokio::spawn(async move {
+                let settlement = handler.settle(&payment).await;
+                if version == X402Version::V2 {
+                    task_state.watch_v2_settlement(&settlement, &payment.network);
                 }
-                _ => "invalid",
-            };
-            log.finish(
-                outcome,
-                settlement.reason,
-                settlement.payer.as_deref(),
-                Some(&settlement.transaction),
-            );
-            Ok(settlement.to_json(version, &payment.network_label))
+                task_log.finish(
+                    settle_outcome(&settlement),
+                    settlement.reason,
+                    settlement.payer.as_deref(),
+                    Some(&settlement.transaction),
+                );
+                drop(guard);
+                settlement.to_json(version, &payment.network_label)
+            });
+            match task.await {
+                Ok(answer) => Ok(answer),
+                Err(e) => {
+                    tracing::error!(request_id = %log.request_id, error = %e, "settlement task failed");
+                    let failed = Settlement::failed(
+                        Reason::UnexpectedSettleError,
+                        "settlement task failed; retry the same request for its outcome",
+                        None,
+                        "",
+                    );
+                    log.finish("failed", failed.reason, None, None);
+                    Ok(failed.to_json(version, &log.network))
+                }
+            }
         }
+    }
+}
+
+/// The v2 path's verdict on a v1 request, computed concurrently with the v1 answer.
+type ShadowTask = tokio::task::JoinHandle<Result<(Verdict, Value), String>>;
+
+fn start_shadow(state: &Arc<AppState>, request: &VersionedRequest) -> Option<ShadowTask> {
+    let VersionedRequest::V1(v1_request) = request else {
+        return None;
+    };
+    let converted = convert::request_v1_to_v2(v1_request);
+    let state = state.clone();
+    Some(tokio::spawn(async move {
+        let v2_request = converted.map_err(|e| format!("v1 request does not convert: {e}"))?;
+        let request = VersionedRequest::V2(Box::new(v2_request));
+        let payment = Payment::from_request(&request).map_err(|r| r.message)?;
+        let handler = state
+            .handler_for(&payment)
+            .map_err(|r| format!("no v2 handler: {}", r.as_str()))?
+            .clone();
+        let verdict = handler.verify(&payment).await;
+        let answer = verdict.to_json(X402Version::V2);
+        Ok((verdict, answer))
+    }))
+}
+
+async fn compare_shadow(shadow: ShadowTask, v1: Verdict, v1_answer: Value, request_id: String) {
+    let (matched, v2_answer) = match shadow.await {
+        Ok(Ok((v2, v2_answer))) => (
+            v1.is_valid == v2.is_valid && v1.reason == v2.reason,
+            v2_answer,
+        ),
+        Ok(Err(message)) => (false, json!({"error": message})),
+        Err(e) => (false, json!({"error": format!("shadow task failed: {e}")})),
+    };
+    let result = if matched { "match" } else { "mismatch" };
+    metrics::counter!(telemetry::SHADOW_COMPARISONS, "result" => result).increment(1);
+    if !matched {
+        metrics::counter!(telemetry::SHADOW_MISMATCHES).increment(1);
+        tracing::error!(
+            request_id = %request_id,
+            v1_result = %v1_answer,
+            v2_result = %v2_answer,
+            "Shadow v2 verification mismatch"
+        );
     }
 }

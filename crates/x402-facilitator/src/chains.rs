@@ -64,6 +64,10 @@ fn build_one(network: &NetworkConfig) -> Result<Arc<dyn SchemeHandler>, ChainSet
                 receipt_timeout: network.receipt_timeout,
                 assets: parse_all(&network.assets, "asset")?,
                 erc6492_factories: parse_all(&network.erc6492_factories, "ERC-6492 factory")?,
+                min_signer_balance: x402_evm::alloy::primitives::U256::from(
+                    network.min_signer_balance,
+                ),
+                expected_block_interval: network.expected_block_interval,
             };
             x402_evm::ExactEvm::new(settings)
                 .map(|h| Arc::new(h) as Arc<dyn SchemeHandler>)

@@ -7,13 +7,15 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
 use x402_protocol::networks::{self, ChainFamily};
 use x402_protocol::{ChainId, X402Version};
+
+use crate::flags::{parse_networks, Flags};
 
 /// A secret string (private key, RPC URL with an API key): never printed.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -130,6 +132,10 @@ pub struct NetworkConfig {
     pub max_gas_per_deployment: u64,
     /// How long `/settle` waits for a receipt before answering `settlement_pending`.
     pub receipt_timeout: Duration,
+    /// Deep health fails when a signer holds less native currency than this (smallest unit).
+    pub min_signer_balance: u128,
+    /// Expected block interval; only when set does deep health judge the head stale.
+    pub expected_block_interval: Option<Duration>,
 }
 
 /// The facilitator's whole configuration.
@@ -139,12 +145,24 @@ pub struct Config {
     pub host: IpAddr,
     /// Listen port.
     pub port: u16,
-    /// Served protocol versions.
-    pub versions: VersionSupport,
     /// Served networks.
     pub networks: Vec<NetworkConfig>,
     /// `json` (production) or `pretty` (a terminal).
     pub log_format: LogFormat,
+    /// Feature flags at start (they change at runtime; see `flags`).
+    pub flags: Flags,
+    /// Bearer token of the admin API; `None`: no admin API at all.
+    pub admin_token: Option<Secret>,
+    /// A separate listener for `/admin/*`; `None`: served on the main listener.
+    pub admin_addr: Option<SocketAddr>,
+    /// After SIGTERM, how long the listener keeps serving while readiness fails.
+    pub shutdown_grace: Duration,
+    /// After the grace period, how long in-flight requests may take to finish.
+    pub drain_timeout: Duration,
+    /// Facilitator-side v2 settle failures that trip the breaker (0: never trips).
+    pub breaker_threshold: usize,
+    /// The breaker's sliding window.
+    pub breaker_window: Duration,
 }
 
 /// Log output style.
@@ -162,6 +180,12 @@ pub const DEFAULT_MAX_GAS: u64 = 200_000;
 pub const DEFAULT_MAX_DEPLOY_GAS: u64 = 500_000;
 /// Default wait for a receipt.
 pub const DEFAULT_RECEIPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default floor of a signer's gas balance for deep health: 0.001 of the native unit.
+pub const DEFAULT_MIN_SIGNER_BALANCE: u128 = 1_000_000_000_000_000;
+/// Default grace period after SIGTERM (load balancers need time to deregister).
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Default limit on draining in-flight requests after the grace period.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -172,6 +196,17 @@ struct FileConfig {
     signer_type: Option<String>,
     evm_private_key: Option<Secret>,
     log_format: Option<String>,
+    v2_enabled: Option<bool>,
+    v2_verify_enabled: Option<bool>,
+    v2_settle_enabled: Option<bool>,
+    v2_networks: Option<Vec<String>>,
+    shadow_v2_enabled: Option<bool>,
+    admin_token: Option<Secret>,
+    admin_addr: Option<String>,
+    shutdown_grace_seconds: Option<u64>,
+    drain_timeout_seconds: Option<u64>,
+    breaker_threshold: Option<usize>,
+    breaker_window_seconds: Option<u64>,
     #[serde(default)]
     networks: BTreeMap<String, FileNetwork>,
 }
@@ -190,6 +225,8 @@ struct FileNetwork {
     max_gas_per_settlement: Option<u64>,
     max_gas_per_deployment: Option<u64>,
     receipt_timeout_ms: Option<u64>,
+    min_signer_balance: Option<String>,
+    expected_block_interval_ms: Option<u64>,
 }
 
 /// Where configuration values come from: the process environment, or a map in tests.
@@ -226,6 +263,49 @@ impl EnvSource for BTreeMap<String, String> {
             .filter(|k| k.starts_with(prefix))
             .cloned()
             .collect()
+    }
+}
+
+fn parse_bool(key: &str, text: &str) -> Result<bool, ConfigError> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        other => Err(ConfigError::new(
+            key,
+            format!("{other:?} is not a boolean; use true or false"),
+        )),
+    }
+}
+
+/// A boolean from the environment, else the file, else `default`.
+fn bool_setting(
+    env: &dyn EnvSource,
+    key: &str,
+    file: Option<bool>,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match env.get(key) {
+        Some(text) => parse_bool(key, &text),
+        None => Ok(file.unwrap_or(default)),
+    }
+}
+
+/// A number from the environment, else the file, else `default`.
+fn number_setting<T: std::str::FromStr + Copy>(
+    env: &dyn EnvSource,
+    key: &str,
+    file: Option<T>,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: fmt::Display,
+{
+    match env.get(key) {
+        Some(text) => text
+            .trim()
+            .parse::<T>()
+            .map_err(|e| ConfigError::new(key, format!("{text:?}: {e}"))),
+        None => Ok(file.unwrap_or(default)),
     }
 }
 
@@ -361,6 +441,15 @@ impl Config {
                     "no signer key: set EVM_PRIVATE_KEY or signer_keys for this network",
                 ));
             }
+            let min_signer_balance = match &network.min_signer_balance {
+                Some(text) => text.trim().parse::<u128>().map_err(|e| {
+                    ConfigError::new(
+                        format!("{key}.min_signer_balance"),
+                        format!("{text:?}: {e}"),
+                    )
+                })?,
+                None => DEFAULT_MIN_SIGNER_BALANCE,
+            };
             networks_out.push(NetworkConfig {
                 chain_id,
                 family,
@@ -376,15 +465,97 @@ impl Config {
                     .receipt_timeout_ms
                     .map(Duration::from_millis)
                     .unwrap_or(DEFAULT_RECEIPT_TIMEOUT),
+                min_signer_balance,
+                expected_block_interval: network
+                    .expected_block_interval_ms
+                    .map(Duration::from_millis),
             });
         }
+
+        let v2_networks_text = match env.get("V2_NETWORKS") {
+            Some(text) => text.split(',').map(str::to_owned).collect(),
+            None => file.v2_networks.unwrap_or_default(),
+        };
+        let flags = Flags {
+            x402_version_support: versions,
+            v2_enabled: bool_setting(env, "V2_ENABLED", file.v2_enabled, true)?,
+            v2_verify_enabled: bool_setting(
+                env,
+                "V2_VERIFY_ENABLED",
+                file.v2_verify_enabled,
+                true,
+            )?,
+            v2_settle_enabled: bool_setting(
+                env,
+                "V2_SETTLE_ENABLED",
+                file.v2_settle_enabled,
+                true,
+            )?,
+            v2_networks: parse_networks(&v2_networks_text)
+                .map_err(|m| ConfigError::new("V2_NETWORKS", m))?,
+            shadow_v2_enabled: bool_setting(
+                env,
+                "SHADOW_V2_ENABLED",
+                file.shadow_v2_enabled,
+                false,
+            )?,
+        };
+        let admin_token = env
+            .get("ADMIN_TOKEN")
+            .map(Secret::new)
+            .or(file.admin_token)
+            .filter(|t| !t.expose().trim().is_empty());
+        if let Some(token) = &admin_token {
+            if token.expose().len() < 16 {
+                return Err(ConfigError::new(
+                    "ADMIN_TOKEN",
+                    "must be at least 16 characters",
+                ));
+            }
+        }
+        let admin_addr = match env.get("ADMIN_ADDR").or(file.admin_addr) {
+            Some(text) => Some(text.parse::<SocketAddr>().map_err(|e| {
+                ConfigError::new("ADMIN_ADDR", format!("{text:?} is not ip:port: {e}"))
+            })?),
+            None => None,
+        };
+        let shutdown_grace = Duration::from_secs(number_setting(
+            env,
+            "SHUTDOWN_GRACE_SECONDS",
+            file.shutdown_grace_seconds,
+            DEFAULT_SHUTDOWN_GRACE.as_secs(),
+        )?);
+        let drain_timeout = Duration::from_secs(number_setting(
+            env,
+            "DRAIN_TIMEOUT_SECONDS",
+            file.drain_timeout_seconds,
+            DEFAULT_DRAIN_TIMEOUT.as_secs(),
+        )?);
+        let breaker_threshold = number_setting(
+            env,
+            "BREAKER_THRESHOLD",
+            file.breaker_threshold,
+            crate::breaker::DEFAULT_THRESHOLD,
+        )?;
+        let breaker_window = Duration::from_secs(number_setting(
+            env,
+            "BREAKER_WINDOW_SECONDS",
+            file.breaker_window_seconds,
+            crate::breaker::DEFAULT_WINDOW.as_secs(),
+        )?);
 
         Ok(Config {
             host,
             port,
-            versions,
             networks: networks_out,
             log_format,
+            flags,
+            admin_token,
+            admin_addr,
+            shutdown_grace,
+            drain_timeout,
+            breaker_threshold,
+            breaker_window,
         })
     }
 }
@@ -407,7 +578,10 @@ mod tests {
         let config = Config::load(None, &env(&[])).unwrap();
         assert_eq!(config.port, 8080);
         assert_eq!(config.host.to_string(), "0.0.0.0");
-        assert_eq!(config.versions, VersionSupport { v1: true, v2: true });
+        assert_eq!(
+            config.flags.x402_version_support,
+            VersionSupport { v1: true, v2: true }
+        );
         assert!(config.networks.is_empty());
     }
 
@@ -426,7 +600,7 @@ mod tests {
         assert_eq!(config.networks[0].chain_id.as_str(), "eip155:84532");
         assert_eq!(config.networks[0].signer_keys[0].expose(), KEY);
         assert_eq!(
-            config.versions,
+            config.flags.x402_version_support,
             VersionSupport {
                 v1: false,
                 v2: true
@@ -475,7 +649,7 @@ mod tests {
         .unwrap();
         let config = Config::load(Some(&path), &env(&[("PORT", "9100")])).unwrap();
         assert_eq!(config.port, 9100);
-        assert_eq!(config.versions.to_string(), "v1");
+        assert_eq!(config.flags.x402_version_support.to_string(), "v1");
         assert_eq!(config.networks[0].chain_id.as_str(), "eip155:31337");
         assert_eq!(config.networks[0].rpc_urls.len(), 2);
         assert_eq!(

@@ -14,8 +14,12 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 
-use crate::config::{Config, LogFormat, NetworkConfig, Secret, VersionSupport};
-use crate::config::{DEFAULT_MAX_DEPLOY_GAS, DEFAULT_MAX_GAS, DEFAULT_RECEIPT_TIMEOUT};
+use crate::config::{Config, LogFormat, NetworkConfig, Secret};
+use crate::config::{
+    DEFAULT_DRAIN_TIMEOUT, DEFAULT_MAX_DEPLOY_GAS, DEFAULT_MAX_GAS, DEFAULT_MIN_SIGNER_BALANCE,
+    DEFAULT_RECEIPT_TIMEOUT,
+};
+use crate::flags::Flags;
 use x402_protocol::{ChainFamily, ChainId};
 
 /// The compiled test token (source: tests/contracts/TestUSDC.sol).
@@ -277,7 +281,6 @@ impl LocalChain {
         Config {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port,
-            versions: VersionSupport { v1: true, v2: true },
             networks: vec![NetworkConfig {
                 chain_id: ChainId::eip155(self.chain_id),
                 family: ChainFamily::Evm,
@@ -288,8 +291,17 @@ impl LocalChain {
                 max_gas_per_settlement: DEFAULT_MAX_GAS,
                 max_gas_per_deployment: DEFAULT_MAX_DEPLOY_GAS,
                 receipt_timeout: DEFAULT_RECEIPT_TIMEOUT,
+                min_signer_balance: DEFAULT_MIN_SIGNER_BALANCE,
+                expected_block_interval: None,
             }],
             log_format: LogFormat::Pretty,
+            flags: Flags::default(),
+            admin_token: None,
+            admin_addr: None,
+            shutdown_grace: Duration::ZERO,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            breaker_threshold: crate::breaker::DEFAULT_THRESHOLD,
+            breaker_window: crate::breaker::DEFAULT_WINDOW,
         }
     }
 }

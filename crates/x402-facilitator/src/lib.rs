@@ -6,10 +6,13 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod breaker;
 pub mod chains;
 pub mod config;
 pub mod dev;
+pub mod flags;
 pub mod logging;
+pub mod telemetry;
 
 use std::net::SocketAddr;
 
@@ -41,6 +44,14 @@ pub enum StartError {
     /// The server stopped with an I/O error.
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    /// Shutdown could not finish the work in flight within the drain timeout.
+    #[error("drain timeout: {settlements} settlements and {requests} requests still in flight")]
+    DrainTimeout {
+        /// Settlements still running.
+        settlements: usize,
+        /// Requests still open.
+        requests: usize,
+    },
 }
 
 /// Builds the state for a configuration.
@@ -49,7 +60,7 @@ pub fn build_state(config: &Config) -> Result<std::sync::Arc<AppState>, StartErr
         return Err(StartError::NothingToServe);
     }
     let handlers = chains::build_handlers(&config.networks)?;
-    Ok(AppState::new(config.versions, handlers))
+    Ok(AppState::new(config, handlers))
 }
 
 /// Binds the configured address and serves until `shutdown` resolves.
@@ -58,14 +69,27 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let state = build_state(&config)?;
+    serve_state(state, &config, shutdown).await
+}
+
+/// Binds the configured address and serves an already built state (the binary keeps a
+/// handle on the state to reload flags on SIGHUP).
+pub async fn serve_state(
+    state: std::sync::Arc<AppState>,
+    config: &Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
     let addr = SocketAddr::new(config.host, config.port);
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| StartError::Bind { addr, source })?;
-    serve_on(listener, state, &config, shutdown).await
+    serve_on(listener, state, config, shutdown).await
 }
 
-/// Serves on an already bound listener (tests bind port 0).
+/// Serves on an already bound listener (tests bind port 0) until `shutdown` resolves,
+/// then drains: readiness fails at once, the listener keeps serving for the grace
+/// period, then stops accepting while in-flight requests and settlements finish, up to
+/// the drain timeout.
 pub async fn serve_on(
     listener: TcpListener,
     state: std::sync::Arc<AppState>,
@@ -78,14 +102,86 @@ pub async fn serve_on(
         .iter()
         .map(|n| n.chain_id.to_string())
         .collect();
+    let (signalled_tx, signalled_rx) = tokio::sync::watch::channel(false);
+    let grace = config.shutdown_grace;
+    let drain_timeout = config.drain_timeout;
+
+    let admin_server = match config.admin_addr {
+        Some(addr) => {
+            let admin_listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind { addr, source })?;
+            tracing::info!(address = %addr, "Admin API listening");
+            let mut stop = signalled_rx.clone();
+            let admin = app::admin_router(state.clone());
+            Some(tokio::spawn(async move {
+                let _ = axum::serve(admin_listener, admin)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await;
+            }))
+        }
+        None => None,
+    };
+
+    let drain_state = state.clone();
+    let graceful = async move {
+        shutdown.await;
+        drain_state.lifecycle.begin_drain();
+        let _ = signalled_tx.send(true);
+        tracing::info!(
+            grace_seconds = grace.as_secs_f64(),
+            settlements_in_flight = drain_state.lifecycle.settlements_in_flight(),
+            requests_in_flight = drain_state.lifecycle.requests_in_flight(),
+            "draining: readiness fails, serving through the grace period"
+        );
+        // Load balancers need this long to stop sending new requests here.
+        tokio::time::sleep(grace).await;
+        tracing::info!(
+            settlements_in_flight = drain_state.lifecycle.settlements_in_flight(),
+            "grace period over: no new connections, finishing in-flight work"
+        );
+    };
+    let mut deadline_rx = signalled_rx.clone();
+    let deadline = async move {
+        let _ = deadline_rx.wait_for(|s| *s).await;
+        tokio::time::sleep(grace + drain_timeout).await;
+    };
+    tokio::pin!(deadline);
+
     tracing::info!(
         address = %local,
-        x402_version_support = %config.versions,
+        x402_version_support = %config.flags.x402_version_support,
         networks = ?networks,
         "Facilitator listening"
     );
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(StartError::Serve)
+    state.lifecycle.mark_ready();
+    let server = axum::serve(listener, router(state.clone())).with_graceful_shutdown(graceful);
+    tokio::select! {
+        served = server => served.map_err(StartError::Serve)?,
+        _ = &mut deadline => return Err(drain_timeout_error(&state)),
+    }
+    // Connections are closed; settlements whose client hung up may still be running.
+    tokio::select! {
+        _ = state.lifecycle.wait_idle() => {}
+        _ = &mut deadline => return Err(drain_timeout_error(&state)),
+    }
+    if let Some(admin) = admin_server {
+        admin.abort();
+    }
+    tracing::info!(
+        completed = state.lifecycle.completed_while_draining(),
+        "graceful shutdown complete"
+    );
+    Ok(())
+}
+
+fn drain_timeout_error(state: &AppState) -> StartError {
+    let error = StartError::DrainTimeout {
+        settlements: state.lifecycle.settlements_in_flight(),
+        requests: state.lifecycle.requests_in_flight(),
+    };
+    tracing::error!(error = %error, "shutdown did not finish in-flight work in time");
+    error
 }

@@ -7,8 +7,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use x402_facilitator::config::{Config, LogFormat, ProcessEnv};
-use x402_facilitator::{dev, logging, serve};
+use x402_facilitator::flags::FlagUpdate;
+use x402_facilitator::{build_state, dev, logging, serve_state, AppState};
 
 const USAGE: &str =
     "usage: x402-facilitator [serve] [--config FILE]\n       x402-facilitator dev [--port PORT]";
@@ -78,6 +81,39 @@ async fn shutdown_signal() {
     tracing::info!("received shutdown signal");
 }
 
+/// On SIGHUP, re-reads the configuration (file and environment) and applies its flags.
+/// Other settings need a restart; a bad file is logged and changes nothing.
+async fn reload_on_sighup(state: Arc<AppState>, path: Option<PathBuf>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!(
+                "SIGHUP handler could not be installed; flags reload only through the admin API"
+            );
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match Config::load(path.as_deref(), &ProcessEnv) {
+                Ok(config) => {
+                    let update = FlagUpdate::from_flags(&config.flags);
+                    match state.update_flags(&update, "sighup") {
+                        Ok(changes) => {
+                            tracing::info!(changes = %changes, "configuration reloaded on SIGHUP")
+                        }
+                        Err(e) => tracing::error!(error = %e, "SIGHUP reload refused"),
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "SIGHUP reload failed; flags unchanged"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (state, path);
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let command = match parse_args() {
@@ -88,8 +124,8 @@ async fn main() -> ExitCode {
         }
     };
     match command {
-        Command::Serve { config } => {
-            let config = match Config::load(config.as_deref(), &ProcessEnv) {
+        Command::Serve { config: path } => {
+            let config = match Config::load(path.as_deref(), &ProcessEnv) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("x402-facilitator: {e}");
@@ -97,11 +133,17 @@ async fn main() -> ExitCode {
                 }
             };
             logging::init(config.log_format);
-            match serve(config, shutdown_signal()).await {
-                Ok(()) => {
-                    tracing::info!("graceful shutdown complete");
-                    ExitCode::SUCCESS
+            let state = match build_state(&config) {
+                Ok(state) => state,
+                Err(e) => {
+                    tracing::error!(error = %e, "facilitator cannot start");
+                    eprintln!("x402-facilitator: {e}");
+                    return ExitCode::from(2);
                 }
+            };
+            tokio::spawn(reload_on_sighup(state.clone(), path));
+            match serve_state(state, &config, shutdown_signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "facilitator stopped");
                     eprintln!("x402-facilitator: {e}");

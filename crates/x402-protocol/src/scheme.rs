@@ -9,6 +9,31 @@ use crate::caip2::ChainId;
 use crate::payment::{Payment, Settlement, Verdict};
 use crate::v2::JsonObject;
 
+/// One result of a handler's deep health check (`/health/deep`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HealthCheck {
+    /// Stable check name, e.g. `rpc_reachable`.
+    pub name: String,
+    /// Whether the check passed.
+    pub ok: bool,
+    /// A failed critical check makes the whole deep check answer 503.
+    pub critical: bool,
+    /// What was seen; never contains secrets such as RPC URLs.
+    pub detail: String,
+}
+
+impl HealthCheck {
+    /// A check result; `critical` decides whether a failure fails the instance.
+    pub fn new(name: &str, ok: bool, critical: bool, detail: impl Into<String>) -> Self {
+        HealthCheck {
+            name: name.to_owned(),
+            ok,
+            critical,
+            detail: detail.into(),
+        }
+    }
+}
+
 /// Verifies and settles payments of one scheme on one network.
 #[async_trait]
 pub trait SchemeHandler: Send + Sync {
@@ -34,4 +59,10 @@ pub trait SchemeHandler: Send + Sync {
     /// Must never broadcast twice for one call, and must report the hash of anything
     /// it broadcast, whatever the outcome.
     async fn settle(&self, payment: &Payment) -> Settlement;
+
+    /// Checks the handler's own dependencies (node reachable, right chain, head advancing,
+    /// signers funded). Called by `/health/deep`; must not move funds.
+    async fn health(&self) -> Vec<HealthCheck> {
+        Vec::new()
+    }
 }

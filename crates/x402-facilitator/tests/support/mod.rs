@@ -62,7 +62,7 @@ pub async fn start_with(
         .await
         .expect("minted");
     let mut config: Config = chain.facilitator_config(DEV_ACCOUNTS[0].1, 0);
-    config.versions = versions;
+    config.flags.x402_version_support = versions;
     let network = &config.networks[0];
     let mut settings = x402_evm::EvmSettings {
         chain_id: network.chain_id.clone(),
@@ -73,6 +73,8 @@ pub async fn start_with(
         receipt_timeout: network.receipt_timeout,
         assets: Vec::new(),
         erc6492_factories: Vec::new(),
+        min_signer_balance: x402_evm::alloy::primitives::U256::from(network.min_signer_balance),
+        expected_block_interval: network.expected_block_interval,
     };
     adjust(&mut settings);
     let evm = Arc::new(x402_evm::ExactEvm::new(settings).expect("handler"));
@@ -81,7 +83,7 @@ pub async fn start_with(
         ("exact".to_owned(), ChainId::eip155(84532)),
         evm.clone() as Arc<dyn SchemeHandler>,
     );
-    let state = AppState::new(config.versions, handlers);
+    let state = AppState::new(&config, handlers);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
