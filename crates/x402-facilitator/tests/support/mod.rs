@@ -29,6 +29,7 @@ pub struct Harness {
     pub chain: LocalChain,
     pub url: String,
     pub evm: Arc<x402_evm::ExactEvm>,
+    pub state: Arc<AppState>,
     pub http: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -52,7 +53,24 @@ pub async fn start_with(
     versions: VersionSupport,
     adjust: impl FnOnce(&mut x402_evm::EvmSettings),
 ) -> Harness {
-    let chain = LocalChain::start(84532, &[]).await.expect("anvil starts");
+    start_custom(
+        &[],
+        |config| config.flags.x402_version_support = versions,
+        adjust,
+    )
+    .await
+}
+
+/// The most general start: extra anvil arguments, then adjustments of the facilitator
+/// configuration and of the EVM handler's settings.
+pub async fn start_custom(
+    anvil_args: &[&str],
+    adjust_config: impl FnOnce(&mut Config),
+    adjust: impl FnOnce(&mut x402_evm::EvmSettings),
+) -> Harness {
+    let chain = LocalChain::start(84532, anvil_args)
+        .await
+        .expect("anvil starts");
     chain
         .install_token(BASE_SEPOLIA_USDC)
         .await
@@ -62,7 +80,7 @@ pub async fn start_with(
         .await
         .expect("minted");
     let mut config: Config = chain.facilitator_config(DEV_ACCOUNTS[0].1, 0);
-    config.flags.x402_version_support = versions;
+    adjust_config(&mut config);
     let network = &config.networks[0];
     let mut settings = x402_evm::EvmSettings {
         chain_id: network.chain_id.clone(),
@@ -84,6 +102,7 @@ pub async fn start_with(
         evm.clone() as Arc<dyn SchemeHandler>,
     );
     let state = AppState::new(&config, handlers);
+    let app_state = state.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -97,6 +116,7 @@ pub async fn start_with(
         chain,
         url,
         evm,
+        state: app_state,
         http: reqwest::Client::new(),
         shutdown: Some(tx),
     }
@@ -251,4 +271,137 @@ impl Harness {
             .await
             .expect("balance")
     }
+}
+
+/// The real `x402-facilitator` binary as a child process, with its JSON log lines
+/// collected so tests can wait for (and assert on) what it logged.
+pub struct Process {
+    pub child: tokio::process::Child,
+    pub url: String,
+    logs: Arc<std::sync::Mutex<Vec<Value>>>,
+    logged: Arc<tokio::sync::Notify>,
+}
+
+impl Process {
+    /// Starts the binary serving `chain` with the dev signer; `env` adds or overrides
+    /// settings; waits until it listens.
+    pub async fn spawn(chain: &LocalChain, env: &[(&str, &str)], args: &[&str]) -> Process {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_x402-facilitator"));
+        command
+            .args(args)
+            .env("HOST", "127.0.0.1")
+            .env("PORT", "0")
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .env("RPC_URL_BASE_SEPOLIA", &chain.rpc_url)
+            .env("EVM_PRIVATE_KEY", DEV_ACCOUNTS[0].1)
+            .env("SHUTDOWN_GRACE_SECONDS", "0")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("facilitator binary starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let logs = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let logged = Arc::new(tokio::sync::Notify::new());
+        let (sink, notify) = (logs.clone(), logged.clone());
+        tokio::spawn(async move {
+            use tokio::io::AsyncBufReadExt;
+            let mut lines = tokio::io::BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Ok(value) = serde_json::from_str::<Value>(&line) {
+                    sink.lock().unwrap().push(value);
+                    notify.notify_waiters();
+                }
+            }
+            notify.notify_waiters();
+        });
+        let mut process = Process {
+            child,
+            url: String::new(),
+            logs,
+            logged,
+        };
+        let listening = process
+            .wait_log(|l| l["message"] == "Facilitator listening")
+            .await;
+        process.url = format!("http://{}", listening["address"].as_str().unwrap());
+        process
+    }
+
+    /// Waits (up to 60 s) for a log line matching `matches` and returns it.
+    pub async fn wait_log(&self, matches: impl Fn(&Value) -> bool) -> Value {
+        let wait = async {
+            loop {
+                let notified = self.logged.notified();
+                if let Some(line) = self.logs.lock().unwrap().iter().find(|l| matches(l)) {
+                    return line.clone();
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(60), wait)
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "log line not seen; logs so far:\n{:#?}",
+                    self.logs.lock().unwrap()
+                )
+            })
+    }
+
+    /// Every log line so far.
+    pub fn logs(&self) -> Vec<Value> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Sends a Unix signal (`TERM`, `HUP`, ...).
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-s", name, &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Waits (up to `seconds`) for the process to exit.
+    pub async fn wait_exit(&mut self, seconds: u64) -> std::process::ExitStatus {
+        tokio::time::timeout(std::time::Duration::from_secs(seconds), self.child.wait())
+            .await
+            .expect("process exits in time")
+            .expect("exit status")
+    }
+}
+
+/// POSTs JSON and returns status and body.
+pub async fn post_json(http: &reqwest::Client, url: &str, body: &Value) -> (u16, Value) {
+    let response = http.post(url).json(body).send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("JSON answer"))
+}
+
+/// GETs and returns status and body text.
+pub async fn get_text(http: &reqwest::Client, url: &str) -> (u16, String) {
+    let response = http.get(url).send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
+/// The value of a Prometheus sample whose line starts with `prefix` (name and labels),
+/// summed over matching lines; 0 when absent.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.starts_with(name)
+                && l[name.len()..].starts_with(['{', ' '])
+                && labels
+                    .iter()
+                    .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }

@@ -1,0 +1,532 @@
+//! The safety layer against a running facilitator and a real anvil: graceful drain on
+//! SIGTERM, flags (admin API, SIGHUP), health checks, metrics, shadow mode and the v2
+//! settle breaker.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::*;
+use x402_facilitator::dev::{LocalChain, BASE_SEPOLIA_USDC};
+
+const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// Polls `probe` until it returns `Some`, at most `seconds`; the polling interval is
+/// short and the condition, not the interval, decides.
+async fn until<T, F, Fut>(seconds: u64, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn chain_with_token(args: &[&str]) -> LocalChain {
+    let chain = LocalChain::start(84532, args).await.expect("anvil");
+    chain.install_token(BASE_SEPOLIA_USDC).await.expect("token");
+    chain
+        .mint(BASE_SEPOLIA_USDC, PAYER, 1_000_000_000)
+        .await
+        .expect("mint");
+    chain
+}
+
+async fn pending_transactions(chain: &LocalChain) -> u64 {
+    let status = chain.rpc("txpool_status", json!([])).await.unwrap();
+    let pending = status["pending"].clone();
+    match pending {
+        Value::String(s) => u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap(),
+        Value::Number(n) => n.as_u64().unwrap(),
+        other => panic!("txpool_status pending: {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_in_flight_settlements() {
+    const N: u64 = 6;
+    let chain = chain_with_token(&[]).await;
+    // Mining held back: settlements stay in flight until the test mines a block.
+    chain.rpc("evm_setAutomine", json!([false])).await.unwrap();
+    let mut process = Process::spawn(&chain, &[("SHUTDOWN_GRACE_SECONDS", "2")], &[]).await;
+    let http = reqwest::Client::new();
+    let payer_before = chain.balance_of(BASE_SEPOLIA_USDC, PAYER).await.unwrap();
+
+    let mut clients = Vec::new();
+    for i in 0..N {
+        let body = v2_body(
+            sign_authorization(PAYER_KEY, PAY_TO, 1_000 + i, random_nonce()),
+            &(1_000 + i).to_string(),
+        );
+        let url = format!("{}/settle", process.url);
+        let http = http.clone();
+        clients.push(tokio::spawn(
+            async move { post_json(&http, &url, &body).await },
+        ));
+    }
+    // All N broadcast and waiting for their receipts.
+    until(60, "N pending transactions", || async {
+        (pending_transactions(&chain).await == N).then_some(())
+    })
+    .await;
+    let (_, metrics_text) = get_text(&http, &format!("{}/metrics", process.url)).await;
+    assert_eq!(
+        metric(&metrics_text, "x402_settlements_in_flight", &[]),
+        N as f64,
+        "{metrics_text}"
+    );
+    let (_, deep) = get_text(&http, &format!("{}/health/deep", process.url)).await;
+    let deep: Value = serde_json::from_str(&deep).unwrap();
+    assert_eq!(deep["settlements_in_flight"], N);
+
+    let signalled = Instant::now();
+    process.signal("TERM");
+    // Readiness fails at once while the listener still serves through the grace period.
+    until(10, "readiness to fail", || async {
+        let (status, body) = get_text(&http, &format!("{}/health/ready", process.url)).await;
+        (status == 503 && body.contains("draining")).then_some(())
+    })
+    .await;
+    // The grace period ends with all N still waiting; only then let blocks come, so the
+    // answers are given by the drain, after the listener stopped accepting.
+    let grace_over = process
+        .wait_log(|l| {
+            l["message"] == "grace period over: no new connections, finishing in-flight work"
+        })
+        .await;
+    assert_eq!(grace_over["settlements_in_flight"], N);
+    chain.rpc("evm_mine", json!([])).await.unwrap();
+
+    let mut hashes = std::collections::HashSet::new();
+    for client in clients {
+        let (status, answer) = client.await.unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(answer["success"], true, "{answer}");
+        hashes.insert(answer["transaction"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(hashes.len() as u64, N);
+    let status = process.wait_exit(60).await;
+    let exit_seconds = signalled.elapsed().as_secs_f64();
+    assert!(status.success(), "exit status {status}");
+    let moved = payer_before - chain.balance_of(BASE_SEPOLIA_USDC, PAYER).await.unwrap();
+    assert_eq!(moved, (0..N as u128).map(|i| 1_000 + i).sum::<u128>());
+    for hash in &hashes {
+        let receipt = chain
+            .rpc("eth_getTransactionReceipt", json!([hash]))
+            .await
+            .unwrap();
+        assert_eq!(receipt["status"], "0x1", "{hash} on chain");
+    }
+    process
+        .wait_log(|l| l["message"] == "received shutdown signal")
+        .await;
+    let done = process
+        .wait_log(|l| l["message"] == "graceful shutdown complete")
+        .await;
+    assert!(done["completed"].as_u64().unwrap() >= N, "{done}");
+    println!(
+        "SIGTERM drain: {N} settlements in flight, {} answered, {} on chain, exit 0 after {exit_seconds:.2}s",
+        N,
+        hashes.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_flags_from_the_configuration_file() {
+    let chain = chain_with_token(&[]).await;
+    let dir = std::env::temp_dir().join(format!("x402-sighup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("facilitator.toml");
+    std::fs::write(&file, "v2_enabled = true\n").unwrap();
+    let process = Process::spawn(&chain, &[], &["--config", file.to_str().unwrap()]).await;
+    let http = reqwest::Client::new();
+    let flags = |http: reqwest::Client, url: String| async move {
+        let (_, text) = get_text(&http, &format!("{url}/flags")).await;
+        serde_json::from_str::<Value>(&text).unwrap()
+    };
+    assert_eq!(
+        flags(http.clone(), process.url.clone()).await["v2_enabled"],
+        true
+    );
+
+    std::fs::write(&file, "v2_enabled = false\nv2_networks = [\"base\"]\n").unwrap();
+    process.signal("HUP");
+    let change = process
+        .wait_log(|l| l["message"] == "feature flag changed" && l["flag"] == "v2_enabled")
+        .await;
+    assert_eq!(change["old"], "true");
+    assert_eq!(change["new"], "false");
+    assert_eq!(change["source"], "sighup");
+    let now = flags(http.clone(), process.url.clone()).await;
+    assert_eq!(now["v2_enabled"], false);
+    assert_eq!(now["v2_networks"], json!(["eip155:8453"]));
+
+    // v2 is refused in its own shape; v1 is unaffected.
+    let payload = sign_authorization(PAYER_KEY, PAY_TO, 10_000, random_nonce());
+    let (status, v2) = post_json(
+        &http,
+        &format!("{}/verify", process.url),
+        &v2_body(payload.clone(), "10000"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(v2["isValid"], false);
+    assert_eq!(v2["invalidReason"], "feature_disabled");
+    let (_, v1) = post_json(
+        &http,
+        &format!("{}/verify", process.url),
+        &v1_body(payload, "10000"),
+    )
+    .await;
+    assert_eq!(v1["isValid"], true, "{v1}");
+    // /supported no longer advertises v2.
+    let (_, supported) = get_text(&http, &format!("{}/supported", process.url)).await;
+    let supported: Value = serde_json::from_str(&supported).unwrap();
+    assert!(supported["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|k| k["x402Version"] == 1));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadow_mode_checks_v1_payments_on_the_v2_path() {
+    let chain = chain_with_token(&[]).await;
+    let process = Process::spawn(&chain, &[("SHADOW_V2_ENABLED", "true")], &[]).await;
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", process.url);
+
+    // A real v1 payment: both paths agree.
+    let payload = sign_authorization(PAYER_KEY, PAY_TO, 10_000, random_nonce());
+    let (_, v1) = post_json(&http, &url("/verify"), &v1_body(payload.clone(), "10000")).await;
+    assert_eq!(v1["isValid"], true);
+    until(30, "a shadow match", || async {
+        let (_, text) = get_text(&http, &url("/metrics")).await;
+        (metric(
+            &text,
+            "x402_shadow_comparisons_total",
+            &[("result", "match")],
+        ) == 1.0)
+            .then_some(())
+    })
+    .await;
+    // A v1 settle is not shadowed (its payment is spent by then).
+    let (_, settled) = post_json(&http, &url("/settle"), &v1_body(payload, "10000")).await;
+    assert_eq!(settled["success"], true, "{settled}");
+
+    // Deliberately divergent: v1 accepts a value above maxAmountRequired, v2 needs equality.
+    let over = sign_authorization(PAYER_KEY, PAY_TO, 10_001, random_nonce());
+    let response = http
+        .post(url("/verify"))
+        .json(&v1_body(over, "10000"))
+        .send()
+        .await
+        .unwrap();
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let v1: Value = response.json().await.unwrap();
+    assert_eq!(
+        v1["isValid"], true,
+        "the v1 answer is not changed by shadow"
+    );
+    let mismatch = process
+        .wait_log(|l| l["message"] == "Shadow v2 verification mismatch")
+        .await;
+    assert_eq!(mismatch["level"], "ERROR");
+    assert_eq!(mismatch["request_id"], request_id.as_str());
+    assert!(mismatch["v1_result"]
+        .as_str()
+        .unwrap()
+        .contains("\"isValid\":true"));
+    assert!(mismatch["v2_result"]
+        .as_str()
+        .unwrap()
+        .contains("invalid_exact_evm_authorization_value"));
+    let (_, text) = get_text(&http, &url("/metrics")).await;
+    assert_eq!(metric(&text, "x402_shadow_mismatches_total", &[]), 1.0);
+    assert_eq!(
+        metric(&text, "x402_shadow_comparisons_total", &[]),
+        2.0,
+        "one match, one mismatch, the settle not shadowed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breaker_turns_v2_settle_off_and_only_an_operator_turns_it_on() {
+    let chain = chain_with_token(&[]).await;
+    let admin_port = {
+        let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        socket.local_addr().unwrap().port()
+    };
+    let admin_addr = format!("127.0.0.1:{admin_port}");
+    let process = Process::spawn(
+        &chain,
+        &[
+            ("BREAKER_THRESHOLD", "3"),
+            ("BREAKER_WINDOW_SECONDS", "600"),
+            ("ADMIN_TOKEN", ADMIN_TOKEN),
+            ("ADMIN_ADDR", &admin_addr),
+        ],
+        &[],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", process.url);
+    let flags = || async {
+        let (_, text) = get_text(&http, &url("/flags")).await;
+        serde_json::from_str::<Value>(&text).unwrap()
+    };
+
+    // Payer-side refusals never count.
+    for _ in 0..4 {
+        let mut payload = sign_authorization(PAYER_KEY, PAY_TO, 10_000, random_nonce());
+        payload["authorization"]["value"] = json!("10001");
+        let (_, answer) = post_json(&http, &url("/settle"), &v2_body(payload, "10001")).await;
+        assert_eq!(
+            answer["errorReason"], "invalid_exact_evm_signature",
+            "{answer}"
+        );
+    }
+    assert_eq!(flags().await["v2_settle_enabled"], true);
+
+    // The facilitator's signer runs out of gas: real facilitator-side failures.
+    let signer_balance = chain
+        .rpc("eth_getBalance", json!([DEV_SIGNER, "latest"]))
+        .await
+        .unwrap();
+    chain
+        .rpc("anvil_setBalance", json!([DEV_SIGNER, "0x0"]))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let payload = sign_authorization(PAYER_KEY, PAY_TO, 10_000, random_nonce());
+        let (_, answer) = post_json(&http, &url("/settle"), &v2_body(payload, "10000")).await;
+        assert_eq!(
+            answer["errorReason"], "facilitator_insufficient_gas",
+            "{answer}"
+        );
+    }
+    let tripped = process
+        .wait_log(|l| {
+            l["message"] == "v2 settle disabled by breaker; an operator must re-enable it"
+        })
+        .await;
+    assert_eq!(tripped["level"], "ERROR");
+    let now = flags().await;
+    assert_eq!(now["v2_settle_enabled"], false);
+    assert_eq!(now["disabled_by"]["v2_settle_enabled"]["by"], "breaker");
+    assert!(now["disabled_by"]["v2_settle_enabled"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("3 facilitator-side v2 settlement failures"));
+    let (_, text) = get_text(&http, &url("/metrics")).await;
+    assert_eq!(metric(&text, "x402_breaker_trips_total", &[]), 1.0);
+    assert_eq!(
+        metric(
+            &text,
+            "x402_feature_flag_enabled",
+            &[("flag", "v2_settle_enabled")]
+        ),
+        0.0
+    );
+    let (status, _) = get_text(&http, &url("/health/v2")).await;
+    assert_eq!(status, 503);
+
+    // v2 settle is refused by the flag; v2 verify and v1 settle still run.
+    chain
+        .rpc("anvil_setBalance", json!([DEV_SIGNER, signer_balance]))
+        .await
+        .unwrap();
+    let payload = sign_authorization(PAYER_KEY, PAY_TO, 10_000, random_nonce());
+    let (_, refused) = post_json(&http, &url("/settle"), &v2_body(payload.clone(), "10000")).await;
+    assert_eq!(refused["errorReason"], "feature_disabled");
+    assert_eq!(refused["network"], "eip155:84532");
+    let (_, verified) = post_json(&http, &url("/verify"), &v2_body(payload.clone(), "10000")).await;
+    assert_eq!(verified["isValid"], true);
+
+    // The admin API lives on its own listener and wants the token.
+    let admin = format!("http://{admin_addr}/admin/flags");
+    let on = json!({"v2_settle_enabled": true});
+    let (status, _) = get_text(&http, &format!("{}/admin/flags", process.url)).await;
+    assert_eq!(
+        status, 404,
+        "not on the main listener when ADMIN_ADDR is set"
+    );
+    let status = http.put(&admin).json(&on).send().await.unwrap().status();
+    assert_eq!(status, 401);
+    let status = http
+        .put(&admin)
+        .bearer_auth("wrong-token-wrong-token")
+        .json(&on)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 401);
+    let status = http
+        .put(&admin)
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"v2_settle_enabled": "yes"}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 400);
+    let answer: Value = http
+        .put(&admin)
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&on)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["flags"]["v2_settle_enabled"], true, "{answer}");
+    assert_eq!(answer["flags"]["disabled_by"], json!({}));
+    let (_, settled) = post_json(&http, &url("/settle"), &v2_body(payload, "10000")).await;
+    assert_eq!(settled["success"], true, "{settled}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_health_checks_chain_signers_and_head() {
+    let both = x402_facilitator::config::VersionSupport { v1: true, v2: true };
+    let h = start(both).await;
+    let (status, deep) = h.get("/health/deep").await;
+    assert_eq!(status, 200, "{deep}");
+    let names: Vec<&str> = deep["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "self_test_caip2",
+        "self_test_serialization_v1",
+        "self_test_serialization_v2",
+        "flags_loaded",
+        "rpc_reachable",
+        "chain_id",
+        "head_block",
+        "signer_gas_balance",
+    ] {
+        assert!(names.contains(&expected), "{expected} in {deep}");
+    }
+    assert!(
+        !deep.to_string().contains(&h.chain.rpc_url),
+        "RPC URLs are secrets"
+    );
+    let (status, _) = h.get("/health/ready").await;
+    assert_eq!(status, 200);
+    let (status, _) = h.get("/health/v2").await;
+    assert_eq!(status, 200);
+
+    // A signer below the gas floor makes the instance unhealthy.
+    h.chain
+        .rpc("anvil_setBalance", json!([DEV_SIGNER, "0x10"]))
+        .await
+        .unwrap();
+    let (status, deep) = h.get("/health/deep").await;
+    assert_eq!(status, 503);
+    let gas = deep["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "signer_gas_balance")
+        .unwrap();
+    assert_eq!(gas["ok"], false, "{gas}");
+
+    // v2 switched off: /health/v2 says so.
+    let update: x402_facilitator::flags::FlagUpdate =
+        serde_json::from_value(json!({"v2_enabled": false})).unwrap();
+    h.state.update_flags(&update, "test").unwrap();
+    let (status, v2) = h.get("/health/v2").await;
+    assert_eq!(status, 503);
+    assert!(v2.to_string().contains("v2_enabled=false"), "{v2}");
+
+    // The node is down: unhealthy, and still no URL in the answer.
+    let mut h = h;
+    h.chain.stop().await;
+    let (status, deep) = h.get("/health/deep").await;
+    assert_eq!(status, 503);
+    assert!(deep.to_string().contains("no RPC endpoint answered"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_health_flags_a_stale_head_only_with_an_expected_interval() {
+    // A node whose latest block is years old, as a stuck node would report.
+    let stale_args = ["--timestamp", "1700000000"];
+    let judged = start_custom(
+        &stale_args,
+        |_| {},
+        |settings| settings.expected_block_interval = Some(Duration::from_secs(2)),
+    )
+    .await;
+    let (status, deep) = judged.get("/health/deep").await;
+    assert_eq!(status, 503, "{deep}");
+    let head = deep["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "head_block")
+        .unwrap()
+        .clone();
+    assert_eq!(head["ok"], false, "{head}");
+    assert!(head["detail"].as_str().unwrap().contains("old"), "{head}");
+
+    // Ruling 8: without an expected interval (anvil, instant mining) nothing is stale.
+    let unjudged = start_custom(&stale_args, |_| {}, |_| {}).await;
+    let (status, deep) = unjudged.get("/health/deep").await;
+    assert_eq!(status, 200, "{deep}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_carry_version_and_configured_networks_only() {
+    let both = x402_facilitator::config::VersionSupport { v1: true, v2: true };
+    let h = start(both).await;
+    let payload = sign_authorization(PAYER_KEY, PAY_TO, 10_000, random_nonce());
+    h.post("/verify", &v2_body(payload.clone(), "10000")).await;
+    h.post("/verify", &v1_body(payload, "10000")).await;
+    // A network nobody configured, and a CAIP-2 id that does not parse.
+    let mut unknown = v2_body(json!({}), "1");
+    unknown["paymentRequirements"]["network"] = json!("eip155:999999");
+    unknown["paymentPayload"]["accepted"]["network"] = json!("eip155:999999");
+    h.post("/verify", &unknown).await;
+    let mut broken = v2_body(json!({}), "1");
+    broken["paymentRequirements"]["network"] = json!("eip155:");
+    let (status, _) = h.post("/verify", &broken).await;
+    assert_eq!(status, 400);
+
+    let (status, text) = get_text(&h.http, &format!("{}/metrics", h.url)).await;
+    assert_eq!(status, 200);
+    let requests = |labels: &[(&str, &str)]| metric(&text, "x402_requests_total", labels);
+    assert!(
+        requests(&[
+            ("x402_version", "2"),
+            ("network", "eip155:84532"),
+            ("endpoint", "verify"),
+            ("outcome", "valid")
+        ]) >= 1.0,
+        "{text}"
+    );
+    assert!(requests(&[("x402_version", "1"), ("network", "eip155:84532")]) >= 1.0);
+    assert!(requests(&[("network", "other")]) >= 1.0);
+    assert!(
+        !text.contains("999999"),
+        "unconfigured networks never become labels"
+    );
+    assert!(metric(&text, "x402_caip2_parse_errors_total", &[]) >= 1.0);
+    assert!(text.contains("x402_request_duration_seconds_bucket"));
+    assert!(text.contains("x402_feature_flag_enabled{flag=\"v2_enabled\"}"));
+    assert!(!text.contains(&h.chain.rpc_url));
+}
