@@ -68,12 +68,18 @@ await rpc(rpcUrl, "eth_sendTransaction", [{ from: privateKeyToAccount(KEYS.facil
 
 // ---- ours ----
 const oursPort = 18000 + Math.floor(Math.random() * 1000);
+// Its JSON logs (one line per request, as in production) go to a file, as they would go to
+// a collector: reading them in this process would take CPU from the load generator.
+const logPath = path.join(fs.mkdtempSync("/tmp/x402-bench-"), "facilitator.log");
+const logFd = fs.openSync(logPath, "w");
 const ours2 = spawn(binary, [], {
   env: { ...process.env, HOST: "127.0.0.1", PORT: String(oursPort), RPC_URL_BASE_SEPOLIA: rpcUrl, EVM_PRIVATE_KEY: KEYS.facilitator, RUST_LOG: "info", LOG_FORMAT: "json" },
-  stdio: ["ignore", "pipe", "inherit"],
+  stdio: ["ignore", logFd, "inherit"],
 });
-await waitLine(ours2, /Facilitator listening/);
-ours2.stdout.resume();
+for (let i = 0; !fs.readFileSync(logPath, "utf8").includes("Facilitator listening"); i++) {
+  if (i > 600 || ours2.exitCode !== null) throw new Error(`facilitator did not start: ${fs.readFileSync(logPath, "utf8")}`);
+  await new Promise(r => setTimeout(r, 50));
+}
 
 // ---- reference (official TypeScript facilitator) ----
 const referenceScript = `
@@ -135,4 +141,5 @@ const a = await run("rust (this repo)", `http://127.0.0.1:${oursPort}/verify`, o
 const b = await run("typescript reference", `http://127.0.0.1:${refPort}/verify`, reference.pid);
 console.log(`throughput ratio rust/typescript: ${(a.rps / b.rps).toFixed(1)}x; CPU per request ratio typescript/rust: ${(b.cpu_ms_per_request / a.cpu_ms_per_request).toFixed(1)}x`);
 ours2.kill(); reference.kill(); anvil.kill();
+fs.rmSync(path.dirname(logPath), { recursive: true, force: true });
 process.exit(0);

@@ -1,8 +1,8 @@
 // Compiles the Solidity sources with solc from npm and writes the committed artifacts:
 // - tests/contracts/TestUSDC.sol -> tests/contracts/TestUSDC.json (test token, wallet, factory),
 //   loaded by the Rust tests and the `dev` command;
-// - crates/chains/x402-evm/contracts/Erc6492Probe.sol -> Erc6492Probe.hex (creation code the
-//   EVM crate embeds for deployless ERC-6492 verification).
+// - crates/chains/x402-evm/contracts/{Erc6492Probe,Eip3009VerifyProbe}.sol -> *.hex (creation
+//   code the EVM crate embeds for deployless checks in one eth_call).
 // Run: `node tests/js/compile-contracts.mjs` (after `npm ci` in tests/js).
 import fs from "node:fs";
 import path from "node:path";
@@ -44,6 +44,8 @@ fs.writeFileSync(path.join(testDir, "TestUSDC.json"), JSON.stringify(artifact, n
 console.log("wrote tests/contracts/TestUSDC.json with", Object.keys(artifact.contracts).join(", "));
 
 const probeDir = path.resolve(here, "../../crates/chains/x402-evm/contracts");
-const probe = compile(path.join(probeDir, "Erc6492Probe.sol")).Erc6492Probe;
-fs.writeFileSync(path.join(probeDir, "Erc6492Probe.hex"), probe.evm.bytecode.object + "\n");
-console.log(`wrote Erc6492Probe.hex (solc ${solc.version()})`);
+for (const name of ["Erc6492Probe", "Eip3009VerifyProbe"]) {
+  const probe = compile(path.join(probeDir, `${name}.sol`))[name];
+  fs.writeFileSync(path.join(probeDir, `${name}.hex`), probe.evm.bytecode.object + "\n");
+  console.log(`wrote ${name}.hex (solc ${solc.version()})`);
+}
