@@ -225,3 +225,25 @@ async fn garbage_never_gets_a_5xx() {
     // The server is still up and correct after the barrage.
     assert_eq!(h.get("/health").await.0, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_ascii_hex_fields_are_refused_not_crashed() {
+    let h = start(BOTH).await;
+    for field in ["signature", "nonce"] {
+        let mut payload = sign_authorization(PAYER_KEY, PAY_TO, 10_000, random_nonce());
+        let target = if field == "signature" {
+            &mut payload["signature"]
+        } else {
+            &mut payload["authorization"]["nonce"]
+        };
+        *target = serde_json::json!("0xaé1aé1aé1");
+        for path in ["/verify", "/settle"] {
+            let (status, answer) = h.post(path, &v2_body(payload.clone(), "10000")).await;
+            assert_eq!(status, 200, "{field} {path}: {answer}");
+            let refused = answer["isValid"] == false || answer["success"] == false;
+            assert!(refused, "{field} {path}: {answer}");
+        }
+    }
+    let (status, _) = h.get("/health").await;
+    assert_eq!(status, 200);
+}

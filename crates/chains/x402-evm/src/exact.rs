@@ -288,24 +288,14 @@ fn parse_u256(value: &Value) -> Option<U256> {
     }
 }
 
+/// Hex (with or without `0x`) to bytes; `None` for anything else, including non-ASCII
+/// text from a payer (slicing such text by byte offsets could split a character).
 fn parse_hex_bytes(text: &str) -> Option<Vec<u8>> {
-    let hex = text.strip_prefix("0x").unwrap_or(text);
-    if !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
-        .collect()
+    alloy::primitives::hex::decode(text).ok()
 }
 
 fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(2 + bytes.len() * 2);
-    s.push_str("0x");
-    for b in bytes {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
+    alloy::primitives::hex::encode_prefixed(bytes)
 }
 
 fn result_bytes(result: &CallResult) -> Option<Vec<u8>> {
@@ -340,7 +330,9 @@ fn recover_signer(digest: &B256, signature: &[u8]) -> Option<Address> {
     let key = recoverable
         .recover_ecdsa(secp256k1::Message::from_digest(digest.0))
         .ok()?;
-    Some(Address::from_raw_public_key(&key.serialize_uncompressed()[1..]))
+    Some(Address::from_raw_public_key(
+        &key.serialize_uncompressed()[1..],
+    ))
 }
 
 /// A readable revert reason from node error data, when it is `Error(string)`.
@@ -1437,5 +1429,14 @@ mod tests {
             assert_ne!(recover_signer(&other, &bytes), Some(signer.address()));
         }
         assert_eq!(recover_signer(&B256::ZERO, &[0u8; 64]), None);
+    }
+
+    #[test]
+    fn hex_parsing_refuses_non_ascii_without_panicking() {
+        assert_eq!(parse_hex_bytes("0x0aff"), Some(vec![0x0a, 0xff]));
+        assert_eq!(parse_hex_bytes("0aff"), Some(vec![0x0a, 0xff]));
+        for bad in ["0xaé1", "aé1", "0x0", "0xzz", "é", "0x\u{1F600}00"] {
+            assert_eq!(parse_hex_bytes(bad), None, "{bad}");
+        }
     }
 }
