@@ -25,6 +25,7 @@ use x402_protocol::{ChainId, Payment, Reason, SchemeHandler, Settlement, Verdict
 use crate::breaker::{is_facilitator_failure, Breaker};
 use crate::config::{Config, Secret};
 use crate::flags::{FlagRefusal, FlagStore, FlagUpdate, Flags};
+use crate::payment_ids::{self, PaymentIds};
 use crate::telemetry;
 
 /// Largest request body accepted; larger bodies get 413.
@@ -146,6 +147,7 @@ pub struct AppState {
     flags: FlagStore,
     breaker: Breaker,
     supported: RwLock<Value>,
+    payment_ids: PaymentIds,
     /// Readiness, draining and in-flight work.
     pub lifecycle: Lifecycle,
     admin_token: Option<Secret>,
@@ -167,6 +169,7 @@ impl AppState {
             flags: FlagStore::new(config.flags.clone()),
             breaker: Breaker::new(config.breaker_threshold, config.breaker_window),
             supported: RwLock::new(Value::Null),
+            payment_ids: PaymentIds::default(),
             lifecycle: Lifecycle::default(),
             admin_token: config.admin_token.clone(),
             admin_on_main_listener: config.admin_addr.is_none(),
@@ -306,9 +309,14 @@ fn supported_response(flags: &Flags, handlers: &HandlerMap) -> SupportedResponse
             }
         }
     }
+    let extensions = if flags.x402_version_support.v2 && flags.v2_enabled {
+        vec![payment_ids::EXTENSION.to_owned()]
+    } else {
+        Vec::new()
+    };
     SupportedResponse {
         kinds,
-        extensions: Vec::new(),
+        extensions,
         signers,
     }
 }
@@ -910,6 +918,31 @@ async fn process(
             ));
         }
     };
+    // The v2 payment-identifier extension: an id already bound to another payment is refused.
+    let identified = payment_ids::payment_id(&payment)
+        .filter(|_| version == X402Version::V2)
+        .map(|id| (id, payment_ids::payment_digest(&payment)));
+    if let Some((id, digest)) = &identified {
+        let refused = match endpoint {
+            Endpoint::Verify => state.payment_ids.conflicts(id, *digest),
+            Endpoint::Settle => !state.payment_ids.reserve(id, *digest),
+        };
+        if refused {
+            log.finish(
+                "invalid",
+                Some(Reason::PaymentIdentifierConflict),
+                None,
+                None,
+            );
+            return Ok(early_refusal(
+                endpoint,
+                version,
+                Reason::PaymentIdentifierConflict,
+                format!("payment id {id:?} was already used for a different payment"),
+                &payment.network_label,
+            ));
+        }
+    }
     match endpoint {
         Endpoint::Verify => {
             // Shadow mode: the v2 path checks the same payment concurrently.
@@ -935,6 +968,12 @@ async fn process(
             let task_log = log.clone();
             let task = tokio::spawn(async move {
                 let settlement = handler.settle(&payment).await;
+                if let Some((id, digest)) = &identified {
+                    // Nothing broadcast: the id is free for another attempt.
+                    if settlement.transaction.is_empty() {
+                        task_state.payment_ids.release(id, *digest);
+                    }
+                }
                 if version == X402Version::V2 {
                     task_state.watch_v2_settlement(&settlement, &payment.network);
                 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod dev;
 pub mod flags;
 pub mod logging;
+pub mod payment_ids;
 pub mod telemetry;
 
 use std::net::SocketAddr;

@@ -301,3 +301,63 @@ async fn erc6492_wallet_is_deployed_only_through_an_allowlisted_factory() {
     assert_eq!(again["transaction"], settled["transaction"]);
     assert_eq!(h.balance(&wallet).await, 40_000);
 }
+
+fn with_payment_id(mut body: serde_json::Value, id: &str) -> serde_json::Value {
+    body["paymentPayload"]["extensions"] =
+        serde_json::json!({"payment-identifier": {"info": {"required": false, "id": id}}});
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payment_identifier_binds_an_id_to_one_payment() {
+    let h = start(BOTH).await;
+    let id = "pay_7d5d747be160e280504c099d984bcfe0";
+    let first = with_payment_id(
+        v2_body(
+            sign_authorization(PAYER_KEY, PAY_TO, 10_000, random_nonce()),
+            "10000",
+        ),
+        id,
+    );
+    let payer_before = h.balance(PAYER).await;
+    let (_, settled) = h.post("/settle", &first).await;
+    assert_eq!(settled["success"], true, "{settled}");
+    // The same id and payment: a retry, the original transaction.
+    let (_, again) = h.post("/settle", &first).await;
+    assert_eq!(again["transaction"], settled["transaction"]);
+
+    // The same id with another payment: a conflict, at verify and at settle, nothing moved.
+    let other = with_payment_id(
+        v2_body(
+            sign_authorization(PAYER_KEY, PAY_TO, 10_000, random_nonce()),
+            "10000",
+        ),
+        id,
+    );
+    let (status, verdict) = h.post("/verify", &other).await;
+    assert_eq!(status, 200);
+    assert_eq!(verdict["invalidReason"], "payment_identifier_conflict");
+    let (_, refused) = h.post("/settle", &other).await;
+    assert_eq!(refused["success"], false);
+    assert_eq!(refused["errorReason"], "payment_identifier_conflict");
+    assert_eq!(refused["network"], "eip155:84532");
+    assert_eq!(payer_before - h.balance(PAYER).await, 10_000);
+
+    // A refused payment (nothing broadcast) does not keep its id.
+    let id2 = "pay_00000000000000000000000000000002";
+    let mut bad = sign_authorization(PAYER_KEY, PAY_TO, 10_000, random_nonce());
+    bad["authorization"]["value"] = serde_json::json!("10001");
+    let (_, refused) = h
+        .post("/settle", &with_payment_id(v2_body(bad, "10001"), id2))
+        .await;
+    assert_eq!(refused["errorReason"], "invalid_exact_evm_signature");
+    let good = with_payment_id(
+        v2_body(
+            sign_authorization(PAYER_KEY, PAY_TO, 10_000, random_nonce()),
+            "10000",
+        ),
+        id2,
+    );
+    let (_, settled) = h.post("/settle", &good).await;
+    assert_eq!(settled["success"], true, "{settled}");
+}
