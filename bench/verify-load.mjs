@@ -1,6 +1,7 @@
 // Side-by-side /verify load: this facilitator vs the official TypeScript facilitator
 // (x402Facilitator + ExactEvmScheme from npm), same anvil, same payment, same load.
-// Usage (from the repo root, after `npm ci` in tests/js and `cargo build --release`):
+// Usage (from the repo root, after `npm ci` in tests/js and `cargo build --release`; the binary
+// defaults to $CARGO_TARGET_DIR, else ~/.cache/x402-facilitator/target, as scripts/test.sh uses):
 //   node bench/verify-load.mjs [path to x402-facilitator binary] [connections] [seconds]
 // Prints requests/s, p99 latency, CPU ms per request and peak RSS for both.
 import { spawn } from "node:child_process";
@@ -18,7 +19,8 @@ const { x402Client } = await load("@x402/core/client");
 const { registerExactEvmScheme } = await load("@x402/evm/exact/client");
 const autocannon = (await load("autocannon")).default;
 
-const binary = process.argv[2] || path.resolve(here, "../target/release/x402-facilitator");
+const targetDir = process.env.CARGO_TARGET_DIR || path.join(process.env.HOME || "/root", ".cache/x402-facilitator/target");
+const binary = process.argv[2] || path.join(targetDir, "release/x402-facilitator");
 const connections = Number(process.argv[3] || 16);
 const seconds = Number(process.argv[4] || 10);
 const USDC = "0x036CbD53842c5426634e7929541eC2318f3dCF7e";
