@@ -921,7 +921,7 @@ async fn process(
     // The v2 payment-identifier extension: an id already bound to another payment is refused.
     let identified = payment_ids::payment_id(&payment)
         .filter(|_| version == X402Version::V2)
-        .map(|id| (id, payment_ids::payment_digest(&payment)));
+        .map(|id| (id, payment.request_digest()));
     if let Some((id, digest)) = &identified {
         let refused = match endpoint {
             Endpoint::Verify => state.payment_ids.conflicts(id, *digest),

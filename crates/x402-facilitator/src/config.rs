@@ -302,7 +302,6 @@ where
 {
     match env.get(key) {
         Some(text) => text
-            .trim()
             .parse::<T>()
             .map_err(|e| ConfigError::new(key, format!("{text:?}: {e}"))),
         None => Ok(file.unwrap_or(default)),
@@ -338,12 +337,7 @@ impl Config {
         let host = host_text.parse::<IpAddr>().map_err(|e| {
             ConfigError::new("HOST", format!("{host_text:?} is not an IP address: {e}"))
         })?;
-        let port = match env.get("PORT") {
-            Some(text) => text
-                .parse::<u16>()
-                .map_err(|e| ConfigError::new("PORT", format!("{text:?}: {e}")))?,
-            None => file.port.unwrap_or(8080),
-        };
+        let port = number_setting(env, "PORT", file.port, 8080u16)?;
         let support_text = env
             .get("X402_VERSION_SUPPORT")
             .or(file.x402_version_support)

@@ -6,10 +6,8 @@
 //! binding lives in memory, bounded, per instance (the settlement ledger will keep it).
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 
-use serde_json::Value;
 use x402_protocol::Payment;
 
 /// The extension's key in `paymentPayload.extensions`.
@@ -32,27 +30,6 @@ pub fn payment_id(payment: &Payment) -> Option<String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     well_formed.then(|| id.to_owned())
-}
-
-/// What identifies the payment behind an id: the signed payload and what it pays for.
-pub fn payment_digest(payment: &Payment) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    serde_json::to_string(&Value::Object(payment.payload.clone()))
-        .unwrap_or_default()
-        .hash(&mut hasher);
-    payment.network.as_str().hash(&mut hasher);
-    payment.requirements.amount.as_str().hash(&mut hasher);
-    payment
-        .requirements
-        .asset
-        .to_ascii_lowercase()
-        .hash(&mut hasher);
-    payment
-        .requirements
-        .pay_to
-        .to_ascii_lowercase()
-        .hash(&mut hasher);
-    hasher.finish()
 }
 
 /// Ids bound to payments.

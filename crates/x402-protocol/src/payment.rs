@@ -76,6 +76,27 @@ pub struct Refusal {
 }
 
 impl Payment {
+    /// A digest of what was asked (signed payload, network, amount, asset, payee): tells a
+    /// retry of the same payment from a different payment reusing an authorization or an id.
+    pub fn request_digest(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        serde_json::to_string(&self.payload)
+            .unwrap_or_default()
+            .hash(&mut hasher);
+        self.network.as_str().hash(&mut hasher);
+        self.requirements.amount.as_str().hash(&mut hasher);
+        self.requirements
+            .asset
+            .to_ascii_lowercase()
+            .hash(&mut hasher);
+        self.requirements
+            .pay_to
+            .to_ascii_lowercase()
+            .hash(&mut hasher);
+        hasher.finish()
+    }
+
     /// Normalises a parsed request.
     pub fn from_request(request: &VersionedRequest) -> Result<Payment, Refusal> {
         match request {

@@ -41,8 +41,6 @@ sol! {
         bytes32 nonce;
     }
 
-    function balanceOf(address account) external view returns (uint256);
-    function authorizationState(address authorizer, bytes32 nonce) external view returns (bool);
     function transferWithAuthorization(address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce, uint8 v, bytes32 r, bytes32 s) external;
     function transferWithAuthorization(address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce, bytes signature) external;
     function isValidSignature(bytes32 hash, bytes signature) external view returns (bytes4);
@@ -183,12 +181,19 @@ fn verify_answer(result: &CallResult) -> Option<VerifyAnswer> {
     })
 }
 
+/// The message of `Error(string)` revert data.
+fn error_string(data: &[u8]) -> Option<String> {
+    if data.len() > 4 && data[..4] == [0x08, 0xc3, 0x79, 0xa0] {
+        String::abi_decode(&data[4..]).ok()
+    } else {
+        None
+    }
+}
+
 /// `Error(string)` revert data as text, else a short hex rendering.
 fn revert_text(data: &[u8]) -> String {
-    if data.len() > 4 && data[..4] == [0x08, 0xc3, 0x79, 0xa0] {
-        if let Ok(text) = String::abi_decode(&data[4..]) {
-            return text;
-        }
+    if let Some(text) = error_string(data) {
+        return text;
     }
     if data.is_empty() {
         "reverted without a reason".to_owned()
@@ -337,14 +342,18 @@ fn recover_signer(digest: &B256, signature: &[u8]) -> Option<Address> {
 
 /// A readable revert reason from node error data, when it is `Error(string)`.
 fn revert_reason(error: &NodeError) -> String {
-    if let Some(data) = error.data.as_deref().and_then(parse_hex_bytes) {
-        if data.len() > 4 && data[..4] == [0x08, 0xc3, 0x79, 0xa0] {
-            if let Ok(text) = String::abi_decode(&data[4..]) {
-                return text;
-            }
-        }
-    }
-    error.message.clone()
+    error
+        .data
+        .as_deref()
+        .and_then(parse_hex_bytes)
+        .and_then(|data| error_string(&data))
+        .unwrap_or_else(|| error.message.clone())
+}
+
+/// `data` of an `eth_call` without `to` that runs `creation_code` with ABI-encoded
+/// constructor `args` (a deployless probe: nothing is written to the chain).
+fn deployless_call(creation_code: &str, args: &[u8]) -> String {
+    format!("0x{}{}", creation_code.trim(), &hex(args)[2..])
 }
 
 impl ExactEvm {
@@ -757,7 +766,7 @@ impl ExactEvm {
 
         let asset_hex = asset.to_string();
         let probe_args = (asset, auth.from, auth.nonce, calldata.clone()).abi_encode_params();
-        let verify_probe = format!("0x{}{}", VERIFY_PROBE.trim(), &hex(&probe_args)[2..]);
+        let verify_probe = deployless_call(VERIFY_PROBE, &probe_args);
         let mut calls: Vec<(&'static str, Value)> = vec![(
             "eth_call",
             json!([{"from": simulate_from.to_string(), "data": verify_probe}, "latest"]),
@@ -789,7 +798,7 @@ impl ExactEvm {
                 calldata.clone(),
             )
                 .abi_encode_params();
-            let probe = format!("0x{}{}", ERC6492_PROBE.trim(), &hex(&args)[2..]);
+            let probe = deployless_call(ERC6492_PROBE, &args);
             calls.push(("eth_call", json!([{"data": probe}, "latest"])));
             if let Some(signer) = for_settle {
                 calls.push((
@@ -1007,23 +1016,6 @@ impl ExactEvm {
         })
     }
 
-    /// A digest of what was asked, to tell a retry from a different payload reusing a nonce.
-    fn request_digest(payment: &Payment) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        serde_json::to_string(&payment.payload)
-            .unwrap_or_default()
-            .hash(&mut hasher);
-        payment.requirements.amount.as_str().hash(&mut hasher);
-        payment
-            .requirements
-            .pay_to
-            .to_ascii_lowercase()
-            .hash(&mut hasher);
-        payment.network.as_str().hash(&mut hasher);
-        hasher.finish()
-    }
-
     /// Waits for a receipt, polling fast at first (milliseconds on a dev chain), then slower.
     async fn wait_receipt(&self, tx_hash: B256) -> Result<Option<bool>, RpcUnavailable> {
         let deadline = Instant::now() + self.receipt_timeout;
@@ -1094,6 +1086,34 @@ impl ExactEvm {
         let envelope: TxEnvelope = tx.into_signed(signature).into();
         let hash = *envelope.tx_hash();
         Ok((hash, envelope.encoded_2718().into()))
+    }
+
+    /// Allocates the signer's next nonce and signs `call` with it. A failure is already the
+    /// settlement's answer: nothing was sent.
+    async fn signed_call(
+        &self,
+        signer: &FacilitatorSigner,
+        data: &SettleData,
+        call: (Address, &Bytes, u64),
+        payer: &str,
+    ) -> Result<(u64, B256, Bytes), Settlement> {
+        let nonce = signer
+            .nonces
+            .next(&self.rpc, signer.signer.address())
+            .await
+            .map_err(|e| Settlement::from_verdict(self.rpc_refusal(e, payer)))?;
+        match self.sign_transaction(signer, data, call, nonce) {
+            Ok((hash, raw)) => Ok((nonce, hash, raw)),
+            Err(e) => {
+                signer.nonces.reset();
+                Err(Settlement::failed(
+                    Reason::UnexpectedSettleError,
+                    e,
+                    Some(payer.to_owned()),
+                    "",
+                ))
+            }
+        }
     }
 
     async fn broadcast(&self, raw: &Bytes) -> Result<Result<(), NodeError>, RpcUnavailable> {
@@ -1201,22 +1221,10 @@ impl ExactEvm {
             let prelude = match &data.deployment {
                 None => None,
                 Some(deployment) => {
-                    let nonce = match signer.nonces.next(&self.rpc, address).await {
-                        Ok(n) => n,
-                        Err(e) => return Settlement::from_verdict(self.rpc_refusal(e, &payer)),
-                    };
                     let call = (deployment.factory, &deployment.calldata, deploy_limit);
-                    let raw = match self.sign_transaction(signer, data, call, nonce) {
-                        Ok((_, raw)) => raw,
-                        Err(e) => {
-                            signer.nonces.reset();
-                            return Settlement::failed(
-                                Reason::UnexpectedSettleError,
-                                e,
-                                Some(payer),
-                                "",
-                            );
-                        }
+                    let raw = match self.signed_call(signer, data, call, &payer).await {
+                        Ok((_, _, raw)) => raw,
+                        Err(refused) => return refused,
                     };
                     match self.broadcast(&raw).await {
                         Ok(Ok(())) => Some(raw),
@@ -1236,17 +1244,10 @@ impl ExactEvm {
                     }
                 }
             };
-            let nonce = match signer.nonces.next(&self.rpc, address).await {
-                Ok(n) => n,
-                Err(e) => return Settlement::from_verdict(self.rpc_refusal(e, &payer)),
-            };
             let call = (checked.asset, &checked.calldata, gas_limit);
-            let (tx_hash, raw) = match self.sign_transaction(signer, data, call, nonce) {
+            let (nonce, tx_hash, raw) = match self.signed_call(signer, data, call, &payer).await {
                 Ok(signed) => signed,
-                Err(e) => {
-                    signer.nonces.reset();
-                    return Settlement::failed(Reason::UnexpectedSettleError, e, Some(payer), "");
-                }
+                Err(refused) => return refused,
             };
             *slot = Some(Record::Submitted {
                 tx_hash,
@@ -1335,7 +1336,7 @@ impl SchemeHandler for ExactEvm {
                 Ok(_) => Settlement::failed(Reason::InvalidPayload, "malformed payment", None, ""),
             };
         };
-        let digest = Self::request_digest(payment);
+        let digest = payment.request_digest();
         let cell = {
             let mut map = match self.settlements.lock() {
                 Ok(map) => map,
