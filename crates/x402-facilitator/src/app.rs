@@ -25,7 +25,7 @@ use x402_protocol::{ChainId, Payment, Reason, SchemeHandler, Settlement, Verdict
 use crate::breaker::{is_facilitator_failure, Breaker};
 use crate::config::{Config, Secret};
 use crate::flags::{FlagRefusal, FlagStore, FlagUpdate, Flags};
-use crate::payment_ids::{self, PaymentIds};
+use crate::payment_ids;
 use crate::telemetry;
 
 /// Largest request body accepted; larger bodies get 413.
@@ -147,7 +147,7 @@ pub struct AppState {
     flags: FlagStore,
     breaker: Breaker,
     supported: RwLock<Value>,
-    payment_ids: PaymentIds,
+    ledger: Arc<x402_ledger::Ledger>,
     /// Readiness, draining and in-flight work.
     pub lifecycle: Lifecycle,
     admin_token: Option<Secret>,
@@ -158,7 +158,11 @@ pub struct AppState {
 
 impl AppState {
     /// Builds the state for `config` with its chain handlers.
-    pub fn new(config: &Config, handlers: HandlerMap) -> Arc<Self> {
+    pub fn new(
+        config: &Config,
+        handlers: HandlerMap,
+        ledger: Arc<x402_ledger::Ledger>,
+    ) -> Arc<Self> {
         let boot_tag = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32))
@@ -169,7 +173,7 @@ impl AppState {
             flags: FlagStore::new(config.flags.clone()),
             breaker: Breaker::new(config.breaker_threshold, config.breaker_window),
             supported: RwLock::new(Value::Null),
-            payment_ids: PaymentIds::default(),
+            ledger,
             lifecycle: Lifecycle::default(),
             admin_token: config.admin_token.clone(),
             admin_on_main_listener: config.admin_addr.is_none(),
@@ -178,6 +182,16 @@ impl AppState {
         });
         state.flags_changed();
         state
+    }
+
+    /// The settlement ledger (records, nonces, payment ids).
+    pub fn ledger(&self) -> &Arc<x402_ledger::Ledger> {
+        &self.ledger
+    }
+
+    /// The chain handlers, for the reconciler.
+    pub fn handlers(&self) -> impl Iterator<Item = &Arc<dyn SchemeHandler>> {
+        self.handlers.values()
     }
 
     /// The live feature flags.
@@ -481,6 +495,16 @@ async fn health_deep(State(state): State<Arc<AppState>>) -> Response {
             flags.x402_version_support, flags.v2_enabled, flags.v2_settle_enabled
         ),
     )));
+    let ledger_check = match state.ledger.ping().await {
+        Ok(()) => HealthCheck::new(
+            "ledger",
+            true,
+            true,
+            format!("{} reachable", state.ledger.backend().as_str()),
+        ),
+        Err(e) => HealthCheck::new("ledger", false, true, e.to_string()),
+    };
+    checks.push(json!(ledger_check));
     checks.extend(network_checks(&state, |_| true).await);
     let mut extra = serde_json::Map::new();
     extra.insert(
@@ -923,9 +947,28 @@ async fn process(
         .filter(|_| version == X402Version::V2)
         .map(|id| (id, payment.request_digest()));
     if let Some((id, digest)) = &identified {
-        let refused = match endpoint {
-            Endpoint::Verify => state.payment_ids.conflicts(id, *digest),
-            Endpoint::Settle => !state.payment_ids.reserve(id, *digest),
+        let bound = match endpoint {
+            Endpoint::Verify => state.ledger.payment_id(id).await,
+            Endpoint::Settle => state.ledger.bind_payment_id(id, digest).await.map(Some),
+        };
+        let refused = match bound {
+            Ok(bound) => bound.is_some_and(|b| b != *digest),
+            Err(e) if endpoint == Endpoint::Verify => {
+                // Verify moves nothing: answer it, without the id check.
+                tracing::warn!(request_id = %log.request_id, error = %e, "payment id not checked: ledger unavailable");
+                false
+            }
+            Err(e) => {
+                tracing::error!(request_id = %log.request_id, error = %e, "settlement refused: ledger unavailable");
+                log.finish("failed", Some(Reason::LedgerUnavailable), None, None);
+                return Ok(early_refusal(
+                    endpoint,
+                    version,
+                    Reason::LedgerUnavailable,
+                    "the facilitator cannot record settlements right now; nothing was sent; retry later".into(),
+                    &payment.network_label,
+                ));
+            }
         };
         if refused {
             log.finish(
@@ -971,7 +1014,9 @@ async fn process(
                 if let Some((id, digest)) = &identified {
                     // Nothing broadcast: the id is free for another attempt.
                     if settlement.transaction.is_empty() {
-                        task_state.payment_ids.release(id, *digest);
+                        if let Err(e) = task_state.ledger.release_payment_id(id, digest).await {
+                            tracing::warn!(error = %e, "payment id not released: ledger unavailable");
+                        }
                     }
                 }
                 if version == X402Version::V2 {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use x402_protocol::{ChainFamily, SchemeHandler};
 
 use crate::app::HandlerMap;
-use crate::config::NetworkConfig;
+use crate::config::{NetworkConfig, NonceFetchMode};
 
 /// Why a network could not be served.
 #[derive(Debug, thiserror::Error)]
@@ -18,10 +18,14 @@ pub struct ChainSetupError {
 }
 
 /// Creates the handlers for all configured networks.
-pub fn build_handlers(networks: &[NetworkConfig]) -> Result<HandlerMap, ChainSetupError> {
+pub fn build_handlers(
+    networks: &[NetworkConfig],
+    ledger: &Arc<x402_ledger::Ledger>,
+    nonce_mode: NonceFetchMode,
+) -> Result<HandlerMap, ChainSetupError> {
     let mut handlers = HandlerMap::new();
     for network in networks {
-        let handler = build_one(network)?;
+        let handler = build_one(network, ledger, nonce_mode)?;
         handlers.insert(
             (handler.scheme().to_owned(), network.chain_id.clone()),
             handler,
@@ -30,7 +34,11 @@ pub fn build_handlers(networks: &[NetworkConfig]) -> Result<HandlerMap, ChainSet
     Ok(handlers)
 }
 
-fn build_one(network: &NetworkConfig) -> Result<Arc<dyn SchemeHandler>, ChainSetupError> {
+fn build_one(
+    network: &NetworkConfig,
+    ledger: &Arc<x402_ledger::Ledger>,
+    nonce_mode: NonceFetchMode,
+) -> Result<Arc<dyn SchemeHandler>, ChainSetupError> {
     let fail = |message: String| ChainSetupError {
         network: network.chain_id.to_string(),
         message,
@@ -68,6 +76,11 @@ fn build_one(network: &NetworkConfig) -> Result<Arc<dyn SchemeHandler>, ChainSet
                     network.min_signer_balance,
                 ),
                 expected_block_interval: network.expected_block_interval,
+                ledger: ledger.clone(),
+                nonce_mode: match nonce_mode {
+                    NonceFetchMode::Cached => x402_evm::NonceFetchMode::Cached,
+                    NonceFetchMode::AlwaysFresh => x402_evm::NonceFetchMode::AlwaysFresh,
+                },
             };
             x402_evm::ExactEvm::new(settings)
                 .map(|h| Arc::new(h) as Arc<dyn SchemeHandler>)

@@ -163,7 +163,27 @@ pub struct Config {
     pub breaker_threshold: usize,
     /// The breaker's sliding window.
     pub breaker_window: Duration,
+    /// The settlement ledger: `sqlite://FILE` (default, one instance) or `postgres://...`
+    /// (several instances sharing signer keys). A secret: it may hold a password.
+    pub database_url: Secret,
+    /// How settlement nonces are checked against the chain.
+    pub nonce_fetch_mode: NonceFetchMode,
+    /// How often unfinished settlements are reconciled with the chain.
+    pub reconcile_interval: Duration,
 }
+
+/// `NONCE_FETCH_MODE`: how a signer's next nonce is checked against the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NonceFetchMode {
+    /// The ledger's counter; the chain is read once per signer and after a nonce error.
+    #[default]
+    Cached,
+    /// The chain's pending nonce is read with every settlement (in the same RPC batch).
+    AlwaysFresh,
+}
+
+/// Default period of the reconciler.
+pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Log output style.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,6 +227,9 @@ struct FileConfig {
     drain_timeout_seconds: Option<u64>,
     breaker_threshold: Option<usize>,
     breaker_window_seconds: Option<u64>,
+    database_url: Option<Secret>,
+    nonce_fetch_mode: Option<String>,
+    reconcile_interval_seconds: Option<u64>,
     #[serde(default)]
     networks: BTreeMap<String, FileNetwork>,
 }
@@ -537,6 +560,51 @@ impl Config {
             file.breaker_window_seconds,
             crate::breaker::DEFAULT_WINDOW.as_secs(),
         )?);
+        let database_url = env
+            .get("DATABASE_URL")
+            .map(Secret::new)
+            .or(file.database_url)
+            .filter(|u| !u.expose().trim().is_empty())
+            .unwrap_or_else(|| Secret::new(x402_ledger::DEFAULT_URL));
+        let scheme = database_url
+            .expose()
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if !matches!(scheme.as_str(), "sqlite" | "postgres" | "postgresql") {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                format!("must start with sqlite: or postgres: (got {scheme:?})"),
+            ));
+        }
+        let nonce_fetch_mode = match env
+            .get("NONCE_FETCH_MODE")
+            .or(file.nonce_fetch_mode)
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("") | Some("cached") => NonceFetchMode::Cached,
+            Some("always_fresh") => NonceFetchMode::AlwaysFresh,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "NONCE_FETCH_MODE",
+                    format!("{other:?} is not cached or always_fresh"),
+                ))
+            }
+        };
+        let reconcile_interval = Duration::from_secs(number_setting(
+            env,
+            "RECONCILE_INTERVAL_SECONDS",
+            file.reconcile_interval_seconds,
+            DEFAULT_RECONCILE_INTERVAL.as_secs(),
+        )?);
+        if reconcile_interval.is_zero() {
+            return Err(ConfigError::new(
+                "RECONCILE_INTERVAL_SECONDS",
+                "must be at least 1",
+            ));
+        }
 
         Ok(Config {
             host,
@@ -550,6 +618,9 @@ impl Config {
             drain_timeout,
             breaker_threshold,
             breaker_window,
+            database_url,
+            nonce_fetch_mode,
+            reconcile_interval,
         })
     }
 }

@@ -107,12 +107,20 @@ pub struct LocalChain {
     pub rpc_url: String,
     /// Numeric chain id.
     pub chain_id: u64,
+    /// A SQLite ledger file of this chain's own (a ledger's nonces belong to one chain's
+    /// history; a fresh dev chain must not inherit another one's), removed on drop.
+    pub ledger_path: PathBuf,
     http: reqwest::Client,
 }
 
 impl Drop for LocalChain {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.ledger_path.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
@@ -161,10 +169,20 @@ impl LocalChain {
         .ok_or_else(|| DevError::Start("anvil printed no listening address".into()))?;
         // Keep draining stdout so anvil never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let ledger_path = std::env::temp_dir().join(format!(
+            "x402-dev-ledger-{}-{}-{stamp}.db",
+            std::process::id(),
+            address.replace([':', '.'], "_")
+        ));
         Ok(LocalChain {
             child,
             rpc_url: format!("http://{address}"),
             chain_id,
+            ledger_path,
             http: reqwest::Client::new(),
         })
     }
@@ -302,6 +320,9 @@ impl LocalChain {
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             breaker_threshold: crate::breaker::DEFAULT_THRESHOLD,
             breaker_window: crate::breaker::DEFAULT_WINDOW,
+            database_url: Secret::new(format!("sqlite://{}?mode=rwc", self.ledger_path.display())),
+            nonce_fetch_mode: crate::config::NonceFetchMode::Cached,
+            reconcile_interval: crate::config::DEFAULT_RECONCILE_INTERVAL,
         }
     }
 }
@@ -336,7 +357,7 @@ pub async fn run(
     println!("  demo payer  : {payer} holds 1000 USDC; anvil test key {payer_key}");
     println!("\nPay it with the official x402 client (v2), from the repository root:");
     println!("  node tests/js/pay.mjs {url} {}\n", chain.rpc_url);
-    let state = crate::build_state(&config)?;
+    let state = crate::build_state(&config).await?;
     crate::serve_on(listener, state, &config, shutdown).await?;
     drop(chain);
     Ok(())

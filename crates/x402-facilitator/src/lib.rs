@@ -16,6 +16,7 @@ pub mod payment_ids;
 pub mod telemetry;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
@@ -28,6 +29,9 @@ pub enum StartError {
     /// Bad configuration.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The settlement ledger cannot be opened: nothing may be settled unrecorded.
+    #[error("settlement ledger: {0}")]
+    Ledger(#[from] x402_ledger::LedgerError),
     /// A network could not be set up.
     #[error(transparent)]
     Chain(#[from] chains::ChainSetupError),
@@ -55,13 +59,57 @@ pub enum StartError {
     },
 }
 
-/// Builds the state for a configuration.
-pub fn build_state(config: &Config) -> Result<std::sync::Arc<AppState>, StartError> {
+/// Opens (creating and migrating) the configured settlement ledger.
+pub async fn open_ledger(config: &Config) -> Result<Arc<x402_ledger::Ledger>, StartError> {
+    let ledger = x402_ledger::Ledger::connect(config.database_url.expose()).await?;
+    tracing::info!(
+        backend = ledger.backend().as_str(),
+        shared = ledger.is_shared(),
+        "settlement ledger open"
+    );
+    Ok(Arc::new(ledger))
+}
+
+/// Builds the state for a configuration (opens the ledger, sets up every network).
+pub async fn build_state(config: &Config) -> Result<Arc<AppState>, StartError> {
     if config.networks.is_empty() {
         return Err(StartError::NothingToServe);
     }
-    let handlers = chains::build_handlers(&config.networks)?;
-    Ok(AppState::new(config, handlers))
+    let ledger = open_ledger(config).await?;
+    let handlers = chains::build_handlers(&config.networks, &ledger, config.nonce_fetch_mode)?;
+    Ok(AppState::new(config, handlers, ledger))
+}
+
+/// Reconciles unfinished settlements at once (start-up recovery), then every `interval`
+/// those older than `min_age` (younger ones still have a request waiting on them).
+fn spawn_reconciler(
+    state: Arc<AppState>,
+    interval: std::time::Duration,
+    min_age: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut age = std::time::Duration::ZERO;
+        loop {
+            for handler in state.handlers() {
+                let report = handler.reconcile(age).await;
+                if report.examined > 0 || report.errors > 0 {
+                    tracing::info!(
+                        network = %handler.network(),
+                        examined = report.examined,
+                        confirmed = report.confirmed,
+                        failed = report.failed,
+                        resent = report.resent,
+                        replaced = report.replaced,
+                        errors = report.errors,
+                        startup = age.is_zero(),
+                        "reconciled unfinished settlements"
+                    );
+                }
+            }
+            age = min_age;
+            tokio::time::sleep(interval).await;
+        }
+    })
 }
 
 /// Binds the configured address and serves until `shutdown` resolves.
@@ -69,7 +117,7 @@ pub async fn serve(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
-    let state = build_state(&config)?;
+    let state = build_state(&config).await?;
     serve_state(state, &config, shutdown).await
 }
 
@@ -157,6 +205,17 @@ pub async fn serve_on(
         networks = ?networks,
         "Facilitator listening"
     );
+    let longest_receipt_wait = config
+        .networks
+        .iter()
+        .map(|n| n.receipt_timeout)
+        .max()
+        .unwrap_or_default();
+    let reconciler = spawn_reconciler(
+        state.clone(),
+        config.reconcile_interval,
+        longest_receipt_wait + config.reconcile_interval,
+    );
     state.lifecycle.mark_ready();
     let server = axum::serve(listener, router(state.clone())).with_graceful_shutdown(graceful);
     tokio::select! {
@@ -171,6 +230,7 @@ pub async fn serve_on(
     if let Some(admin) = admin_server {
         admin.abort();
     }
+    reconciler.abort();
     tracing::info!(
         completed = state.lifecycle.completed_while_draining(),
         "graceful shutdown complete"

@@ -133,7 +133,7 @@ async fn main() -> ExitCode {
                 }
             };
             logging::init(config.log_format);
-            let state = match build_state(&config) {
+            let state = match build_state(&config).await {
                 Ok(state) => state,
                 Err(e) => {
                     tracing::error!(error = %e, "facilitator cannot start");

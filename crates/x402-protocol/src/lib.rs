@@ -26,4 +26,4 @@ pub use envelope::{parse_request, EnvelopeError, VersionedRequest, X402Version};
 pub use networks::{ChainFamily, KnownNetwork};
 pub use payment::{AmountRule, Payment, Refusal, Requirements, Settlement, Verdict};
 pub use reason::{Reason, ReasonClass};
-pub use scheme::{HealthCheck, SchemeHandler};
+pub use scheme::{HealthCheck, ReconcileReport, SchemeHandler};

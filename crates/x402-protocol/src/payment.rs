@@ -78,23 +78,28 @@ pub struct Refusal {
 impl Payment {
     /// A digest of what was asked (signed payload, network, amount, asset, payee): tells a
     /// retry of the same payment from a different payment reusing an authorization or an id.
-    pub fn request_digest(&self) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        serde_json::to_string(&self.payload)
-            .unwrap_or_default()
-            .hash(&mut hasher);
-        self.network.as_str().hash(&mut hasher);
-        self.requirements.amount.as_str().hash(&mut hasher);
-        self.requirements
-            .asset
-            .to_ascii_lowercase()
-            .hash(&mut hasher);
-        self.requirements
-            .pay_to
-            .to_ascii_lowercase()
-            .hash(&mut hasher);
-        hasher.finish()
+    /// SHA-256, hex: stable across builds, because ledgers shared by instances of different
+    /// releases (blue-green) compare it.
+    pub fn request_digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        let payload = serde_json::to_string(&self.payload).unwrap_or_default();
+        for part in [
+            payload.as_str(),
+            self.network.as_str(),
+            self.requirements.amount.as_str(),
+            &self.requirements.asset.to_ascii_lowercase(),
+            &self.requirements.pay_to.to_ascii_lowercase(),
+        ] {
+            // Length-prefixed, so that no two field splits give the same bytes.
+            hasher.update((part.len() as u64).to_be_bytes());
+            hasher.update(part.as_bytes());
+        }
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// Normalises a parsed request.
@@ -269,6 +274,35 @@ impl Settlement {
             payer,
             transaction: transaction.into(),
         }
+    }
+
+    /// The settlement as the ledger stores a final answer (stable JSON, reason as its code).
+    pub fn to_record(&self) -> String {
+        serde_json::json!({
+            "success": self.success,
+            "reason": self.reason.map(Reason::as_str),
+            "message": self.message,
+            "payer": self.payer,
+            "transaction": self.transaction,
+        })
+        .to_string()
+    }
+
+    /// Reads back [`Settlement::to_record`]; `None` for text it did not write.
+    pub fn from_record(text: &str) -> Option<Settlement> {
+        let value: serde_json::Value = serde_json::from_str(text).ok()?;
+        let text_field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        let reason = match value.get("reason") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(code) => Some(Reason::from_code(code.as_str()?)?),
+        };
+        Some(Settlement {
+            success: value.get("success")?.as_bool()?,
+            reason,
+            message: text_field("message"),
+            payer: text_field("payer"),
+            transaction: text_field("transaction")?,
+        })
     }
 
     /// A settlement refused because the payment failed verification.

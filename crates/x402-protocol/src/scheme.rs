@@ -34,6 +34,25 @@ impl HealthCheck {
     }
 }
 
+/// What one pass over a handler's unfinished settlements did (start-up recovery and the
+/// periodic reconciler).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReconcileReport {
+    /// Open settlements looked at.
+    pub examined: usize,
+    /// Found on chain and successful.
+    pub confirmed: usize,
+    /// Found final and unsuccessful (reverted, expired, superseded).
+    pub failed: usize,
+    /// Identical signed transactions sent again (dropped or never sent).
+    pub resent: usize,
+    /// New transactions built because the old one could never land (ruling: only with the
+    /// authorization still unused).
+    pub replaced: usize,
+    /// The ledger or the node could not be asked.
+    pub errors: usize,
+}
+
 /// Verifies and settles payments of one scheme on one network.
 #[async_trait]
 pub trait SchemeHandler: Send + Sync {
@@ -64,5 +83,13 @@ pub trait SchemeHandler: Send + Sync {
     /// signers funded). Called by `/health/deep`; must not move funds.
     async fn health(&self) -> Vec<HealthCheck> {
         Vec::new()
+    }
+
+    /// Drives settlements left unfinished (by a crash, a node outage or a dropped
+    /// transaction) to their outcome. Runs at start and periodically; handlers without a
+    /// ledger have nothing to do.
+    async fn reconcile(&self, min_age: std::time::Duration) -> ReconcileReport {
+        let _ = min_age;
+        ReconcileReport::default()
     }
 }

@@ -5,9 +5,8 @@
 //! gas estimate, fee data and the signer's balance, so a settlement costs one batch,
 //! one broadcast and receipt polls at the chain's pace.
 
-use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -23,11 +22,14 @@ use alloy::sol;
 use alloy::sol_types::{eip712_domain, SolCall, SolStruct, SolValue};
 use async_trait::async_trait;
 use serde_json::{json, Value};
+use x402_ledger::{
+    Claim, Entry, EntryState, Ledger, NewEntry, NonceMismatch, RecordError, SignedTransaction,
+};
 use x402_protocol::{
-    AmountRule, ChainId, HealthCheck, Payment, Reason, SchemeHandler, Settlement, Verdict,
+    AmountRule, ChainId, HealthCheck, Payment, Reason, ReconcileReport, SchemeHandler, Settlement,
+    Verdict, X402Version,
 };
 
-use crate::nonce::NonceManager;
 use crate::rpc::{CallResult, NodeError, Rpc, RpcUnavailable};
 
 sol! {
@@ -44,6 +46,7 @@ sol! {
     function transferWithAuthorization(address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce, uint8 v, bytes32 r, bytes32 s) external;
     function transferWithAuthorization(address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce, bytes signature) external;
     function isValidSignature(bytes32 hash, bytes signature) external view returns (bytes4);
+    function authorizationState(address authorizer, bytes32 nonce) external view returns (bool);
 }
 
 /// Creation code of `contracts/Erc6492Probe.sol` (compiled by `tests/js/compile-contracts.mjs`):
@@ -74,6 +77,18 @@ const fn erc6492_suffix() -> [u8; 32] {
     out
 }
 
+/// Where a settlement's transaction nonce floor comes from (`NONCE_FETCH_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NonceFetchMode {
+    /// The ledger's counter; the chain is read on a signer's first settlement in this
+    /// process and whenever the node reports a nonce already used.
+    #[default]
+    Cached,
+    /// The chain's pending nonce is read with every settlement (inside the verification
+    /// batch, no extra round trip) and wins when it is ahead of the ledger.
+    AlwaysFresh,
+}
+
 /// Settings of one EVM network.
 #[derive(Clone)]
 pub struct EvmSettings {
@@ -98,6 +113,10 @@ pub struct EvmSettings {
     /// Expected time between blocks; when set, deep health flags a head that is old or
     /// not advancing. `None` (anvil with instant mining) never calls the chain stale.
     pub expected_block_interval: Option<Duration>,
+    /// The settlement ledger (records and nonces), shared by all networks.
+    pub ledger: Arc<Ledger>,
+    /// How nonces are checked against the chain.
+    pub nonce_mode: NonceFetchMode,
 }
 
 /// Why the handler could not be built.
@@ -119,7 +138,9 @@ pub enum EvmSetupError {
 
 struct FacilitatorSigner {
     signer: PrivateKeySigner,
-    nonces: NonceManager,
+    /// Whether this process has recorded a settlement for the signer (so the ledger holds
+    /// its nonce and cached mode need not read the chain).
+    seeded: AtomicBool,
     in_flight: AtomicUsize,
 }
 
@@ -147,6 +168,8 @@ struct SettleData {
     gas_price: u128,
     priority_fee: u128,
     signer_balance: U256,
+    /// The signer's pending nonce, when read with the batch.
+    chain_nonce: Option<u64>,
     /// An ERC-6492 wallet to deploy (through an allowlisted factory) before the transfer.
     deployment: Option<Deployment>,
 }
@@ -228,29 +251,6 @@ fn intrinsic_gas(data: &[u8]) -> u64 {
     21_000 + zeros * 4 + (data.len() as u64 - zeros) * 16
 }
 
-/// Identity of a payment on chain: one authorization can move funds only once.
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct PaymentKey {
-    asset: Address,
-    from: Address,
-    nonce: B256,
-}
-
-#[derive(Clone)]
-enum Record {
-    /// Broadcast (or maybe broadcast); the raw transaction can be sent again as is.
-    Submitted {
-        tx_hash: B256,
-        raw: Bytes,
-        /// The ERC-6492 wallet deployment sent just before, re-sent with `raw` on a retry.
-        prelude: Option<Bytes>,
-        digest: u64,
-        payer: String,
-    },
-    /// Final answer.
-    Done { settlement: Settlement, digest: u64 },
-}
-
 /// `exact` on one EVM network.
 pub struct ExactEvm {
     chain_id: ChainId,
@@ -267,7 +267,8 @@ pub struct ExactEvm {
     expected_block_interval: Option<Duration>,
     /// The head seen by the last deep health check, and when it was first seen.
     last_head: Mutex<Option<(u64, Instant)>>,
-    settlements: Mutex<HashMap<PaymentKey, Arc<tokio::sync::Mutex<Option<Record>>>>>,
+    ledger: Arc<Ledger>,
+    nonce_mode: NonceFetchMode,
 }
 
 fn now_secs() -> u64 {
@@ -372,7 +373,7 @@ impl ExactEvm {
                 PrivateKeySigner::from_str(key.trim()).map_err(|_| EvmSetupError::BadKey(i + 1))?;
             signers.push(FacilitatorSigner {
                 signer,
-                nonces: NonceManager::default(),
+                seeded: AtomicBool::new(false),
                 in_flight: AtomicUsize::new(0),
             });
         }
@@ -391,7 +392,8 @@ impl ExactEvm {
             min_signer_balance: settings.min_signer_balance,
             expected_block_interval: settings.expected_block_interval,
             last_head: Mutex::new(None),
-            settlements: Mutex::new(HashMap::new()),
+            ledger: settings.ledger,
+            nonce_mode: settings.nonce_mode,
         })
     }
 
@@ -602,6 +604,7 @@ impl ExactEvm {
         &self,
         payment: &Payment,
         for_settle: Option<Address>,
+        read_nonce: bool,
     ) -> Result<Checked, Verdict> {
         let (auth, signature) = Self::parse_authorization(payment)?;
         let payer = auth.from.to_checksum(None);
@@ -816,6 +819,12 @@ impl ExactEvm {
             calls.push(("eth_gasPrice", json!([])));
             calls.push(("eth_maxPriorityFeePerGas", json!([])));
             calls.push(("eth_getBalance", json!([signer.to_string(), "pending"])));
+            if read_nonce {
+                calls.push((
+                    "eth_getTransactionCount",
+                    json!([signer.to_string(), "pending"]),
+                ));
+            }
         }
 
         let results = self
@@ -969,6 +978,12 @@ impl ExactEvm {
             let gas_price = result_u128(&results[settle_index + 1]);
             let priority = result_u128(&results[settle_index + 2]).unwrap_or(0);
             let signer_balance = results[settle_index + 3].as_ref().ok().and_then(parse_u256);
+            let chain_nonce = results
+                .get(settle_index + 4)
+                .filter(|_| read_nonce)
+                .and_then(|r| r.as_ref().ok())
+                .and_then(parse_u256)
+                .and_then(|n| u64::try_from(n).ok());
             let (Some(gas_estimate), Some(gas_price), Some(signer_balance)) =
                 (estimate, gas_price, signer_balance)
             else {
@@ -982,6 +997,7 @@ impl ExactEvm {
                 gas_price,
                 priority_fee: priority,
                 signer_balance,
+                chain_nonce,
                 deployment,
             })
         } else {
@@ -1007,27 +1023,39 @@ impl ExactEvm {
         )
     }
 
-    fn payment_key(payment: &Payment) -> Option<PaymentKey> {
+    /// The payment's identity in the ledger (asset, payer, authorization nonce): one
+    /// authorization moves funds once, whatever else the request says.
+    fn payment_key(payment: &Payment) -> Option<(String, Authorization)> {
         let (auth, _) = Self::parse_authorization(payment).ok()?;
-        Some(PaymentKey {
-            asset: Address::from_str(&payment.requirements.asset).ok()?,
-            from: auth.from,
-            nonce: auth.nonce,
+        let asset = Address::from_str(&payment.requirements.asset).ok()?;
+        Some((
+            format!("{asset:#x}/{:#x}/{:#x}", auth.from, auth.nonce),
+            auth,
+        ))
+    }
+
+    /// One receipt lookup: `Some(success)` once mined.
+    async fn receipt(&self, tx_hash: &str) -> Result<Option<bool>, RpcUnavailable> {
+        let answer = self
+            .rpc
+            .call("eth_getTransactionReceipt", json!([tx_hash]))
+            .await?;
+        Ok(match answer {
+            Ok(Value::Object(receipt)) => {
+                let status = receipt.get("status").and_then(parse_u256);
+                Some(status == Some(U256::from(1)))
+            }
+            _ => None,
         })
     }
 
     /// Waits for a receipt, polling fast at first (milliseconds on a dev chain), then slower.
-    async fn wait_receipt(&self, tx_hash: B256) -> Result<Option<bool>, RpcUnavailable> {
+    async fn wait_receipt(&self, tx_hash: &str) -> Result<Option<bool>, RpcUnavailable> {
         let deadline = Instant::now() + self.receipt_timeout;
         let mut delay = Duration::from_millis(2);
         loop {
-            let answer = self
-                .rpc
-                .call("eth_getTransactionReceipt", json!([tx_hash.to_string()]))
-                .await?;
-            if let Ok(Value::Object(receipt)) = answer {
-                let status = receipt.get("status").and_then(parse_u256);
-                return Ok(Some(status == Some(U256::from(1))));
+            if let Some(status) = self.receipt(tx_hash).await? {
+                return Ok(Some(status));
             }
             let now = Instant::now();
             if now >= deadline {
@@ -1036,6 +1064,23 @@ impl ExactEvm {
             tokio::time::sleep(delay.min(deadline - now)).await;
             delay = (delay * 2).min(Duration::from_millis(250));
         }
+    }
+
+    /// The signer's pending nonce as the node sees it.
+    async fn pending_nonce(&self, address: Address) -> Result<u64, RpcUnavailable> {
+        let answer = self
+            .rpc
+            .call(
+                "eth_getTransactionCount",
+                json!([address.to_string(), "pending"]),
+            )
+            .await?;
+        answer
+            .ok()
+            .as_ref()
+            .and_then(parse_u256)
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or_else(|| RpcUnavailable("eth_getTransactionCount gave no number".into()))
     }
 
     /// Gas limit (estimate + 20 %, capped) and fee cap of a settlement transaction; the
@@ -1058,22 +1103,22 @@ impl ExactEvm {
         (estimate.saturating_mul(12) / 10).min(self.max_deploy_gas)
     }
 
-    /// Signs a call from `signer` at `nonce` with the settlement's fee plan.
+    /// Signs a call from `signer` at `nonce` with a fee plan `(max fee, priority fee)`.
     fn sign_transaction(
         &self,
         signer: &FacilitatorSigner,
-        data: &SettleData,
+        fees: (u128, u128),
         call: (Address, &Bytes, u64),
         nonce: u64,
     ) -> Result<(B256, Bytes), String> {
         let (to, input, gas_limit) = call;
-        let (_, max_fee) = self.gas_plan(data);
+        let (max_fee, priority_fee) = fees;
         let mut tx = TxEip1559 {
             chain_id: self.numeric_chain_id,
             nonce,
             gas_limit,
             max_fee_per_gas: max_fee,
-            max_priority_fee_per_gas: data.priority_fee.min(max_fee),
+            max_priority_fee_per_gas: priority_fee.min(max_fee),
             to: TxKind::Call(to),
             value: U256::ZERO,
             access_list: Default::default(),
@@ -1088,94 +1133,92 @@ impl ExactEvm {
         Ok((hash, envelope.encoded_2718().into()))
     }
 
-    /// Allocates the signer's next nonce and signs `call` with it. A failure is already the
-    /// settlement's answer: nothing was sent.
-    async fn signed_call(
-        &self,
-        signer: &FacilitatorSigner,
-        data: &SettleData,
-        call: (Address, &Bytes, u64),
-        payer: &str,
-    ) -> Result<(u64, B256, Bytes), Settlement> {
-        let nonce = signer
-            .nonces
-            .next(&self.rpc, signer.signer.address())
-            .await
-            .map_err(|e| Settlement::from_verdict(self.rpc_refusal(e, payer)))?;
-        match self.sign_transaction(signer, data, call, nonce) {
-            Ok((hash, raw)) => Ok((nonce, hash, raw)),
-            Err(e) => {
-                signer.nonces.reset();
-                Err(Settlement::failed(
-                    Reason::UnexpectedSettleError,
-                    e,
-                    Some(payer.to_owned()),
-                    "",
-                ))
-            }
-        }
-    }
-
-    async fn broadcast(&self, raw: &Bytes) -> Result<Result<(), NodeError>, RpcUnavailable> {
+    /// Sends signed bytes; "already known" counts as sent (same bytes, same hash).
+    async fn broadcast(&self, raw_hex: &str) -> Result<Result<(), NodeError>, RpcUnavailable> {
         let answer = self
             .rpc
-            .call("eth_sendRawTransaction", json!([hex(raw)]))
+            .call("eth_sendRawTransaction", json!([raw_hex]))
             .await?;
         Ok(match answer {
             Ok(_) => Ok(()),
-            Err(e) if e.message.contains("already known") => Ok(()),
+            Err(e) if e.message.to_ascii_lowercase().contains("already known") => Ok(()),
             Err(e) => Err(e),
         })
     }
 
-    /// Final answer for a broadcast transaction, or `settlement_pending`.
-    async fn conclude(&self, tx_hash: B256, payer: &str) -> Settlement {
-        let hash_text = tx_hash.to_string();
-        match self.wait_receipt(tx_hash).await {
-            Ok(Some(true)) => Settlement::settled(payer, hash_text),
-            Ok(Some(false)) => Settlement::failed(
-                Reason::ExactEvmTransactionFailed,
-                "settlement transaction reverted on chain",
-                Some(payer.to_owned()),
-                hash_text,
-            ),
-            Ok(None) => Settlement::failed(
-                Reason::SettlementPending,
-                "transaction broadcast, not yet confirmed; retry the same request for the outcome",
-                Some(payer.to_owned()),
-                hash_text,
-            ),
-            Err(e) => Settlement::failed(
-                Reason::SettlementPending,
-                format!("transaction broadcast, receipt unavailable ({e}); retry the same request"),
-                Some(payer.to_owned()),
-                hash_text,
-            ),
-        }
+    fn signer_named(&self, address: &str) -> Option<&FacilitatorSigner> {
+        let address = Address::from_str(address).ok()?;
+        self.signers.iter().find(|s| s.signer.address() == address)
     }
 
-    async fn settle_fresh(
-        &self,
-        payment: &Payment,
-        slot: &mut Option<Record>,
-        digest: u64,
-    ) -> Settlement {
+    fn report_mismatch(&self, signer: &str, mismatch: NonceMismatch) {
+        metrics::counter!("x402_nonce_mismatches_total", "network" => self.chain_id.to_string())
+            .increment(1);
+        tracing::warn!(
+            network = %self.chain_id,
+            signer = %signer,
+            local_nonce = mismatch.ledger,
+            chain_nonce = mismatch.chain,
+            "nonce mismatch: the chain's pending nonce is ahead of the ledger's; continuing from the chain's"
+        );
+    }
+
+    fn ledger_refusal(&self, error: impl std::fmt::Display, payer: Option<String>) -> Settlement {
+        tracing::error!(network = %self.chain_id, error = %error, "settlement ledger unavailable: refusing to settle, nothing sent");
+        Settlement::failed(
+            Reason::LedgerUnavailable,
+            "the facilitator cannot record settlements right now; nothing was sent; retry later",
+            payer,
+            "",
+        )
+    }
+
+    fn pending_answer(entry: &Entry, why: impl std::fmt::Display) -> Settlement {
+        Settlement::failed(
+            Reason::SettlementPending,
+            format!("{why}; the signed transaction is kept and sent again; retry the same request for the outcome"),
+            Some(entry.payer.clone()),
+            entry.tx_hash.clone(),
+        )
+    }
+
+    /// Settles a payment the ledger may or may not know.
+    async fn settle_payment(&self, payment: &Payment) -> Settlement {
+        let Some((key, auth)) = Self::payment_key(payment) else {
+            // Malformed: let verification produce the precise reason.
+            return match self.check(payment, None, false).await {
+                Err(verdict) => Settlement::from_verdict(verdict),
+                Ok(_) => Settlement::failed(Reason::InvalidPayload, "malformed payment", None, ""),
+            };
+        };
+        let digest = payment.request_digest();
+        let network = self.chain_id.to_string();
+        match self.ledger.entry(&network, &key).await {
+            Err(e) => return self.ledger_refusal(e, Some(auth.from.to_checksum(None))),
+            Ok(Some(entry)) => return self.resume(entry, &digest).await,
+            Ok(None) => {}
+        }
         let signer = self.pick_signer();
         signer.in_flight.fetch_add(1, Ordering::Relaxed);
-        let result = self.settle_with(payment, signer, slot, digest).await;
+        let result = self.settle_new(payment, signer, key, digest, &auth).await;
         signer.in_flight.fetch_sub(1, Ordering::Relaxed);
         result
     }
 
-    async fn settle_with(
+    /// Verifies, then allocates a nonce, signs and records in one ledger transaction, then
+    /// broadcasts and waits for the receipt.
+    async fn settle_new(
         &self,
         payment: &Payment,
         signer: &FacilitatorSigner,
-        slot: &mut Option<Record>,
-        digest: u64,
+        key: String,
+        digest: String,
+        auth: &Authorization,
     ) -> Settlement {
         let address = signer.signer.address();
-        let checked = match self.check(payment, Some(address)).await {
+        let read_nonce = self.nonce_mode == NonceFetchMode::AlwaysFresh
+            || !signer.seeded.load(Ordering::Acquire);
+        let checked = match self.check(payment, Some(address), read_nonce).await {
             Ok(checked) => checked,
             Err(verdict) => return Settlement::from_verdict(verdict),
         };
@@ -1214,90 +1257,465 @@ impl ExactEvm {
                 "",
             );
         }
-        // At most two attempts: the second only when the node proves the first can never
-        // land because its account nonce is already taken.
-        for attempt in 0..2 {
-            // An ERC-6492 wallet is deployed by the transaction just before the transfer.
+        let fees = (max_fee, data.priority_fee);
+        let new_entry = NewEntry {
+            network: self.chain_id.to_string(),
+            payment_key: key,
+            digest: digest.clone(),
+            x402_version: match payment.version {
+                X402Version::V1 => 1,
+                X402Version::V2 => 2,
+            },
+            payer: payer.clone(),
+            signer: address.to_checksum(None),
+            valid_before: i64::try_from(auth.valid_before).unwrap_or(i64::MAX),
+        };
+        // An ERC-6492 wallet is deployed by the transaction just before the transfer.
+        let count = if data.deployment.is_some() { 2 } else { 1 };
+        let sign = |nonce: u64| -> Result<SignedTransaction, String> {
+            let mut next = nonce;
             let prelude = match &data.deployment {
-                None => None,
-                Some(deployment) => {
-                    let call = (deployment.factory, &deployment.calldata, deploy_limit);
-                    let raw = match self.signed_call(signer, data, call, &payer).await {
-                        Ok((_, _, raw)) => raw,
-                        Err(refused) => return refused,
-                    };
-                    match self.broadcast(&raw).await {
-                        Ok(Ok(())) => Some(raw),
-                        Ok(Err(node)) => {
-                            signer.nonces.reset();
-                            return Settlement::failed(
-                                Reason::RpcUnavailable,
-                                format!("node refused the wallet deployment: {}", node.message),
-                                Some(payer),
-                                "",
-                            );
-                        }
-                        Err(e) => {
-                            signer.nonces.reset();
-                            return Settlement::from_verdict(self.rpc_refusal(e, &payer));
-                        }
-                    }
+                Some(d) => {
+                    let call = (d.factory, &d.calldata, deploy_limit);
+                    let (_, raw) = self.sign_transaction(signer, fees, call, next)?;
+                    next += 1;
+                    Some(hex(&raw))
                 }
+                None => None,
             };
             let call = (checked.asset, &checked.calldata, gas_limit);
-            let (nonce, tx_hash, raw) = match self.signed_call(signer, data, call, &payer).await {
-                Ok(signed) => signed,
-                Err(refused) => return refused,
-            };
-            *slot = Some(Record::Submitted {
-                tx_hash,
-                raw: raw.clone(),
+            let (hash, raw) = self.sign_transaction(signer, fees, call, next)?;
+            Ok(SignedTransaction {
+                hash: hash.to_string(),
+                raw: hex(&raw),
                 prelude,
-                digest,
-                payer: payer.clone(),
-            });
-            match self.broadcast(&raw).await {
-                Ok(Ok(())) => return self.conclude(tx_hash, &payer).await,
-                Ok(Err(node)) => {
-                    let text = node.message.to_ascii_lowercase();
-                    let nonce_taken = text.contains("nonce too low")
-                        || text.contains("replacement transaction underpriced");
-                    signer.nonces.reset();
-                    if nonce_taken {
-                        metrics::counter!("x402_nonce_mismatches_total", "network" => self.chain_id.to_string()).increment(1);
+            })
+        };
+        let mut floor = data.chain_nonce;
+        let (claim, mismatch) = loop {
+            match self
+                .ledger
+                .record_signed(&new_entry, floor, count, &sign)
+                .await
+            {
+                Ok(recorded) => break recorded,
+                Err(RecordError::NeedsChainNonce) if floor.is_none() => {
+                    // The ledger lost this signer (or never had it): ask the chain once.
+                    match self.pending_nonce(address).await {
+                        Ok(n) => floor = Some(n),
+                        Err(e) => return Settlement::from_verdict(self.rpc_refusal(e, &payer)),
                     }
-                    tracing::warn!(network = %self.chain_id, local_nonce = nonce, error = %node.message, attempt, "broadcast refused by node");
-                    if nonce_taken && attempt == 0 {
-                        continue;
-                    }
-                    *slot = None;
+                }
+                Err(RecordError::Ledger(e)) => return self.ledger_refusal(e, Some(payer)),
+                Err(other) => {
                     return Settlement::failed(
-                        Reason::RpcUnavailable,
-                        format!("node refused the settlement transaction: {}", node.message),
+                        Reason::UnexpectedSettleError,
+                        other.to_string(),
                         Some(payer),
                         "",
-                    );
+                    )
                 }
+            }
+        };
+        signer.seeded.store(true, Ordering::Release);
+        if let Some(mismatch) = mismatch {
+            self.report_mismatch(&new_entry.signer, mismatch);
+        }
+        match claim {
+            Claim::Recorded(entry) => self.drive(entry, true).await,
+            // A concurrent request (here or on another instance) recorded it first.
+            Claim::Existing(entry) => self.resume(entry, &digest).await,
+        }
+    }
+
+    /// A payment the ledger already knows: its answer, never a second transaction.
+    async fn resume(&self, entry: Entry, digest: &str) -> Settlement {
+        if entry.digest != digest {
+            return Settlement::failed(
+                Reason::ExactEvmNonceAlreadyUsed,
+                "this authorization was already submitted with a different payload",
+                Some(entry.payer),
+                "",
+            );
+        }
+        match entry.state {
+            EntryState::Confirmed | EntryState::Failed => Self::final_answer(&entry),
+            EntryState::Submitted => {
+                // A retry after `settlement_pending`: the same transaction's outcome.
+                if let Ok(Some(status)) = self.receipt(&entry.tx_hash).await {
+                    return self.record_outcome(&entry, status).await;
+                }
+                self.drive(entry, true).await
+            }
+        }
+    }
+
+    fn final_answer(entry: &Entry) -> Settlement {
+        entry
+            .outcome
+            .as_deref()
+            .and_then(Settlement::from_record)
+            .unwrap_or_else(|| {
+                if entry.state == EntryState::Confirmed {
+                    Settlement::settled(entry.payer.clone(), entry.tx_hash.clone())
+                } else {
+                    Settlement::failed(
+                        Reason::ExactEvmTransactionFailed,
+                        "settlement failed",
+                        Some(entry.payer.clone()),
+                        entry.tx_hash.clone(),
+                    )
+                }
+            })
+    }
+
+    /// Writes a mined transaction's outcome; when another request or instance finished the
+    /// entry first, its answer wins.
+    async fn record_outcome(&self, entry: &Entry, success: bool) -> Settlement {
+        let settlement = if success {
+            Settlement::settled(entry.payer.clone(), entry.tx_hash.clone())
+        } else {
+            Settlement::failed(
+                Reason::ExactEvmTransactionFailed,
+                "settlement transaction reverted on chain",
+                Some(entry.payer.clone()),
+                entry.tx_hash.clone(),
+            )
+        };
+        let state = if success {
+            EntryState::Confirmed
+        } else {
+            EntryState::Failed
+        };
+        self.finish(entry, state, settlement).await
+    }
+
+    async fn finish(&self, entry: &Entry, state: EntryState, settlement: Settlement) -> Settlement {
+        match self
+            .ledger
+            .finish(entry, state, &settlement.to_record())
+            .await
+        {
+            Ok(true) => settlement,
+            Ok(false) => match self.ledger.entry(&entry.network, &entry.payment_key).await {
+                Ok(Some(current)) if current.state != EntryState::Submitted => {
+                    Self::final_answer(&current)
+                }
+                _ => settlement,
+            },
+            Err(e) => {
+                // The chain has the truth; the reconciler writes it down once the store is back.
+                tracing::warn!(network = %self.chain_id, tx_hash = %entry.tx_hash, error = %e, "could not record a settlement outcome");
+                settlement
+            }
+        }
+    }
+
+    /// Broadcasts the entry's signed transaction(s) and, with `wait`, waits for the outcome.
+    async fn drive(&self, entry: Entry, wait: bool) -> Settlement {
+        if let Some(prelude) = &entry.prelude_tx {
+            match self.broadcast(prelude).await {
+                Ok(Ok(())) => {}
+                // Already mined (a re-send): the transfer's own broadcast decides.
+                Ok(Err(node)) if nonce_taken(&node) => {}
+                Ok(Err(node)) => return self.refused_broadcast(&entry, &node),
                 Err(e) => {
-                    // The node may or may not have the transaction: report it as pending with
-                    // its hash; a retry re-sends the identical bytes.
-                    signer.nonces.reset();
-                    return Settlement::failed(
-                        Reason::SettlementPending,
-                        format!("broadcast outcome unknown ({e}); retry the same request"),
-                        Some(payer),
-                        tx_hash.to_string(),
-                    );
+                    return Self::pending_answer(&entry, format!("broadcast outcome unknown ({e})"))
                 }
             }
         }
-        Settlement::failed(
-            Reason::UnexpectedSettleError,
-            "nonce resynchronisation failed",
-            Some(payer),
-            "",
+        match self.broadcast(&entry.raw_tx).await {
+            Ok(Ok(())) if wait => self.conclude(&entry).await,
+            Ok(Ok(())) => Self::pending_answer(&entry, "transaction sent"),
+            Ok(Err(node)) if nonce_taken(&node) => self.nonce_taken(entry, &node).await,
+            Ok(Err(node)) => self.refused_broadcast(&entry, &node),
+            Err(e) => Self::pending_answer(&entry, format!("broadcast outcome unknown ({e})")),
+        }
+    }
+
+    fn refused_broadcast(&self, entry: &Entry, node: &NodeError) -> Settlement {
+        tracing::warn!(network = %self.chain_id, tx_hash = %entry.tx_hash, error = %node.message, "node refused a recorded settlement transaction; it stays in the ledger and is sent again");
+        if node
+            .message
+            .to_ascii_lowercase()
+            .contains("insufficient funds")
+        {
+            return Settlement::failed(
+                Reason::FacilitatorInsufficientGas,
+                "the facilitator cannot pay gas on this network right now; the signed transaction is kept and sent again; retry the same request",
+                Some(entry.payer.clone()),
+                entry.tx_hash.clone(),
+            );
+        }
+        Self::pending_answer(
+            entry,
+            format!("node refused the broadcast ({})", node.message),
         )
     }
+
+    /// Final answer for a broadcast transaction, or `settlement_pending`.
+    async fn conclude(&self, entry: &Entry) -> Settlement {
+        match self.wait_receipt(&entry.tx_hash).await {
+            Ok(Some(status)) => self.record_outcome(entry, status).await,
+            Ok(None) => Self::pending_answer(entry, "transaction broadcast, not yet confirmed"),
+            Err(e) => Self::pending_answer(
+                entry,
+                format!("transaction broadcast, receipt unavailable ({e})"),
+            ),
+        }
+    }
+
+    /// The node says the transaction's account nonce is taken. Only when the chain proves
+    /// that our transaction can never land (its nonce mined by another transaction) and
+    /// the authorization is still unused and alive is a new transaction built; the ledger
+    /// keeps every hash tried.
+    async fn nonce_taken(&self, entry: Entry, node: &NodeError) -> Settlement {
+        let Some(signer) = self.signer_named(&entry.signer) else {
+            return Self::pending_answer(&entry, "the entry's signer is not configured here");
+        };
+        let mut key = entry.payment_key.split('/');
+        let (Some(asset), Some(from), Some(auth_nonce)) = (
+            key.next().and_then(|a| Address::from_str(a).ok()),
+            key.next().and_then(|a| Address::from_str(a).ok()),
+            key.next().and_then(|n| B256::from_str(n).ok()),
+        ) else {
+            return Self::pending_answer(&entry, "unreadable payment key");
+        };
+        let address = signer.signer.address().to_string();
+        let state_call = authorizationStateCall {
+            authorizer: from,
+            nonce: auth_nonce,
+        }
+        .abi_encode();
+        let calls: Vec<(&'static str, Value)> = vec![
+            ("eth_getTransactionReceipt", json!([entry.tx_hash])),
+            ("eth_getTransactionCount", json!([address, "latest"])),
+            ("eth_getTransactionCount", json!([address, "pending"])),
+            (
+                "eth_call",
+                json!([{"to": asset.to_string(), "data": hex(&state_call)}, "latest"]),
+            ),
+            ("eth_gasPrice", json!([])),
+            ("eth_maxPriorityFeePerGas", json!([])),
+        ];
+        let results = match self.rpc.batch(&calls).await {
+            Ok(results) if results.len() == calls.len() => results,
+            Ok(_) => return Self::pending_answer(&entry, "node answered a batch partially"),
+            Err(e) => return Self::pending_answer(&entry, format!("node unavailable ({e})")),
+        };
+        if let Ok(Value::Object(receipt)) = &results[0] {
+            let status = receipt.get("status").and_then(parse_u256);
+            return self
+                .record_outcome(&entry, status == Some(U256::from(1)))
+                .await;
+        }
+        let number = |r: &CallResult| {
+            r.as_ref()
+                .ok()
+                .and_then(parse_u256)
+                .and_then(|n| u64::try_from(n).ok())
+        };
+        let (Some(latest), Some(pending)) = (number(&results[1]), number(&results[2])) else {
+            return Self::pending_answer(&entry, "node gave no account nonce");
+        };
+        let transfer_nonce = entry.tx_nonce + u64::from(entry.prelude_tx.is_some());
+        if latest <= transfer_nonce {
+            // Another transaction holds the nonce in the pool only: not proof it wins.
+            return Self::pending_answer(
+                &entry,
+                format!("node refused the broadcast ({})", node.message),
+            );
+        }
+        self.report_mismatch(
+            &entry.signer,
+            NonceMismatch {
+                ledger: transfer_nonce,
+                chain: latest,
+            },
+        );
+        let used = result_bytes(&results[3]).map(|b| b.len() >= 32 && b[31] == 1);
+        if used == Some(true) {
+            let settlement = Settlement::failed(
+                Reason::ExactEvmNonceAlreadyUsed,
+                "the authorization was used by a transaction this facilitator did not send",
+                Some(entry.payer.clone()),
+                entry.tx_hash.clone(),
+            );
+            return self.finish(&entry, EntryState::Failed, settlement).await;
+        }
+        if entry.valid_before <= now_secs() as i64 + VALID_BEFORE_MARGIN as i64 {
+            let settlement = Settlement::failed(
+                Reason::ExactEvmValidBefore,
+                "the authorization expired before its transaction could land",
+                Some(entry.payer.clone()),
+                entry.tx_hash.clone(),
+            );
+            return self.finish(&entry, EntryState::Failed, settlement).await;
+        }
+        let (Some(gas_price), Some(used_known)) = (result_u128(&results[4]), used) else {
+            return Self::pending_answer(&entry, "node gave no fee or authorization state");
+        };
+        debug_assert!(!used_known);
+        let priority = result_u128(&results[5]).unwrap_or(0);
+        let Some(call) = decode_call(&entry.raw_tx) else {
+            return Self::pending_answer(&entry, "recorded transaction cannot be decoded");
+        };
+        let fees = (
+            gas_price.saturating_mul(2).max(gas_price + priority),
+            priority,
+        );
+        let sign = |nonce: u64| -> Result<SignedTransaction, String> {
+            let (hash, raw) =
+                self.sign_transaction(signer, fees, (call.0, &call.1, call.2), nonce)?;
+            Ok(SignedTransaction {
+                hash: hash.to_string(),
+                raw: hex(&raw),
+                prelude: None,
+            })
+        };
+        let replaced = match self
+            .ledger
+            .replace_transaction(&entry, Some(pending), 1, sign)
+            .await
+        {
+            Ok(Some((replaced, _))) => replaced,
+            Ok(None) => {
+                // Another request or instance moved the entry on: read its state.
+                return match self.ledger.entry(&entry.network, &entry.payment_key).await {
+                    Ok(Some(current)) if current.state != EntryState::Submitted => {
+                        Self::final_answer(&current)
+                    }
+                    Ok(Some(current)) => Self::pending_answer(&current, "transaction replaced"),
+                    _ => Self::pending_answer(&entry, "transaction replaced elsewhere"),
+                };
+            }
+            Err(e) => return Self::pending_answer(&entry, format!("ledger unavailable ({e})")),
+        };
+        metrics::counter!("x402_settlement_replacements_total", "network" => self.chain_id.to_string()).increment(1);
+        tracing::warn!(
+            network = %self.chain_id,
+            old_tx_hash = %entry.tx_hash,
+            new_tx_hash = %replaced.tx_hash,
+            "settlement transaction could never land (nonce taken by another transaction); sent a replacement"
+        );
+        match self.broadcast(&replaced.raw_tx).await {
+            Ok(Ok(())) => self.conclude(&replaced).await,
+            Ok(Err(node)) => self.refused_broadcast(&replaced, &node),
+            Err(e) => Self::pending_answer(&replaced, format!("broadcast outcome unknown ({e})")),
+        }
+    }
+
+    /// One pass over open ledger entries older than `min_age`: confirm what landed, send
+    /// again what the node lost, replace what can never land.
+    async fn reconcile_open(&self, min_age: Duration) -> ReconcileReport {
+        let mut report = ReconcileReport::default();
+        let network = self.chain_id.to_string();
+        if min_age.is_zero() {
+            self.lower_idle_nonces().await;
+        }
+        let entries = match self.ledger.open_entries(&network, min_age, 1000).await {
+            Ok(entries) => entries,
+            Err(e) => {
+                tracing::warn!(network = %network, error = %e, "reconciler cannot read the ledger");
+                report.errors += 1;
+                return report;
+            }
+        };
+        for entry in entries {
+            report.examined += 1;
+            match self.receipt(&entry.tx_hash).await {
+                Ok(Some(status)) => {
+                    let settled = self.record_outcome(&entry, status).await;
+                    if settled.success {
+                        report.confirmed += 1;
+                    } else {
+                        report.failed += 1;
+                    }
+                    tracing::info!(network = %network, tx_hash = %entry.tx_hash, success = settled.success, "reconciled settlement: found on chain");
+                    continue;
+                }
+                Ok(None) => {}
+                Err(_) => {
+                    report.errors += 1;
+                    continue;
+                }
+            }
+            let in_pool = matches!(
+                self.rpc
+                    .call("eth_getTransactionByHash", json!([entry.tx_hash]))
+                    .await,
+                Ok(Ok(Value::Object(_)))
+            );
+            if in_pool {
+                continue;
+            }
+            let old_hash = entry.tx_hash.clone();
+            let outcome = self.drive(entry, false).await;
+            match outcome.reason {
+                _ if outcome.transaction != old_hash && !outcome.transaction.is_empty() => {
+                    report.replaced += 1
+                }
+                None => report.confirmed += 1,
+                Some(Reason::SettlementPending) => report.resent += 1,
+                Some(r) if r.is_retryable() => report.errors += 1,
+                Some(_) => report.failed += 1,
+            }
+            tracing::info!(network = %network, tx_hash = %outcome.transaction, reason = outcome.reason.map(Reason::as_str), "reconciled settlement: not in the node's pool, sent again");
+        }
+        report
+    }
+}
+
+impl ExactEvm {
+    /// At start: a ledger nonce ahead of the chain with nothing open for that signer can
+    /// never be filled (a reset chain, a ledger of another chain's history); lower it.
+    async fn lower_idle_nonces(&self) {
+        for signer in &self.signers {
+            let address = signer.signer.address();
+            let Ok(pending) = self.pending_nonce(address).await else {
+                continue;
+            };
+            let name = address.to_checksum(None);
+            match self
+                .ledger
+                .lower_idle_nonce(&self.chain_id.to_string(), &name, pending)
+                .await
+            {
+                Ok(Some(mismatch)) => {
+                    metrics::counter!("x402_nonce_mismatches_total", "network" => self.chain_id.to_string()).increment(1);
+                    tracing::warn!(
+                        network = %self.chain_id,
+                        signer = %name,
+                        local_nonce = mismatch.ledger,
+                        chain_nonce = mismatch.chain,
+                        "nonce mismatch: the ledger was ahead of the chain with nothing in flight; lowered to the chain's pending nonce"
+                    );
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(network = %self.chain_id, error = %e, "cannot check the ledger's nonces")
+                }
+            }
+        }
+    }
+}
+
+/// Whether a node refusal means the transaction's account nonce is already used.
+fn nonce_taken(node: &NodeError) -> bool {
+    let text = node.message.to_ascii_lowercase();
+    text.contains("nonce too low")
+        || text.contains("replacement transaction underpriced")
+        || text.contains("nonce has already been used")
+}
+
+/// `(to, input, gas limit)` of a recorded signed transaction.
+fn decode_call(raw_hex: &str) -> Option<(Address, Bytes, u64)> {
+    use alloy::consensus::Transaction as _;
+    use alloy::eips::eip2718::Decodable2718;
+    let bytes = parse_hex_bytes(raw_hex)?;
+    let envelope = TxEnvelope::decode_2718(&mut bytes.as_slice()).ok()?;
+    let to = envelope.to()?;
+    Some((to, envelope.input().clone(), envelope.gas_limit()))
 }
 
 #[async_trait]
@@ -1322,87 +1740,18 @@ impl SchemeHandler for ExactEvm {
     }
 
     async fn verify(&self, payment: &Payment) -> Verdict {
-        match self.check(payment, None).await {
+        match self.check(payment, None, false).await {
             Ok(checked) => Verdict::valid(checked.payer.to_checksum(None)),
             Err(verdict) => verdict,
         }
     }
 
     async fn settle(&self, payment: &Payment) -> Settlement {
-        let Some(key) = Self::payment_key(payment) else {
-            // Malformed: let verification produce the precise reason.
-            return match self.check(payment, None).await {
-                Err(verdict) => Settlement::from_verdict(verdict),
-                Ok(_) => Settlement::failed(Reason::InvalidPayload, "malformed payment", None, ""),
-            };
-        };
-        let digest = payment.request_digest();
-        let cell = {
-            let mut map = match self.settlements.lock() {
-                Ok(map) => map,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            map.entry(key).or_default().clone()
-        };
-        // One settlement per authorization at a time; a concurrent duplicate waits and
-        // then reads the first one's answer.
-        let mut slot = cell.lock().await;
-        let conflict = |payer: Option<String>| {
-            Settlement::failed(
-                Reason::ExactEvmNonceAlreadyUsed,
-                "this authorization was already submitted with a different payload",
-                payer,
-                "",
-            )
-        };
-        let settlement = match slot.clone() {
-            Some(Record::Done {
-                settlement,
-                digest: d,
-            }) => {
-                return if d == digest {
-                    settlement
-                } else {
-                    conflict(settlement.payer)
-                };
-            }
-            Some(Record::Submitted {
-                digest: d, payer, ..
-            }) if d != digest => return conflict(Some(payer)),
-            Some(Record::Submitted {
-                tx_hash,
-                raw,
-                prelude,
-                payer,
-                ..
-            }) => {
-                // A retry after `settlement_pending`: never a new transaction, only the same bytes.
-                let mut outcome = self.conclude(tx_hash, &payer).await;
-                if outcome.reason == Some(Reason::SettlementPending) {
-                    if let Some(prelude) = &prelude {
-                        let _ = self.broadcast(prelude).await;
-                    }
-                    if let Ok(Ok(())) = self.broadcast(&raw).await {
-                        outcome = self.conclude(tx_hash, &payer).await;
-                    }
-                }
-                outcome
-            }
-            None => self.settle_fresh(payment, &mut slot, digest).await,
-        };
-        // Retryable refusals are not remembered; final answers and pending hashes are.
-        match settlement.reason {
-            Some(Reason::SettlementPending) => {}
-            Some(r) if r.is_retryable() && settlement.transaction.is_empty() => *slot = None,
-            _ if settlement.transaction.is_empty() && !settlement.success => *slot = None,
-            _ => {
-                *slot = Some(Record::Done {
-                    settlement: settlement.clone(),
-                    digest,
-                })
-            }
-        }
-        settlement
+        self.settle_payment(payment).await
+    }
+
+    async fn reconcile(&self, min_age: Duration) -> ReconcileReport {
+        self.reconcile_open(min_age).await
     }
 }
 

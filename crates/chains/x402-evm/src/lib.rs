@@ -6,10 +6,10 @@
 #![forbid(unsafe_code)]
 
 pub mod exact;
-pub mod nonce;
 pub mod rpc;
 
-pub use exact::{EvmSettings, EvmSetupError, ExactEvm};
+pub use exact::{EvmSettings, EvmSetupError, ExactEvm, NonceFetchMode};
+pub use x402_ledger;
 
 /// The alloy version this crate is built on, for callers that sign test payments.
 pub use alloy;

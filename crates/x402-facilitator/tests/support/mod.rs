@@ -81,6 +81,9 @@ pub async fn start_custom(
         .expect("minted");
     let mut config: Config = chain.facilitator_config(DEV_ACCOUNTS[0].1, 0);
     adjust_config(&mut config);
+    let ledger = x402_facilitator::open_ledger(&config)
+        .await
+        .expect("ledger opens");
     let network = &config.networks[0];
     let mut settings = x402_evm::EvmSettings {
         chain_id: network.chain_id.clone(),
@@ -93,6 +96,8 @@ pub async fn start_custom(
         erc6492_factories: Vec::new(),
         min_signer_balance: x402_evm::alloy::primitives::U256::from(network.min_signer_balance),
         expected_block_interval: network.expected_block_interval,
+        ledger: ledger.clone(),
+        nonce_mode: x402_evm::NonceFetchMode::Cached,
     };
     adjust(&mut settings);
     let evm = Arc::new(x402_evm::ExactEvm::new(settings).expect("handler"));
@@ -101,7 +106,7 @@ pub async fn start_custom(
         ("exact".to_owned(), ChainId::eip155(84532)),
         evm.clone() as Arc<dyn SchemeHandler>,
     );
-    let state = AppState::new(&config, handlers);
+    let state = AppState::new(&config, handlers, ledger);
     let app_state = state.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
@@ -296,6 +301,10 @@ impl Process {
             .env("RPC_URL_BASE_SEPOLIA", &chain.rpc_url)
             .env("EVM_PRIVATE_KEY", DEV_ACCOUNTS[0].1)
             .env("SHUTDOWN_GRACE_SECONDS", "0")
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}?mode=rwc", chain.ledger_path.display()),
+            )
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .kill_on_drop(true);
