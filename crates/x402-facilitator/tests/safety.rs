@@ -8,46 +8,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::*;
-use x402_facilitator::dev::{LocalChain, BASE_SEPOLIA_USDC};
+use x402_facilitator::dev::BASE_SEPOLIA_USDC;
 
 const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
-
-/// Polls `probe` until it returns `Some`, at most `seconds`; the polling interval is
-/// short and the condition, not the interval, decides.
-async fn until<T, F, Fut>(seconds: u64, what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn chain_with_token(args: &[&str]) -> LocalChain {
-    let chain = LocalChain::start(84532, args).await.expect("anvil");
-    chain.install_token(BASE_SEPOLIA_USDC).await.expect("token");
-    chain
-        .mint(BASE_SEPOLIA_USDC, PAYER, 1_000_000_000)
-        .await
-        .expect("mint");
-    chain
-}
-
-async fn pending_transactions(chain: &LocalChain) -> u64 {
-    let status = chain.rpc("txpool_status", json!([])).await.unwrap();
-    let pending = status["pending"].clone();
-    match pending {
-        Value::String(s) => u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap(),
-        Value::Number(n) => n.as_u64().unwrap(),
-        other => panic!("txpool_status pending: {other}"),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_in_flight_settlements() {

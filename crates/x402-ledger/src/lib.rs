@@ -15,6 +15,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// The `sqlx` this crate is built on (tests open their own PostgreSQL connections with it).
+pub use sqlx;
+
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 

@@ -1141,7 +1141,7 @@ impl ExactEvm {
             .await?;
         Ok(match answer {
             Ok(_) => Ok(()),
-            Err(e) if e.message.to_ascii_lowercase().contains("already known") => Ok(()),
+            Err(e) if already_known(&e) => Ok(()),
             Err(e) => Err(e),
         })
     }
@@ -1220,7 +1220,14 @@ impl ExactEvm {
             || !signer.seeded.load(Ordering::Acquire);
         let checked = match self.check(payment, Some(address), read_nonce).await {
             Ok(checked) => checked,
-            Err(verdict) => return Settlement::from_verdict(verdict),
+            Err(verdict) => {
+                // A duplicate racing the original (here or on another instance) sees the
+                // authorization already used: the original's answer is the answer.
+                if let Ok(Some(entry)) = self.ledger.entry(&self.chain_id.to_string(), &key).await {
+                    return self.resume(entry, &digest).await;
+                }
+                return Settlement::from_verdict(verdict);
+            }
         };
         let payer = checked.payer.to_checksum(None);
         let Some(data) = checked.settle_data.as_ref() else {
@@ -1698,6 +1705,16 @@ impl ExactEvm {
             }
         }
     }
+}
+
+/// Whether a node refusal says it already has these exact bytes (geth: "already known",
+/// anvil: "transaction already imported", others: "known transaction").
+fn already_known(node: &NodeError) -> bool {
+    let text = node.message.to_ascii_lowercase();
+    text.contains("already known")
+        || text.contains("already imported")
+        || text.contains("known transaction")
+        || text.contains("alreadyknown")
 }
 
 /// Whether a node refusal means the transaction's account nonce is already used.

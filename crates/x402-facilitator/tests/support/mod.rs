@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -148,6 +149,8 @@ pub fn sign_for_wallet(key: &str, wallet: &str, to: &str, value: u64) -> Value {
 fn sign_as(key: &str, from: &str, to: &str, value: u64, nonce: B256) -> Value {
     let signer: PrivateKeySigner = key.parse().unwrap();
     let from_address: Address = from.parse().unwrap();
+    // One clock reading: the signed message and the JSON must carry the same times.
+    let now = now();
     let asset: Address = BASE_SEPOLIA_USDC.parse().unwrap();
     let domain = eip712_domain! {
         name: "USDC",
@@ -159,8 +162,8 @@ fn sign_as(key: &str, from: &str, to: &str, value: u64, nonce: B256) -> Value {
         from: from_address,
         to: to.parse().unwrap(),
         value: U256::from(value),
-        validAfter: U256::from(now() - 600),
-        validBefore: U256::from(now() + 60),
+        validAfter: U256::from(now - 600),
+        validBefore: U256::from(now + 60),
         nonce,
     };
     let signature = signer
@@ -172,8 +175,8 @@ fn sign_as(key: &str, from: &str, to: &str, value: u64, nonce: B256) -> Value {
             "from": from_address.to_checksum(None),
             "to": to,
             "value": value.to_string(),
-            "validAfter": (now() - 600).to_string(),
-            "validBefore": (now() + 60).to_string(),
+            "validAfter": (now - 600).to_string(),
+            "validBefore": (now + 60).to_string(),
             "nonce": nonce.to_string(),
         }
     })
@@ -366,6 +369,12 @@ impl Process {
         self.logs.lock().unwrap().clone()
     }
 
+    /// Kills the process outright (SIGKILL): no drain, no cleanup.
+    pub async fn kill(&mut self) {
+        self.child.start_kill().expect("kill");
+        let _ = self.child.wait().await;
+    }
+
     /// Sends a Unix signal (`TERM`, `HUP`, ...).
     pub fn signal(&self, name: &str) {
         let pid = self.child.id().expect("running").to_string();
@@ -413,4 +422,102 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// Polls `probe` until it returns `Some`, at most `seconds`; the polling interval is
+/// short and the condition, not the interval, decides.
+pub async fn until<T, F, Fut>(seconds: u64, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub async fn chain_with_token(args: &[&str]) -> LocalChain {
+    let chain = LocalChain::start(84532, args).await.expect("anvil");
+    chain.install_token(BASE_SEPOLIA_USDC).await.expect("token");
+    chain
+        .mint(BASE_SEPOLIA_USDC, PAYER, 1_000_000_000)
+        .await
+        .expect("mint");
+    chain
+}
+
+pub async fn pending_transactions(chain: &LocalChain) -> u64 {
+    let status = chain.rpc("txpool_status", json!([])).await.unwrap();
+    let pending = status["pending"].clone();
+    match pending {
+        Value::String(s) => u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap(),
+        Value::Number(n) => n.as_u64().unwrap(),
+        other => panic!("txpool_status pending: {other}"),
+    }
+}
+
+/// A PostgreSQL database of its own for one test, dropped by [`drop_postgres`].
+pub async fn fresh_postgres(tag: &str) -> (String, String) {
+    use x402_ledger::sqlx::{self, Connection};
+    let admin_url = std::env::var("X402_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let name = format!(
+        "x402_{tag}_{}_{}",
+        std::process::id(),
+        now_nanos() % 1_000_000_000
+    );
+    let mut conn = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("PostgreSQL reachable (X402_TEST_POSTGRES_URL)");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    let base = admin_url.rsplit_once('/').expect("URL with a database").0;
+    (format!("{base}/{name}"), name)
+}
+
+/// Drops a database made by [`fresh_postgres`], closing its connections.
+pub async fn drop_postgres(name: &str) {
+    use x402_ledger::sqlx::{self, Connection};
+    let admin_url = std::env::var("X402_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let mut conn = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("PostgreSQL");
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut conn)
+        .await
+        .expect("drop database");
+}
+
+fn now_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// A number the node answered as hex (or a JSON number).
+pub fn quantity(value: &Value) -> u64 {
+    match value {
+        Value::String(s) => u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap(),
+        Value::Number(n) => n.as_u64().unwrap(),
+        other => panic!("not a quantity: {other}"),
+    }
+}
+
+/// The account nonce of `address` at `block` (`latest` or `pending`).
+pub async fn account_nonce(chain: &LocalChain, address: &str, block: &str) -> u64 {
+    quantity(
+        &chain
+            .rpc("eth_getTransactionCount", json!([address, block]))
+            .await
+            .unwrap(),
+    )
 }
