@@ -76,6 +76,7 @@ fn build_one(
                     network.min_signer_balance,
                 ),
                 expected_block_interval: network.expected_block_interval,
+                rpc_timeout: network.rpc_timeout,
                 ledger: ledger.clone(),
                 nonce_mode: match nonce_mode {
                     NonceFetchMode::Cached => x402_evm::NonceFetchMode::Cached,

@@ -136,6 +136,8 @@ pub struct NetworkConfig {
     pub min_signer_balance: u128,
     /// Expected block interval; only when set does deep health judge the head stale.
     pub expected_block_interval: Option<Duration>,
+    /// How long one RPC call may take before the next endpoint is tried.
+    pub rpc_timeout: Duration,
 }
 
 /// The facilitator's whole configuration.
@@ -198,6 +200,8 @@ pub enum LogFormat {
 pub const DEFAULT_MAX_GAS: u64 = 200_000;
 /// Default gas ceiling per ERC-6492 wallet deployment (smart wallets take 150–400k).
 pub const DEFAULT_MAX_DEPLOY_GAS: u64 = 500_000;
+/// Default limit on one RPC call before failing over to the next endpoint.
+pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default wait for a receipt.
 pub const DEFAULT_RECEIPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default floor of a signer's gas balance for deep health: 0.001 of the native unit.
@@ -250,6 +254,7 @@ struct FileNetwork {
     receipt_timeout_ms: Option<u64>,
     min_signer_balance: Option<String>,
     expected_block_interval_ms: Option<u64>,
+    rpc_timeout_ms: Option<u64>,
 }
 
 /// Where configuration values come from: the process environment, or a map in tests.
@@ -486,6 +491,10 @@ impl Config {
                 expected_block_interval: network
                     .expected_block_interval_ms
                     .map(Duration::from_millis),
+                rpc_timeout: network
+                    .rpc_timeout_ms
+                    .map(Duration::from_millis)
+                    .unwrap_or(DEFAULT_RPC_TIMEOUT),
             });
         }
 

@@ -311,6 +311,7 @@ impl LocalChain {
                 receipt_timeout: DEFAULT_RECEIPT_TIMEOUT,
                 min_signer_balance: DEFAULT_MIN_SIGNER_BALANCE,
                 expected_block_interval: None,
+                rpc_timeout: crate::config::DEFAULT_RPC_TIMEOUT,
             }],
             log_format: LogFormat::Pretty,
             flags: Flags::default(),

@@ -467,3 +467,45 @@ async fn a_nonce_taken_behind_the_ledgers_back_is_detected_in_both_fetch_modes()
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_signers_share_the_load_and_are_all_advertised() {
+    const N: usize = 40;
+    let h = start_with(
+        x402_facilitator::config::VersionSupport { v1: true, v2: true },
+        |s| {
+            s.signer_keys.push(DEV_ACCOUNTS_3_KEY.to_owned());
+        },
+    )
+    .await;
+    let (_, supported) = h.get("/supported").await;
+    let advertised: Vec<String> = supported["signers"]["eip155:*"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_lowercase())
+        .collect();
+    assert!(
+        advertised.contains(&DEV_SIGNER.to_lowercase()),
+        "{supported}"
+    );
+    assert!(
+        advertised.contains(&DEV_ACCOUNTS_3.to_lowercase()),
+        "{supported}"
+    );
+    let before = [
+        account_nonce(&h.chain, DEV_SIGNER, "latest").await,
+        account_nonce(&h.chain, DEV_ACCOUNTS_3, "latest").await,
+    ];
+    let answers = settle_all(std::slice::from_ref(&h.url), &payments(N, 50), 8).await;
+    assert!(answers.iter().all(|a| a["success"] == true), "{answers:?}");
+    let used = [
+        account_nonce(&h.chain, DEV_SIGNER, "latest").await - before[0],
+        account_nonce(&h.chain, DEV_ACCOUNTS_3, "latest").await - before[1],
+    ];
+    assert_eq!(used[0] + used[1], N as u64);
+    assert!(
+        used[0] > 0 && used[1] > 0,
+        "both signers carried settlements: {used:?}"
+    );
+}

@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -492,4 +493,118 @@ async fn metrics_carry_version_and_configured_networks_only() {
     assert!(text.contains("x402_request_duration_seconds_bucket"));
     assert!(text.contains("x402_feature_flag_enabled{flag=\"v2_enabled\"}"));
     assert!(!text.contains(&h.chain.rpc_url));
+}
+
+/// A TCP proxy in front of anvil that the test can cut: the listener closes and every
+/// open connection is dropped mid-request.
+struct CutProxy {
+    url: String,
+    upstream: Arc<std::sync::Mutex<String>>,
+    cut: tokio::sync::watch::Sender<bool>,
+}
+
+async fn cut_proxy() -> CutProxy {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let upstream = Arc::new(std::sync::Mutex::new(String::new()));
+    let (cut, cut_rx) = tokio::sync::watch::channel(false);
+    let target = upstream.clone();
+    tokio::spawn(async move {
+        let mut stop = cut_rx.clone();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let Ok((mut inbound, _)) = accepted else { break };
+                    let address = target.lock().unwrap().clone();
+                    let mut stop = cut_rx.clone();
+                    tokio::spawn(async move {
+                        let Ok(mut outbound) = tokio::net::TcpStream::connect(address).await else { return };
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                            _ = stop.wait_for(|c| *c) => {}
+                        }
+                    });
+                }
+                _ = stop.wait_for(|c| *c) => break,
+            }
+        }
+    });
+    CutProxy { url, upstream, cut }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_failover_keeps_settling_when_the_first_endpoint_is_cut_mid_run() {
+    const N: usize = 300;
+    const VALUE: u64 = 300;
+    let proxy = cut_proxy().await;
+    let (proxy_url, upstream) = (proxy.url.clone(), proxy.upstream.clone());
+    let h = start_custom(
+        &[],
+        |_| {},
+        move |settings| {
+            // The proxy first, anvil itself second.
+            *upstream.lock().unwrap() = settings.rpc_urls[0]
+                .trim_start_matches("http://")
+                .to_owned();
+            settings.rpc_urls.insert(0, proxy_url);
+        },
+    )
+    .await;
+    let nonce_before = account_nonce(&h.chain, DEV_SIGNER, "latest").await;
+    let payee_before = h.chain.balance_of(BASE_SEPOLIA_USDC, PAY_TO).await.unwrap();
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let gate = Arc::new(tokio::sync::Semaphore::new(16));
+    let mut tasks = Vec::new();
+    for _ in 0..N {
+        let body = v2_body(
+            sign_authorization(PAYER_KEY, PAY_TO, VALUE, random_nonce()),
+            &VALUE.to_string(),
+        );
+        let (http, url, gate, done) = (
+            h.http.clone(),
+            format!("{}/settle", h.url),
+            gate.clone(),
+            done.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let _permit = gate.acquire().await.unwrap();
+            let (_, answer) = post_json(&http, &url, &body).await;
+            done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            answer
+        }));
+    }
+    until(
+        60,
+        "a third of the settlements through the proxy",
+        || async { (done.load(std::sync::atomic::Ordering::SeqCst) >= N / 3).then_some(()) },
+    )
+    .await;
+    assert_eq!(h.evm.rpc_failovers(), 0, "nothing failed before the cut");
+    proxy.cut.send(true).unwrap();
+    let mut failed = Vec::new();
+    for task in tasks {
+        let answer = task.await.unwrap();
+        if answer["success"] != true {
+            failed.push(answer);
+        }
+    }
+    let succeeded = (N - failed.len()) as u64;
+    println!(
+        "RPC failover: {N} settlements, first endpoint cut after {}; {} failed ({:.2} %), {} calls failed over",
+        N / 3,
+        failed.len(),
+        failed.len() as f64 * 100.0 / N as f64,
+        h.evm.rpc_failovers()
+    );
+    assert!(failed.len() * 100 < N, "error rate 1 % or more: {failed:?}");
+    assert!(h.evm.rpc_failovers() > 0, "the cut was noticed");
+    // Whatever succeeded is on chain exactly once; nothing else moved.
+    assert_eq!(
+        account_nonce(&h.chain, DEV_SIGNER, "latest").await - nonce_before,
+        succeeded
+    );
+    assert_eq!(
+        h.chain.balance_of(BASE_SEPOLIA_USDC, PAY_TO).await.unwrap() - payee_before,
+        succeeded as u128 * VALUE as u128
+    );
 }

@@ -113,6 +113,8 @@ pub struct EvmSettings {
     /// Expected time between blocks; when set, deep health flags a head that is old or
     /// not advancing. `None` (anvil with instant mining) never calls the chain stale.
     pub expected_block_interval: Option<Duration>,
+    /// Limit on one RPC call before the next endpoint is tried.
+    pub rpc_timeout: Duration,
     /// The settlement ledger (records and nonces), shared by all networks.
     pub ledger: Arc<Ledger>,
     /// How nonces are checked against the chain.
@@ -377,7 +379,7 @@ impl ExactEvm {
                 in_flight: AtomicUsize::new(0),
             });
         }
-        let rpc = Rpc::new(&settings.rpc_urls).map_err(EvmSetupError::Rpc)?;
+        let rpc = Rpc::new(&settings.rpc_urls, settings.rpc_timeout).map_err(EvmSetupError::Rpc)?;
         Ok(ExactEvm {
             chain_id: settings.chain_id,
             numeric_chain_id,
@@ -533,6 +535,11 @@ impl ExactEvm {
                 format!("block {number}, {}s old", age.as_secs()),
             )
         }
+    }
+
+    /// Calls that moved on from a failing RPC endpoint to the next (tests and metrics).
+    pub fn rpc_failovers(&self) -> u64 {
+        self.rpc.failovers()
     }
 
     /// HTTP round trips made to the chain's RPC so far (for tests and metrics).

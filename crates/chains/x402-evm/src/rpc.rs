@@ -2,10 +2,13 @@
 //!
 //! A verification asks the node several questions (balance, authorization state,
 //! simulation); they go out as one JSON-RPC batch so that a verify costs one HTTP
-//! round trip. Endpoints are tried in order; a transport failure moves to the next.
-//! Node answers that are errors (a revert, "nonce too low") are results, not failures.
+//! round trip. Endpoints are tried in order of health: those that failed recently go last
+//! (for a cool-down), the rest in configured order; a timeout or transport failure moves
+//! to the next. Node answers that are errors (a revert, "nonce too low") are results,
+//! not failures.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use alloy::rpc::client::RpcClient;
 use alloy::transports::{RpcError, TransportErrorKind};
@@ -31,29 +34,44 @@ pub struct NodeError {
 /// The result of one call in a batch.
 pub type CallResult = Result<Value, NodeError>;
 
+/// How long an endpoint that failed goes to the back of the order.
+pub const COOL_DOWN: Duration = Duration::from_secs(5);
+
 /// One RPC endpoint; the URL is a secret and never printed.
 struct Endpoint {
     client: RpcClient,
     label: String,
+    /// Milliseconds since `Rpc::epoch` until which the endpoint counts as failing (0: healthy).
+    failing_until: AtomicU64,
 }
 
 /// A set of endpoints for one chain.
 pub struct Rpc {
     endpoints: Vec<Endpoint>,
     round_trips: AtomicU64,
+    failovers: AtomicU64,
+    epoch: Instant,
 }
 
 impl Rpc {
-    /// Connects (lazily) to the given URLs, in failover order.
-    pub fn new(urls: &[String]) -> Result<Rpc, String> {
+    /// Connects (lazily) to the given URLs, in preference order; each call gives up on an
+    /// endpoint after `timeout`.
+    pub fn new(urls: &[String], timeout: Duration) -> Result<Rpc, String> {
+        use alloy::transports::http::reqwest;
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(3)))
+            .build()
+            .map_err(|_| "cannot build the HTTP client".to_owned())?;
         let mut endpoints = Vec::new();
         for (i, url) in urls.iter().enumerate() {
             let parsed = url
                 .parse()
                 .map_err(|e| format!("RPC URL #{} is not a valid URL: {e}", i + 1))?;
             endpoints.push(Endpoint {
-                client: RpcClient::new_http(parsed),
+                client: RpcClient::new_http_with_client(http.clone(), parsed),
                 label: format!("rpc#{}", i + 1),
+                failing_until: AtomicU64::new(0),
             });
         }
         if endpoints.is_empty() {
@@ -62,7 +80,33 @@ impl Rpc {
         Ok(Rpc {
             endpoints,
             round_trips: AtomicU64::new(0),
+            failovers: AtomicU64::new(0),
+            epoch: Instant::now(),
         })
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Healthy endpoints in configured order, then those cooling down (soonest back first).
+    fn order(&self) -> Vec<&Endpoint> {
+        let now = self.now_ms();
+        let mut order: Vec<&Endpoint> = self.endpoints.iter().collect();
+        order.sort_by_key(|e| {
+            let until = e.failing_until.load(Ordering::Relaxed);
+            if until <= now {
+                0
+            } else {
+                until
+            }
+        });
+        order
+    }
+
+    /// Times a call moved on from a failing endpoint to the next one.
+    pub fn failovers(&self) -> u64 {
+        self.failovers.load(Ordering::Relaxed)
     }
 
     /// HTTP round trips made so far (a batch counts once).
@@ -76,11 +120,24 @@ impl Rpc {
         calls: &[(&'static str, Value)],
     ) -> Result<Vec<CallResult>, RpcUnavailable> {
         let mut last_error = String::from("no endpoint tried");
-        for endpoint in &self.endpoints {
+        let order = self.order();
+        for (i, endpoint) in order.iter().enumerate() {
             match self.batch_on(endpoint, calls).await {
-                Ok(results) => return Ok(results),
+                Ok(results) => {
+                    if endpoint.failing_until.swap(0, Ordering::Relaxed) != 0 {
+                        tracing::info!(endpoint = %endpoint.label, "RPC endpoint answers again");
+                    }
+                    return Ok(results);
+                }
                 Err(error) => {
-                    tracing::warn!(endpoint = %endpoint.label, error = %error, "RPC endpoint failed, trying next");
+                    let until = self.now_ms() + COOL_DOWN.as_millis() as u64;
+                    let was = endpoint.failing_until.swap(until, Ordering::Relaxed);
+                    if was <= self.now_ms() {
+                        tracing::warn!(endpoint = %endpoint.label, error = %error, "RPC endpoint failed; it goes last for a while");
+                    }
+                    if i + 1 < order.len() {
+                        self.failovers.fetch_add(1, Ordering::Relaxed);
+                    }
                     last_error = format!("{}: {error}", endpoint.label);
                 }
             }
@@ -148,6 +205,9 @@ fn transport_message(error: &RpcError<TransportErrorKind>) -> String {
         RpcError::Transport(kind) => match kind {
             TransportErrorKind::HttpError(http) => format!("HTTP status {}", http.status),
             TransportErrorKind::BackendGone => "backend gone".into(),
+            TransportErrorKind::Custom(inner) if inner.to_string().contains("timed out") => {
+                "timed out".into()
+            }
             _ => "transport error".into(),
         },
         RpcError::DeserError { .. } => "undecodable answer".into(),

@@ -97,6 +97,7 @@ pub async fn start_custom(
         erc6492_factories: Vec::new(),
         min_signer_balance: x402_evm::alloy::primitives::U256::from(network.min_signer_balance),
         expected_block_interval: network.expected_block_interval,
+        rpc_timeout: network.rpc_timeout,
         ledger: ledger.clone(),
         nonce_mode: x402_evm::NonceFetchMode::Cached,
     };
