@@ -31,7 +31,10 @@ use crate::telemetry;
 /// Largest request body accepted; larger bodies get 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Handlers keyed by (scheme, network).
+/// How often an instance on a shared ledger looks for flag changes made elsewhere.
+pub const SHARED_FLAGS_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Settlement handlers by (scheme, network).
 pub type HandlerMap = HashMap<(String, ChainId), Arc<dyn SchemeHandler>>;
 
 /// Where the process is in its life: readiness, draining, work in flight.
@@ -148,6 +151,7 @@ pub struct AppState {
     breaker: Breaker,
     supported: RwLock<Value>,
     ledger: Arc<x402_ledger::Ledger>,
+    publish_order: Arc<tokio::sync::Mutex<()>>,
     /// Readiness, draining and in-flight work.
     pub lifecycle: Lifecycle,
     admin_token: Option<Secret>,
@@ -174,6 +178,7 @@ impl AppState {
             breaker: Breaker::new(config.breaker_threshold, config.breaker_window),
             supported: RwLock::new(Value::Null),
             ledger,
+            publish_order: Arc::new(tokio::sync::Mutex::new(())),
             lifecycle: Lifecycle::default(),
             admin_token: config.admin_token.clone(),
             admin_on_main_listener: config.admin_addr.is_none(),
@@ -199,7 +204,8 @@ impl AppState {
         &self.flags
     }
 
-    /// Applies a flag update (admin API or SIGHUP) and refreshes what depends on flags.
+    /// Applies a flag update (admin API or SIGHUP) and refreshes what depends on flags;
+    /// with a shared (PostgreSQL) ledger the new state is published to the other instances.
     pub fn update_flags(&self, update: &FlagUpdate, source: &str) -> Result<Value, String> {
         let changes = self.flags.apply(update, source)?;
         if changes
@@ -209,12 +215,68 @@ impl AppState {
             self.breaker.reset();
         }
         self.flags_changed();
+        if !changes.is_empty() {
+            self.publish_flags();
+        }
         Ok(Value::Array(
             changes
                 .iter()
                 .map(|c| json!({"flag": c.flag, "old": c.old, "new": c.new}))
                 .collect(),
         ))
+    }
+
+    /// Writes this instance's flags to the shared ledger (PostgreSQL only); the other
+    /// instances pick them up within [`SHARED_FLAGS_POLL`].
+    fn publish_flags(&self) {
+        if !self.ledger.is_shared() {
+            return;
+        }
+        let document = self.flags.to_shared().to_string();
+        let ledger = self.ledger.clone();
+        let order = self.publish_order.clone();
+        tokio::spawn(async move {
+            // One publication at a time, in the order the changes happened here.
+            let _turn = order.lock().await;
+            match ledger.put_shared_flags(&document).await {
+                Ok(version) => {
+                    tracing::info!(version, "feature flags published to the other instances")
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "feature flags not published: ledger unavailable; other instances keep their flags")
+                }
+            }
+        });
+    }
+
+    /// Applies the shared flags when another instance changed them since `seen`; returns
+    /// the version now applied.
+    pub async fn sync_shared_flags(&self, seen: i64) -> i64 {
+        match self.ledger.shared_flags().await {
+            Ok(Some((version, body))) if version > seen => {
+                let applied = serde_json::from_str::<Value>(&body)
+                    .map_err(|e| e.to_string())
+                    .and_then(|doc| self.flags.apply_shared(&doc));
+                match applied {
+                    Ok(changes) => {
+                        if changes
+                            .iter()
+                            .any(|c| c.flag == "v2_settle_enabled" && c.new == json!(true))
+                        {
+                            self.breaker.reset();
+                        }
+                        self.flags_changed();
+                    }
+                    Err(e) => tracing::error!(version, error = %e, "shared feature flags ignored"),
+                }
+                version
+            }
+            Ok(_) => seen,
+            Err(e) => {
+                tracing::warn!(error = %e, "shared feature flags not read: ledger unavailable");
+                seen
+            }
+        }
     }
 
     /// Recomputes `/supported` and the flag gauges.
@@ -286,6 +348,7 @@ impl AppState {
             metrics::counter!(telemetry::BREAKER_TRIPS).increment(1);
             tracing::error!(reason = %reason, "v2 settle disabled by breaker; an operator must re-enable it");
             self.flags_changed();
+            self.publish_flags();
         }
     }
 }

@@ -283,6 +283,69 @@ impl FlagStore {
         true
     }
 
+    /// The whole state as one JSON document, as instances sharing a PostgreSQL ledger
+    /// exchange it: every flag plus the breaker's trip of `v2_settle_enabled`, if any.
+    pub fn to_shared(&self) -> Value {
+        let (flags, trips) = match self.state.read() {
+            Ok(guard) => (guard.0.clone(), guard.1.clone()),
+            Err(poisoned) => {
+                let guard = poisoned.into_inner();
+                (guard.0.clone(), guard.1.clone())
+            }
+        };
+        let update = FlagUpdate::from_flags(&flags);
+        let trip = trips.get("v2_settle_enabled").map(|t| {
+            json!({
+                "reason": t.reason,
+                "at": t.at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+            })
+        });
+        json!({
+            "x402_version_support": update.x402_version_support,
+            "v2_enabled": update.v2_enabled,
+            "v2_verify_enabled": update.v2_verify_enabled,
+            "v2_settle_enabled": update.v2_settle_enabled,
+            "v2_networks": update.v2_networks,
+            "shadow_v2_enabled": update.shadow_v2_enabled,
+            "trip": trip,
+        })
+    }
+
+    /// Applies a document of [`FlagStore::to_shared`] written by another instance.
+    pub fn apply_shared(&self, document: &Value) -> Result<Vec<FlagChange>, String> {
+        let mut fields = document.clone();
+        let trip = fields
+            .as_object_mut()
+            .and_then(|o| o.remove("trip"))
+            .unwrap_or(Value::Null);
+        let update: FlagUpdate =
+            serde_json::from_value(fields).map_err(|e| format!("shared flags: {e}"))?;
+        let changes = self.apply(&update, "shared")?;
+        let mut guard = match self.state.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match trip.get("reason").and_then(Value::as_str) {
+            Some(reason) if !guard.0.v2_settle_enabled => {
+                let at = std::time::UNIX_EPOCH
+                    + std::time::Duration::from_secs(
+                        trip.get("at").and_then(Value::as_u64).unwrap_or(0),
+                    );
+                guard.1.insert(
+                    "v2_settle_enabled",
+                    Trip {
+                        reason: reason.to_owned(),
+                        at,
+                    },
+                );
+            }
+            _ => {
+                guard.1.remove("v2_settle_enabled");
+            }
+        }
+        Ok(changes)
+    }
+
     /// The trip record of `flag`, if the breaker turned it off.
     pub fn trip_of(&self, flag: &str) -> Option<Trip> {
         match self.state.read() {

@@ -216,6 +216,20 @@ pub async fn serve_on(
         config.reconcile_interval,
         longest_receipt_wait + config.reconcile_interval,
     );
+    let flag_sync = if state.ledger().is_shared() {
+        // The fleet's current flags (a tripped breaker, v2 turned off) win over this
+        // instance's configuration from the first request on.
+        let mut seen = state.sync_shared_flags(0).await;
+        let state = state.clone();
+        Some(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(app::SHARED_FLAGS_POLL).await;
+                seen = state.sync_shared_flags(seen).await;
+            }
+        }))
+    } else {
+        None
+    };
     state.lifecycle.mark_ready();
     let server = axum::serve(listener, router(state.clone())).with_graceful_shutdown(graceful);
     tokio::select! {
@@ -231,6 +245,9 @@ pub async fn serve_on(
         admin.abort();
     }
     reconciler.abort();
+    if let Some(task) = flag_sync {
+        task.abort();
+    }
     tracing::info!(
         completed = state.lifecycle.completed_while_draining(),
         "graceful shutdown complete"

@@ -509,3 +509,71 @@ async fn several_signers_share_the_load_and_are_all_advertised() {
         "both signers carried settlements: {used:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flag_changes_reach_every_instance_on_a_shared_ledger() {
+    const TOKEN: &str = "an-admin-token-for-tests";
+    let chain = chain_with_token(&[]).await;
+    let (database_url, database) = fresh_postgres("flags").await;
+    let env = [
+        ("DATABASE_URL", database_url.as_str()),
+        ("ADMIN_TOKEN", TOKEN),
+    ];
+    let first = Process::spawn(&chain, &env, &[]).await;
+    let second = Process::spawn(&chain, &env, &[]).await;
+    let http = reqwest::Client::new();
+    let put = |url: String, body: Value| {
+        let http = http.clone();
+        async move {
+            let response = http
+                .put(format!("{url}/admin/flags"))
+                .bearer_auth(TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+        }
+    };
+    let flag = |url: String| {
+        let http = http.clone();
+        async move {
+            let (_, text) = get_text(&http, &format!("{url}/flags")).await;
+            serde_json::from_str::<Value>(&text).unwrap()["v2_settle_enabled"].clone()
+        }
+    };
+    assert_eq!(flag(second.url.clone()).await, true);
+    put(first.url.clone(), json!({"v2_settle_enabled": false})).await;
+    until(10, "the change to reach the second instance", || async {
+        (flag(second.url.clone()).await == false).then_some(())
+    })
+    .await;
+    let body = v2_body(
+        sign_authorization(PAYER_KEY, PAY_TO, 10, random_nonce()),
+        "10",
+    );
+    let (_, refused) = post_json(&http, &format!("{}/settle", second.url), &body).await;
+    assert_eq!(refused["errorReason"], "feature_disabled", "{refused}");
+    let applied = second
+        .wait_log(|l| l["message"] == "feature flag changed" && l["source"] == "shared")
+        .await;
+    assert_eq!(applied["flag"], "v2_settle_enabled");
+    // Back on from the other side; a third instance starting now inherits the fleet's state.
+    put(
+        second.url.clone(),
+        json!({"v2_settle_enabled": true, "v2_verify_enabled": false}),
+    )
+    .await;
+    until(10, "the change to reach the first instance", || async {
+        (flag(first.url.clone()).await == true).then_some(())
+    })
+    .await;
+    let third = Process::spawn(&chain, &env, &[]).await;
+    let (_, text) = get_text(&http, &format!("{}/flags", third.url)).await;
+    let flags: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(flags["v2_verify_enabled"], false, "{flags}");
+    let (_, settled) = post_json(&http, &format!("{}/settle", third.url), &body).await;
+    assert_eq!(settled["success"], true, "{settled}");
+    drop((first, second, third));
+    drop_postgres(&database).await;
+}
