@@ -577,3 +577,58 @@ async fn flag_changes_reach_every_instance_on_a_shared_ledger() {
     drop((first, second, third));
     drop_postgres(&database).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_settlement_is_finished_by_whichever_instance_the_retry_reaches() {
+    let chain = chain_with_token(&[]).await;
+    chain.rpc("evm_setAutomine", json!([false])).await.unwrap();
+    let (database_url, database) = fresh_postgres("pending").await;
+    let dir = std::env::temp_dir().join(format!("x402-pending-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("facilitator.toml");
+    // A short receipt wait, so that the first answer is `settlement_pending`.
+    std::fs::write(
+        &file,
+        format!(
+            "[networks.base-sepolia]\nrpc_urls = [\"{}\"]\nreceipt_timeout_ms = 300\n",
+            chain.rpc_url
+        ),
+    )
+    .unwrap();
+    let env = [("DATABASE_URL", database_url.as_str())];
+    let args = ["--config", file.to_str().unwrap()];
+    let first = Process::spawn(&chain, &env, &args).await;
+    let second = Process::spawn(&chain, &env, &args).await;
+    let http = reqwest::Client::new();
+    let body = v2_body(
+        sign_authorization(PAYER_KEY, PAY_TO, 4_321, random_nonce()),
+        "4321",
+    );
+    let nonce_before = account_nonce(&chain, DEV_SIGNER, "pending").await;
+
+    let (_, pending) = post_json(&http, &format!("{}/settle", first.url), &body).await;
+    assert_eq!(pending["success"], false, "{pending}");
+    assert_eq!(pending["errorReason"], "settlement_pending", "{pending}");
+    let hash = pending["transaction"].as_str().unwrap().to_owned();
+    assert!(hash.starts_with("0x") && hash.len() == 66, "{pending}");
+    chain.rpc("evm_mine", json!([])).await.unwrap();
+
+    let (_, settled) = post_json(&http, &format!("{}/settle", second.url), &body).await;
+    assert_eq!(settled["success"], true, "{settled}");
+    assert_eq!(
+        settled["transaction"],
+        hash.as_str(),
+        "the same transaction"
+    );
+    assert_eq!(
+        account_nonce(&chain, DEV_SIGNER, "pending").await - nonce_before,
+        1,
+        "one transaction in all"
+    );
+    let (_, again) = post_json(&http, &format!("{}/settle", first.url), &body).await;
+    assert_eq!(again["transaction"], hash.as_str(), "{again}");
+    assert_eq!(again["success"], true, "{again}");
+    drop((first, second));
+    let _ = std::fs::remove_dir_all(dir);
+    drop_postgres(&database).await;
+}
