@@ -15,6 +15,18 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/python/requirements.txt -c tests/python/constraints.txt
 export X402_PYTHON="$venv/bin/python"
+# The local Solana node for the SVM tests (surfpool-core, tools/surfnode): built once per
+# version of its sources into the cache outside the clone (about 10 minutes on 2 cores).
+surf_cache="${X402_SURFNODE_CACHE:-$HOME/.cache/x402-facilitator/surfnode}"
+surf_key="$(cat tools/surfnode/Cargo.toml tools/surfnode/Cargo.lock tools/surfnode/src/main.rs | sha256sum | cut -c1-16)"
+surf_bin="$surf_cache/x402-surfnode-$surf_key"
+if [ ! -x "$surf_bin" ]; then
+  echo "building the local Solana node (tools/surfnode) once into $surf_cache"
+  CARGO_TARGET_DIR="$surf_cache/target" cargo build --release --locked --manifest-path tools/surfnode/Cargo.toml
+  mkdir -p "$surf_cache"
+  cp "$surf_cache/target/release/x402-surfnode" "$surf_bin"
+fi
+export X402_SURFNODE="$surf_bin"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"

@@ -87,6 +87,35 @@ fn build_one(
                 .map(|h| Arc::new(h) as Arc<dyn SchemeHandler>)
                 .map_err(|e| fail(e.to_string()))
         }
+        #[cfg(feature = "svm")]
+        ChainFamily::Svm => {
+            let settings = x402_svm::SvmSettings {
+                chain_id: network.chain_id.clone(),
+                rpc_urls: network
+                    .rpc_urls
+                    .iter()
+                    .map(|u| u.expose().to_owned())
+                    .collect(),
+                fee_payer_keys: network
+                    .signer_keys
+                    .iter()
+                    .map(|k| k.expose().to_owned())
+                    .collect(),
+                max_compute_units: network.svm.max_compute_units,
+                max_compute_unit_price: network.svm.max_compute_unit_price,
+                optional_programs: network.svm.optional_programs.clone(),
+                commitment: network.svm.commitment.clone(),
+                confirm_timeout: network.receipt_timeout,
+                rpc_timeout: network.rpc_timeout,
+                local_stand_in: network.svm.local_stand_in,
+                min_fee_payer_lamports: u64::try_from(network.min_signer_balance)
+                    .unwrap_or(u64::MAX),
+                ledger: ledger.clone(),
+            };
+            x402_svm::ExactSvm::new(settings)
+                .map(|h| Arc::new(h) as Arc<dyn SchemeHandler>)
+                .map_err(|e| fail(e.to_string()))
+        }
         other => Err(fail(format!(
             "the {other:?} chain family is not available in this build"
         ))),

@@ -138,7 +138,42 @@ pub struct NetworkConfig {
     pub expected_block_interval: Option<Duration>,
     /// How long one RPC call may take before the next endpoint is tried.
     pub rpc_timeout: Duration,
+    /// Sponsor policy of SVM networks (ignored elsewhere).
+    pub svm: SvmOptions,
 }
+
+/// What an SVM fee payer accepts (the exact-SVM scheme's sponsor policy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SvmOptions {
+    /// Upper bound of a payment's compute-unit limit.
+    pub max_compute_units: u32,
+    /// Upper bound of a payment's compute-unit price (micro-lamports per unit).
+    pub max_compute_unit_price: u64,
+    /// Programs allowed after the transfer.
+    pub optional_programs: Vec<String>,
+    /// `confirmed` or `finalized`.
+    pub commitment: String,
+    /// The node is a local stand-in (its genesis does not match the CAIP-2 id).
+    pub local_stand_in: bool,
+}
+
+impl Default for SvmOptions {
+    fn default() -> Self {
+        SvmOptions {
+            max_compute_units: 400_000,
+            max_compute_unit_price: 5_000_000,
+            optional_programs: vec![
+                "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr".into(),
+                "L2TExMFKdjpN9kozasaurPirfHy9P8sbXoAN1qA3S95".into(),
+            ],
+            commitment: "confirmed".into(),
+            local_stand_in: false,
+        }
+    }
+}
+
+/// Default gas floor of an SVM fee payer for deep health: 0.01 SOL.
+pub const DEFAULT_MIN_FEE_PAYER_LAMPORTS: u128 = 10_000_000;
 
 /// The facilitator's whole configuration.
 #[derive(Debug, Clone)]
@@ -219,6 +254,7 @@ struct FileConfig {
     x402_version_support: Option<String>,
     signer_type: Option<String>,
     evm_private_key: Option<Secret>,
+    svm_private_key: Option<Secret>,
     log_format: Option<String>,
     v2_enabled: Option<bool>,
     v2_verify_enabled: Option<bool>,
@@ -255,6 +291,11 @@ struct FileNetwork {
     min_signer_balance: Option<String>,
     expected_block_interval_ms: Option<u64>,
     rpc_timeout_ms: Option<u64>,
+    max_compute_units: Option<u32>,
+    max_compute_unit_price: Option<u64>,
+    optional_programs: Option<Vec<String>>,
+    commitment: Option<String>,
+    local_stand_in: Option<bool>,
 }
 
 /// Where configuration values come from: the process environment, or a map in tests.
@@ -401,6 +442,10 @@ impl Config {
             .get("EVM_PRIVATE_KEY")
             .map(Secret::new)
             .or(file.evm_private_key);
+        let svm_key = env
+            .get("SVM_PRIVATE_KEY")
+            .map(Secret::new)
+            .or(file.svm_private_key);
 
         // Networks from the file first, keyed by their CAIP-2 id.
         let mut by_id: BTreeMap<ChainId, (String, FileNetwork)> = BTreeMap::new();
@@ -457,10 +502,13 @@ impl Config {
             if signer_keys.is_empty() && family == ChainFamily::Evm {
                 signer_keys.extend(evm_key.clone());
             }
+            if signer_keys.is_empty() && family == ChainFamily::Svm {
+                signer_keys.extend(svm_key.clone());
+            }
             if signer_keys.is_empty() {
                 return Err(ConfigError::new(
                     key,
-                    "no signer key: set EVM_PRIVATE_KEY or signer_keys for this network",
+                    "no signer key: set EVM_PRIVATE_KEY (EVM), SVM_PRIVATE_KEY (SVM) or signer_keys for this network",
                 ));
             }
             let min_signer_balance = match &network.min_signer_balance {
@@ -470,7 +518,33 @@ impl Config {
                         format!("{text:?}: {e}"),
                     )
                 })?,
+                None if family == ChainFamily::Svm => DEFAULT_MIN_FEE_PAYER_LAMPORTS,
                 None => DEFAULT_MIN_SIGNER_BALANCE,
+            };
+            let defaults = SvmOptions::default();
+            let commitment = network
+                .commitment
+                .clone()
+                .unwrap_or(defaults.commitment.clone());
+            if !matches!(commitment.as_str(), "confirmed" | "finalized") {
+                return Err(ConfigError::new(
+                    format!("{key}.commitment"),
+                    format!("{commitment:?} is not confirmed or finalized"),
+                ));
+            }
+            let svm = SvmOptions {
+                max_compute_units: network
+                    .max_compute_units
+                    .unwrap_or(defaults.max_compute_units),
+                max_compute_unit_price: network
+                    .max_compute_unit_price
+                    .unwrap_or(defaults.max_compute_unit_price),
+                optional_programs: network
+                    .optional_programs
+                    .clone()
+                    .unwrap_or(defaults.optional_programs),
+                commitment,
+                local_stand_in: network.local_stand_in.unwrap_or(false),
             };
             networks_out.push(NetworkConfig {
                 chain_id,
@@ -495,6 +569,7 @@ impl Config {
                     .rpc_timeout_ms
                     .map(Duration::from_millis)
                     .unwrap_or(DEFAULT_RPC_TIMEOUT),
+                svm,
             });
         }
 
@@ -646,6 +721,37 @@ mod tests {
     }
 
     const KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+
+    #[test]
+    fn svm_network_takes_the_svm_key_and_policy_defaults() {
+        let config = Config::load(
+            None,
+            &env(&[
+                ("RPC_URL_SOLANA_DEVNET", "http://127.0.0.1:8899"),
+                ("SVM_PRIVATE_KEY", "base58-keypair"),
+                ("EVM_PRIVATE_KEY", KEY),
+            ]),
+        )
+        .unwrap();
+        let network = &config.networks[0];
+        assert_eq!(
+            network.chain_id.to_string(),
+            "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"
+        );
+        assert_eq!(network.signer_keys.len(), 1);
+        assert_eq!(
+            network.signer_keys[0].expose(),
+            "base58-keypair",
+            "the SVM key, not the EVM one"
+        );
+        assert_eq!(network.svm, SvmOptions::default());
+        assert_eq!(network.min_signer_balance, DEFAULT_MIN_FEE_PAYER_LAMPORTS);
+        let missing = Config::load(
+            None,
+            &env(&[("RPC_URL_SOLANA", "http://x"), ("EVM_PRIVATE_KEY", KEY)]),
+        );
+        assert!(missing.unwrap_err().to_string().contains("SVM_PRIVATE_KEY"));
+    }
 
     #[test]
     fn defaults() {

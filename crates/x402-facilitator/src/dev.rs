@@ -312,6 +312,7 @@ impl LocalChain {
                 min_signer_balance: DEFAULT_MIN_SIGNER_BALANCE,
                 expected_block_interval: None,
                 rpc_timeout: crate::config::DEFAULT_RPC_TIMEOUT,
+                svm: crate::config::SvmOptions::default(),
             }],
             log_format: LogFormat::Pretty,
             flags: Flags::default(),

@@ -475,6 +475,59 @@ impl Ledger {
         ))
     }
 
+    /// Records a signed transaction that needs no account nonce from the ledger (SVM:
+    /// a recent blockhash orders it); the existing entry when the payment is known.
+    pub async fn record(
+        &self,
+        entry: &NewEntry,
+        signed: &SignedTransaction,
+    ) -> Result<Claim, LedgerError> {
+        let now = now_millis();
+        let inserted = sqlx::query(
+            "INSERT INTO x402_settlements (network, payment_key, digest, x402_version, payer, signer, state, tx_nonce, tx_hash, raw_tx, prelude_tx, tx_hashes, outcome, valid_before, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, 'submitted', 0, $7, $8, NULL, $7, NULL, $9, $10, $10)
+             ON CONFLICT (network, payment_key) DO NOTHING",
+        )
+        .bind(&entry.network)
+        .bind(&entry.payment_key)
+        .bind(&entry.digest)
+        .bind(i64::from(entry.x402_version))
+        .bind(&entry.payer)
+        .bind(&entry.signer)
+        .bind(&signed.hash)
+        .bind(&signed.raw)
+        .bind(entry.valid_before)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        if inserted.rows_affected() == 0 {
+            let existing = self
+                .entry(&entry.network, &entry.payment_key)
+                .await?
+                .ok_or_else(|| LedgerError::Unavailable("entry vanished".into()))?;
+            return Ok(Claim::Existing(existing));
+        }
+        Ok(Claim::Recorded(Entry {
+            network: entry.network.clone(),
+            payment_key: entry.payment_key.clone(),
+            digest: entry.digest.clone(),
+            x402_version: entry.x402_version,
+            payer: entry.payer.clone(),
+            signer: entry.signer.clone(),
+            state: EntryState::Submitted,
+            tx_nonce: 0,
+            tx_hash: signed.hash.clone(),
+            raw_tx: signed.raw.clone(),
+            prelude_tx: None,
+            tx_hashes: vec![signed.hash.clone()],
+            outcome: None,
+            valid_before: entry.valid_before,
+            created_at: now,
+            updated_at: now,
+        }))
+    }
+
     async fn advance_nonce(
         &self,
         conn: &mut sqlx::AnyConnection,

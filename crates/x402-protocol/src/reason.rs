@@ -104,6 +104,50 @@ reasons! {
     /// The settlement transaction reverted on chain.
     ExactEvmTransactionFailed = "invalid_exact_evm_transaction_failed", Chain;
 
+    // ---- exact on SVM (names of the official TypeScript SDK, @x402/svm) ----
+    /// The payload's transaction is not a decodable, well-formed Solana transaction.
+    ExactSvmUndecodable = "invalid_exact_svm_payload_transaction_could_not_be_decoded", Payer;
+    /// The payload was made for another network than the requirements name.
+    ExactSvmNetworkMismatch = "invalid_exact_svm_network_mismatch", Payer;
+    /// `extra.feePayer` is missing or not one of this facilitator's fee payers.
+    ExactSvmFeePayerNotManaged = "invalid_exact_svm_fee_payer_not_managed_by_facilitator", Payer;
+    /// The transaction's fee payer is not `extra.feePayer`.
+    ExactSvmFeePayerMismatch = "invalid_exact_svm_fee_payer_mismatch", Payer;
+    /// The transaction needs signatures beyond the client's and the fee payer's.
+    ExactSvmExcessiveSigners = "invalid_exact_svm_payload_excessive_signers", Payer;
+    /// Wrong number of instructions.
+    ExactSvmInstructionsLength = "invalid_exact_svm_payload_transaction_instructions_length", Payer;
+    /// The first instruction is not a compute-unit limit.
+    ExactSvmComputeLimit = "invalid_exact_svm_payload_transaction_instructions_compute_limit_instruction", Payer;
+    /// The compute-unit limit is above the facilitator's cap.
+    ExactSvmComputeLimitTooHigh = "invalid_exact_svm_payload_transaction_instructions_compute_limit_instruction_too_high", Payer;
+    /// The second instruction is not a compute-unit price.
+    ExactSvmComputePrice = "invalid_exact_svm_payload_transaction_instructions_compute_price_instruction", Payer;
+    /// The compute-unit price is above the facilitator's cap.
+    ExactSvmComputePriceTooHigh = "invalid_exact_svm_payload_transaction_instructions_compute_price_instruction_too_high", Payer;
+    /// The third instruction is not an SPL Token / Token-2022 `TransferChecked`.
+    ExactSvmNoTransfer = "invalid_exact_svm_payload_no_transfer_instruction", Payer;
+    /// The fee payer would move funds or appears in an instruction (a drain attempt).
+    ExactSvmFeePayerTransferringFunds = "invalid_exact_svm_payload_transaction_fee_payer_transferring_funds", Payer;
+    /// The transfer's mint is not `asset`.
+    ExactSvmMintMismatch = "invalid_exact_svm_payload_mint_mismatch", Payer;
+    /// The transfer's destination is not the associated token account of `payTo`.
+    ExactSvmRecipientMismatch = "invalid_exact_svm_payload_recipient_mismatch", Payer;
+    /// The transfer's amount is not the required amount.
+    ExactSvmAmountMismatch = "invalid_exact_svm_payload_amount_mismatch", Payer;
+    /// An optional instruction from a program outside the allow-list.
+    ExactSvmUnknownOptionalInstruction = "invalid_exact_svm_payload_unknown_optional_instruction", Payer;
+    /// `extra.memo` is set and the memo instructions do not carry exactly it.
+    ExactSvmMemoMismatch = "invalid_exact_svm_payload_memo_mismatch", Payer;
+    /// A required signature is missing or does not verify.
+    ExactSvmSignatureInvalid = "invalid_exact_svm_payload_signature_invalid", Payer;
+    /// Address lookup tables cannot be resolved here; refused rather than checked blind.
+    ExactSvmAltNotAvailable = "invalid_exact_svm_smart_wallet_alt_resolution_not_available", Payer;
+    /// The simulation of the fully signed transaction failed (includes expired blockhashes).
+    ExactSvmSimulationFailed = "invalid_exact_svm_transaction_simulation_failed", Payer;
+    /// The transaction failed on chain.
+    ExactSvmTransactionFailed = "invalid_exact_svm_transaction_failed", Chain;
+
     // ---- this facilitator's own codes (docs/reason-codes.md) ----
     /// Broadcast, not yet confirmed; retry the identical request to learn the outcome.
     SettlementPending = "settlement_pending", Pending;

@@ -1,0 +1,145 @@
+// Side-by-side exact-SVM /verify load: this facilitator vs the official TypeScript SVM
+// facilitator (x402Facilitator + ExactSvmScheme from @x402/svm), on one local Solana node
+// (tools/surfnode), same payment, same load. Each facilitator reaches the node through its own
+// counting proxy, so the RPC calls per verify are measured, not assumed.
+// Usage (from the repo root, after scripts/test.sh built the node and `cargo build --release`):
+//   X402_SURFNODE=<node binary> node bench/svm-verify-load.mjs [facilitator binary] [connections] [seconds]
+import { spawn } from "node:child_process";
+import http from "node:http";
+import fs from "node:fs";
+import path from "node:path";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const js = path.resolve(here, "../tests/js");
+const require = createRequire(path.join(js, "package.json"));
+const load = m => import(require.resolve(m));
+const { createKeyPairSignerFromBytes, generateKeyPairSigner, getBase58Decoder } = await load("@solana/kit");
+const { x402Client } = await load("@x402/core/client");
+const { x402Facilitator } = await load("@x402/core/facilitator");
+const { ExactSvmScheme: ClientScheme } = await load("@x402/svm/exact/client");
+const { ExactSvmScheme: FacilitatorScheme } = await load("@x402/svm/exact/facilitator");
+const { toFacilitatorSvmSigner } = await load("@x402/svm");
+const autocannon = (await load("autocannon")).default;
+
+const targetDir = process.env.CARGO_TARGET_DIR || path.join(process.env.HOME || "/root", ".cache/x402-facilitator/target");
+const binary = process.argv[2] || path.join(targetDir, "release/x402-facilitator");
+const connections = Number(process.argv[3] || 16);
+const seconds = Number(process.argv[4] || 10);
+const DEVNET = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1";
+const MINT = "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU";
+const TOKEN = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA";
+const freePort = () => new Promise(r => { const s = http.createServer(); s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => r(p)); }); });
+
+function waitLine(child, pattern) {
+  return new Promise((resolve, reject) => {
+    let buffer = "";
+    const onData = d => { buffer += d.toString(); const m = buffer.match(pattern); if (m) { child.stdout.off("data", onData); resolve(m); } };
+    child.stdout.on("data", onData);
+    child.on("exit", code => reject(new Error(`exited ${code}: ${buffer}`)));
+  });
+}
+async function rpc(url, method, params) {
+  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
+  const body = await res.json();
+  if (body.error) throw new Error(`${method}: ${JSON.stringify(body.error)}`);
+  return body.result;
+}
+// A proxy in front of the node that counts JSON-RPC calls (batch entries count one each).
+function countingProxy(target) {
+  const counter = { calls: 0 };
+  const server = http.createServer((req, res) => {
+    let body = ""; req.on("data", c => body += c); req.on("end", async () => {
+      try { const parsed = JSON.parse(body); counter.calls += Array.isArray(parsed) ? parsed.length : 1; } catch { counter.calls++; }
+      const upstream = await fetch(target, { method: "POST", headers: { "content-type": "application/json" }, body });
+      res.setHeader("content-type", "application/json"); res.end(await upstream.text());
+    });
+  });
+  return new Promise(r => server.listen(0, "127.0.0.1", () => r({ url: `http://127.0.0.1:${server.address().port}`, counter, server })));
+}
+function procStats(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+  return { cpuMs: (Number(stat[11]) + Number(stat[12])) * 10, hwmKb: Number(status.match(/VmHWM:\s+(\d+)/)[1]) };
+}
+
+// ---- node and accounts ----
+const node = spawn(process.env.X402_SURFNODE, ["--port", String(await freePort()), "--ws-port", String(await freePort())], { stdio: ["ignore", "pipe", "ignore"] });
+const [, nodeUrl] = await waitLine(node, /ready (\S+)/);
+const payer = await generateKeyPairSigner();
+const payTo = (await generateKeyPairSigner()).address;
+const mintData = Buffer.alloc(82); mintData.writeUInt32LE(1, 0); mintData.writeBigUInt64LE(2n ** 63n, 36); mintData[44] = 6; mintData[45] = 1;
+await rpc(nodeUrl, "surfnet_setAccount", [MINT, { lamports: 1461600, data: mintData.toString("hex"), owner: TOKEN, executable: false }]);
+await rpc(nodeUrl, "surfnet_setTokenAccount", [payer.address, MINT, { amount: 10 ** 12, state: "initialized" }, TOKEN]);
+await rpc(nodeUrl, "surfnet_setTokenAccount", [payTo, MINT, { amount: 0, state: "initialized" }, TOKEN]);
+
+// Both facilitators use one fee payer key made here, exported as a 64-byte keypair.
+const rawKey = new Uint8Array(64);
+crypto.getRandomValues(rawKey.subarray(0, 32));
+const { createKeyPairFromPrivateKeyBytes } = await load("@solana/keys");
+const kp = await createKeyPairFromPrivateKeyBytes(rawKey.subarray(0, 32), true);
+const pub = new Uint8Array(await crypto.subtle.exportKey("raw", kp.publicKey));
+rawKey.set(pub, 32);
+const sponsor = await createKeyPairSignerFromBytes(rawKey);
+await rpc(nodeUrl, "surfnet_setAccount", [sponsor.address, { lamports: 10 ** 10 }]);
+const sponsorBase58 = getBase58Decoder().decode(rawKey);
+
+// ---- ours ----
+const oursProxy = await countingProxy(nodeUrl);
+const dir = fs.mkdtempSync("/tmp/x402-svm-bench-");
+fs.writeFileSync(path.join(dir, "f.toml"), `database_url = "sqlite://${dir}/ledger.db?mode=rwc"\n[networks."${DEVNET}"]\nrpc_urls = ["${oursProxy.url}"]\nsigner_keys = ["${sponsorBase58}"]\nlocal_stand_in = true\n`);
+const oursPort = await freePort();
+const logFd = fs.openSync(path.join(dir, "facilitator.log"), "w");
+const ours = spawn(binary, ["--config", path.join(dir, "f.toml")], { env: { ...process.env, HOST: "127.0.0.1", PORT: String(oursPort), LOG_FORMAT: "json", RUST_LOG: "info" }, stdio: ["ignore", logFd, "inherit"] });
+for (let i = 0; !fs.readFileSync(path.join(dir, "facilitator.log"), "utf8").includes("Facilitator listening"); i++) {
+  if (i > 600 || ours.exitCode !== null) throw new Error(`facilitator did not start: ${fs.readFileSync(path.join(dir, "facilitator.log"), "utf8")}`);
+  await new Promise(r => setTimeout(r, 50));
+}
+
+// ---- reference ----
+const refProxy = await countingProxy(nodeUrl);
+const reference = new x402Facilitator().register(DEVNET, new FacilitatorScheme(toFacilitatorSvmSigner(sponsor, { defaultRpcUrl: refProxy.url })));
+const refServer = http.createServer((req, res) => {
+  let body = ""; req.on("data", c => body += c); req.on("end", async () => {
+    try {
+      const b = JSON.parse(body);
+      const out = await reference.verify(b.paymentPayload, b.paymentRequirements);
+      res.setHeader("content-type", "application/json"); res.end(JSON.stringify(out));
+    } catch (e) { res.statusCode = 500; res.end(JSON.stringify({ error: String(e) })); }
+  });
+});
+// The reference runs in this process: its CPU and memory are not separated from the load
+// generator's, so only throughput, latency and RPC calls are compared for it.
+await new Promise(r => refServer.listen(0, "127.0.0.1", r));
+
+// ---- one payment, verified over and over ----
+const client = new x402Client().register("solana:*", new ClientScheme(payer, { rpcUrl: nodeUrl }));
+const requirements = { scheme: "exact", network: DEVNET, amount: "1000", asset: MINT, payTo, maxTimeoutSeconds: 60, extra: { feePayer: sponsor.address } };
+const payload = await client.createPaymentPayload({ x402Version: 2, resource: { url: "http://x/y" }, accepts: [requirements] });
+const body = JSON.stringify({ x402Version: 2, paymentPayload: payload, paymentRequirements: requirements });
+
+async function run(name, url, proxy, pid) {
+  const check = await (await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body })).json();
+  if (check.isValid !== true) throw new Error(`${name} did not accept the payment: ${JSON.stringify(check)}`);
+  const before = pid ? procStats(pid) : null;
+  const callsBefore = proxy.counter.calls;
+  const result = await autocannon({ url, method: "POST", connections, duration: seconds, headers: { "content-type": "application/json" }, body });
+  const requests = result.requests.total;
+  const after = pid ? procStats(pid) : null;
+  const row = {
+    name, connections, seconds, rps: Math.round(result.requests.average), p99_ms: result.latency.p99,
+    errors: result.errors + result.non2xx,
+    rpc_calls_per_verify: requests ? +((proxy.counter.calls - callsBefore) / requests).toFixed(2) : null,
+    cpu_ms_per_request: before ? +((after.cpuMs - before.cpuMs) / requests).toFixed(3) : "shared with the load generator",
+    peak_rss_mb: after ? +(after.hwmKb / 1024).toFixed(1) : "shared",
+  };
+  console.log(JSON.stringify(row));
+  return row;
+}
+const a = await run("rust (this repo)", `http://127.0.0.1:${oursPort}/verify`, oursProxy, ours.pid);
+const b = await run("typescript reference (@x402/svm)", `http://127.0.0.1:${refServer.address().port}/verify`, refProxy, null);
+console.log(`svm verify throughput ratio rust/typescript: ${(a.rps / b.rps).toFixed(1)}x; RPC calls per verify ${a.rpc_calls_per_verify} vs ${b.rpc_calls_per_verify}`);
+ours.kill(); node.kill(); refServer.close(); oursProxy.server.close(); refProxy.server.close();
+fs.rmSync(dir, { recursive: true, force: true });
+process.exit(0);

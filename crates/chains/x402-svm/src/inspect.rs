@@ -1,0 +1,724 @@
+//! The static checks of an `exact` SVM payment: everything that can be decided from the
+//! transaction bytes and the requirements alone, without a node. Pure, so that it can be
+//! tested and fuzzed in isolation; the handler adds signature checks' outcome, the fee
+//! payer's signature and a simulation on the node.
+//!
+//! Layout (the exact-SVM scheme's static path): a compute-unit limit, a compute-unit price,
+//! one SPL Token or Token-2022 `TransferChecked`, then up to four optional instructions from
+//! allow-listed programs (Memo, Lighthouse by default).
+
+use std::str::FromStr;
+
+use base64::Engine as _;
+use solana_pubkey::Pubkey;
+use solana_transaction::versioned::VersionedTransaction;
+use x402_protocol::Reason;
+
+/// SPL Token program.
+pub const TOKEN_PROGRAM: Pubkey =
+    Pubkey::from_str_const("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA");
+/// Token-2022 program.
+pub const TOKEN_2022_PROGRAM: Pubkey =
+    Pubkey::from_str_const("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb");
+/// Associated Token Account program.
+pub const ATA_PROGRAM: Pubkey =
+    Pubkey::from_str_const("ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL");
+/// Compute Budget program.
+pub const COMPUTE_BUDGET_PROGRAM: Pubkey =
+    Pubkey::from_str_const("ComputeBudget111111111111111111111111111111");
+/// SPL Memo program.
+pub const MEMO_PROGRAM: Pubkey =
+    Pubkey::from_str_const("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr");
+/// Lighthouse (wallet-injected assertions).
+pub const LIGHTHOUSE_PROGRAM: Pubkey =
+    Pubkey::from_str_const("L2TExMFKdjpN9kozasaurPirfHy9P8sbXoAN1qA3S95");
+
+/// `TransferChecked` instruction tag in SPL Token and Token-2022.
+const TRANSFER_CHECKED: u8 = 12;
+
+/// What a sponsor accepts beyond the scheme's outcome (operator-configurable).
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// The facilitator's fee payers.
+    pub fee_payers: Vec<Pubkey>,
+    /// Upper bound of `SetComputeUnitLimit`.
+    pub max_compute_units: u32,
+    /// Upper bound of `SetComputeUnitPrice`, in micro-lamports per compute unit.
+    pub max_compute_unit_price: u64,
+    /// Programs allowed for the optional instructions after the transfer.
+    pub optional_programs: Vec<Pubkey>,
+}
+
+/// The requirements, as the inspection needs them.
+#[derive(Debug, Clone)]
+pub struct Wanted<'a> {
+    /// Mint (`asset`).
+    pub asset: &'a str,
+    /// Merchant (`payTo`).
+    pub pay_to: &'a str,
+    /// Exact amount in the mint's smallest unit.
+    pub amount: &'a str,
+    /// `extra.feePayer`.
+    pub fee_payer: Option<&'a str>,
+    /// `extra.memo`, when the seller set one.
+    pub memo: Option<&'a str>,
+}
+
+/// A refusal: reason, detail, and the payer when it was known by then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// Spec reason code.
+    pub reason: Reason,
+    /// Human detail.
+    pub message: String,
+    /// Transfer authority, once found.
+    pub payer: Option<String>,
+}
+
+fn refuse(reason: Reason, message: impl Into<String>, payer: Option<&Pubkey>) -> Refused {
+    Refused {
+        reason,
+        message: message.into(),
+        payer: payer.map(ToString::to_string),
+    }
+}
+
+/// What the inspection established.
+#[derive(Debug, Clone)]
+pub struct Inspected {
+    /// The decoded transaction.
+    pub transaction: VersionedTransaction,
+    /// The fee payer (the first account), one of ours.
+    pub fee_payer: Pubkey,
+    /// The transfer authority: the payer.
+    pub payer: Pubkey,
+    /// The token program used.
+    pub token_program: Pubkey,
+    /// Destination token account.
+    pub destination: Pubkey,
+    /// Amount transferred.
+    pub amount: u64,
+}
+
+/// Decodes a base64 payload transaction.
+pub fn decode(payload_b64: &str) -> Result<VersionedTransaction, Refused> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(payload_b64.trim())
+        .map_err(|_| {
+            refuse(
+                Reason::ExactSvmUndecodable,
+                "transaction is not base64",
+                None,
+            )
+        })?;
+    if bytes.len() > 1232 {
+        return Err(refuse(
+            Reason::ExactSvmUndecodable,
+            "transaction is larger than a Solana packet",
+            None,
+        ));
+    }
+    let transaction: VersionedTransaction = bincode::deserialize(&bytes).map_err(|_| {
+        refuse(
+            Reason::ExactSvmUndecodable,
+            "bytes are not a Solana transaction",
+            None,
+        )
+    })?;
+    transaction.sanitize().map_err(|e| {
+        refuse(
+            Reason::ExactSvmUndecodable,
+            format!("transaction is malformed: {e}"),
+            None,
+        )
+    })?;
+    Ok(transaction)
+}
+
+/// The associated token account of `owner` for `mint` under `token_program`.
+pub fn associated_token_account(owner: &Pubkey, mint: &Pubkey, token_program: &Pubkey) -> Pubkey {
+    Pubkey::find_program_address(
+        &[owner.as_ref(), token_program.as_ref(), mint.as_ref()],
+        &ATA_PROGRAM,
+    )
+    .0
+}
+
+/// Runs every static check; the first failure is the answer.
+pub fn inspect(
+    transaction: VersionedTransaction,
+    wanted: &Wanted<'_>,
+    policy: &Policy,
+) -> Result<Inspected, Refused> {
+    let fee_payer = wanted
+        .fee_payer
+        .and_then(|f| Pubkey::from_str(f).ok())
+        .filter(|f| policy.fee_payers.contains(f))
+        .ok_or_else(|| {
+            refuse(
+                Reason::ExactSvmFeePayerNotManaged,
+                "extra.feePayer is not a fee payer of this facilitator",
+                None,
+            )
+        })?;
+    let message = &transaction.message;
+    let keys = message.static_account_keys();
+    if keys.first() != Some(&fee_payer) {
+        return Err(refuse(
+            Reason::ExactSvmFeePayerMismatch,
+            "the transaction's fee payer is not extra.feePayer",
+            None,
+        ));
+    }
+    if message
+        .address_table_lookups()
+        .is_some_and(|lookups| !lookups.is_empty())
+    {
+        return Err(refuse(
+            Reason::ExactSvmAltNotAvailable,
+            "address lookup tables are not accepted",
+            None,
+        ));
+    }
+    if message.header().num_required_signatures > 2 {
+        return Err(refuse(
+            Reason::ExactSvmExcessiveSigners,
+            "the transaction requires more signers than the payer and the fee payer",
+            None,
+        ));
+    }
+    let instructions = message.instructions();
+    if !(3..=7).contains(&instructions.len()) {
+        return Err(refuse(
+            Reason::ExactSvmInstructionsLength,
+            format!("{} instructions; 3 to 7 expected", instructions.len()),
+            None,
+        ));
+    }
+    let program_of = |index: u8| keys.get(usize::from(index)).copied();
+    // The fee payer signs for fees only: it may be in no instruction at all.
+    for instruction in instructions {
+        if instruction.program_id_index == 0 || instruction.accounts.contains(&0) {
+            return Err(refuse(
+                Reason::ExactSvmFeePayerTransferringFunds,
+                "the fee payer appears in an instruction's accounts",
+                None,
+            ));
+        }
+    }
+
+    let limit = &instructions[0];
+    if program_of(limit.program_id_index) != Some(COMPUTE_BUDGET_PROGRAM)
+        || limit.data.len() != 5
+        || limit.data[0] != 2
+    {
+        return Err(refuse(
+            Reason::ExactSvmComputeLimit,
+            "the first instruction must set the compute-unit limit",
+            None,
+        ));
+    }
+    let units = u32::from_le_bytes([limit.data[1], limit.data[2], limit.data[3], limit.data[4]]);
+    if units > policy.max_compute_units {
+        return Err(refuse(
+            Reason::ExactSvmComputeLimitTooHigh,
+            format!(
+                "compute-unit limit {units} is above {}",
+                policy.max_compute_units
+            ),
+            None,
+        ));
+    }
+    let price = &instructions[1];
+    if program_of(price.program_id_index) != Some(COMPUTE_BUDGET_PROGRAM)
+        || price.data.len() != 9
+        || price.data[0] != 3
+    {
+        return Err(refuse(
+            Reason::ExactSvmComputePrice,
+            "the second instruction must set the compute-unit price",
+            None,
+        ));
+    }
+    let mut price_bytes = [0u8; 8];
+    price_bytes.copy_from_slice(&price.data[1..9]);
+    let micro_lamports = u64::from_le_bytes(price_bytes);
+    if micro_lamports > policy.max_compute_unit_price {
+        return Err(refuse(
+            Reason::ExactSvmComputePriceTooHigh,
+            format!(
+                "compute-unit price {micro_lamports} micro-lamports is above {}",
+                policy.max_compute_unit_price
+            ),
+            None,
+        ));
+    }
+
+    let transfer = &instructions[2];
+    let token_program = program_of(transfer.program_id_index)
+        .filter(|p| *p == TOKEN_PROGRAM || *p == TOKEN_2022_PROGRAM)
+        .ok_or_else(|| {
+            refuse(
+                Reason::ExactSvmNoTransfer,
+                "the third instruction is not an SPL Token or Token-2022 instruction",
+                None,
+            )
+        })?;
+    if transfer.data.len() != 10
+        || transfer.data[0] != TRANSFER_CHECKED
+        || transfer.accounts.len() < 4
+    {
+        return Err(refuse(
+            Reason::ExactSvmNoTransfer,
+            "the third instruction is not TransferChecked",
+            None,
+        ));
+    }
+    let account = |i: usize| keys.get(usize::from(transfer.accounts[i])).copied();
+    let (Some(source), Some(mint), Some(destination), Some(authority)) =
+        (account(0), account(1), account(2), account(3))
+    else {
+        return Err(refuse(
+            Reason::ExactSvmNoTransfer,
+            "TransferChecked names accounts the transaction does not have",
+            None,
+        ));
+    };
+    let payer = Some(&authority);
+    if policy.fee_payers.contains(&authority) || policy.fee_payers.contains(&source) {
+        return Err(refuse(
+            Reason::ExactSvmFeePayerTransferringFunds,
+            "a facilitator fee payer is the transfer's authority or source",
+            payer,
+        ));
+    }
+    if Pubkey::from_str(wanted.asset).ok() != Some(mint) {
+        return Err(refuse(
+            Reason::ExactSvmMintMismatch,
+            format!("transfer mint {mint} is not asset {}", wanted.asset),
+            payer,
+        ));
+    }
+    let pay_to = Pubkey::from_str(wanted.pay_to).map_err(|_| {
+        refuse(
+            Reason::InvalidPaymentRequirements,
+            "payTo is not a Solana address",
+            payer,
+        )
+    })?;
+    let expected = associated_token_account(&pay_to, &mint, &token_program);
+    if destination != expected {
+        return Err(refuse(
+            Reason::ExactSvmRecipientMismatch,
+            format!("destination {destination} is not payTo's token account {expected}"),
+            payer,
+        ));
+    }
+    let mut amount_bytes = [0u8; 8];
+    amount_bytes.copy_from_slice(&transfer.data[1..9]);
+    let amount = u64::from_le_bytes(amount_bytes);
+    if wanted.amount.parse::<u64>().ok() != Some(amount) {
+        return Err(refuse(
+            Reason::ExactSvmAmountMismatch,
+            format!("transfer amount {amount} is not {}", wanted.amount),
+            payer,
+        ));
+    }
+
+    let mut memos = Vec::new();
+    for instruction in &instructions[3..] {
+        let program = program_of(instruction.program_id_index);
+        match program {
+            Some(p) if policy.optional_programs.contains(&p) => {
+                if p == MEMO_PROGRAM {
+                    memos.push(instruction.data.clone());
+                }
+            }
+            _ => {
+                return Err(refuse(
+                    Reason::ExactSvmUnknownOptionalInstruction,
+                    format!(
+                        "instruction of program {} is not allowed after the transfer",
+                        program.map(|p| p.to_string()).unwrap_or_default()
+                    ),
+                    payer,
+                ))
+            }
+        }
+    }
+    if let Some(memo) = wanted.memo {
+        if memos.len() != 1 || memos[0] != memo.as_bytes() {
+            return Err(refuse(
+                Reason::ExactSvmMemoMismatch,
+                "extra.memo must be the one Memo instruction's data",
+                payer,
+            ));
+        }
+    }
+
+    // Every required signature but the fee payer's must be present and valid.
+    let message_bytes = message.serialize();
+    let required = usize::from(message.header().num_required_signatures);
+    if transaction.signatures.len() != required {
+        return Err(refuse(
+            Reason::ExactSvmSignatureInvalid,
+            "signature count does not match the message header",
+            payer,
+        ));
+    }
+    for (i, signature) in transaction.signatures.iter().enumerate().skip(1) {
+        if !signature.verify(keys[i].as_ref(), &message_bytes) {
+            return Err(refuse(
+                Reason::ExactSvmSignatureInvalid,
+                format!("signature of {} does not verify", keys[i]),
+                payer,
+            ));
+        }
+    }
+    if !(1..required).any(|i| keys[i] == authority) {
+        return Err(refuse(
+            Reason::ExactSvmSignatureInvalid,
+            "the transfer authority has not signed",
+            payer,
+        ));
+    }
+    Ok(Inspected {
+        transaction,
+        fee_payer,
+        payer: authority,
+        token_program,
+        destination,
+        amount,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use solana_instruction::{AccountMeta, Instruction};
+    use solana_keypair::Keypair;
+    use solana_message::{Message, VersionedMessage};
+    use solana_signer::Signer;
+
+    pub struct Fixture {
+        pub fee_payer: Keypair,
+        pub payer: Keypair,
+        pub mint: Pubkey,
+        pub pay_to: Pubkey,
+    }
+
+    pub fn fixture() -> Fixture {
+        Fixture {
+            fee_payer: Keypair::new(),
+            payer: Keypair::new(),
+            mint: Pubkey::new_unique(),
+            pay_to: Pubkey::new_unique(),
+        }
+    }
+
+    pub fn limit(units: u32) -> Instruction {
+        let mut data = vec![2];
+        data.extend_from_slice(&units.to_le_bytes());
+        Instruction::new_with_bytes(COMPUTE_BUDGET_PROGRAM, &data, vec![])
+    }
+
+    pub fn price(micro_lamports: u64) -> Instruction {
+        let mut data = vec![3];
+        data.extend_from_slice(&micro_lamports.to_le_bytes());
+        Instruction::new_with_bytes(COMPUTE_BUDGET_PROGRAM, &data, vec![])
+    }
+
+    pub fn transfer(
+        f: &Fixture,
+        mint: Pubkey,
+        destination: Pubkey,
+        authority: Pubkey,
+        amount: u64,
+    ) -> Instruction {
+        let source = associated_token_account(&f.payer.pubkey(), &mint, &TOKEN_PROGRAM);
+        let mut data = vec![TRANSFER_CHECKED];
+        data.extend_from_slice(&amount.to_le_bytes());
+        data.push(6);
+        Instruction::new_with_bytes(
+            TOKEN_PROGRAM,
+            &data,
+            vec![
+                AccountMeta::new(source, false),
+                AccountMeta::new_readonly(mint, false),
+                AccountMeta::new(destination, false),
+                AccountMeta::new_readonly(authority, true),
+            ],
+        )
+    }
+
+    pub fn memo(text: &str) -> Instruction {
+        Instruction::new_with_bytes(MEMO_PROGRAM, text.as_bytes(), vec![])
+    }
+
+    /// A transaction with the fee payer first, signed by `signers` (not the fee payer).
+    pub fn build(
+        f: &Fixture,
+        instructions: &[Instruction],
+        signers: &[&Keypair],
+    ) -> VersionedTransaction {
+        let message = Message::new_with_blockhash(
+            instructions,
+            Some(&f.fee_payer.pubkey()),
+            &solana_hash::Hash::new_from_array([7; 32]),
+        );
+        let required = usize::from(message.header.num_required_signatures);
+        let bytes = VersionedMessage::Legacy(message.clone()).serialize();
+        let mut signatures = vec![solana_signature::Signature::default(); required];
+        for signer in signers {
+            if let Some(i) = message
+                .account_keys
+                .iter()
+                .position(|k| *k == signer.pubkey())
+            {
+                signatures[i] = signer.sign_message(&bytes);
+            }
+        }
+        VersionedTransaction {
+            signatures,
+            message: VersionedMessage::Legacy(message),
+        }
+    }
+
+    pub fn good(f: &Fixture, amount: u64) -> Vec<Instruction> {
+        let destination = associated_token_account(&f.pay_to, &f.mint, &TOKEN_PROGRAM);
+        vec![
+            limit(20_000),
+            price(1),
+            transfer(f, f.mint, destination, f.payer.pubkey(), amount),
+            memo("0123456789abcdef0123456789abcdef"),
+        ]
+    }
+
+    fn policy(f: &Fixture) -> Policy {
+        Policy {
+            fee_payers: vec![f.fee_payer.pubkey()],
+            max_compute_units: 400_000,
+            max_compute_unit_price: 5_000_000,
+            optional_programs: vec![MEMO_PROGRAM, LIGHTHOUSE_PROGRAM],
+        }
+    }
+
+    fn check(
+        f: &Fixture,
+        tx: VersionedTransaction,
+        amount: &str,
+        memo: Option<&str>,
+    ) -> Result<Inspected, Refused> {
+        let fee_payer = f.fee_payer.pubkey().to_string();
+        let asset = f.mint.to_string();
+        let pay_to = f.pay_to.to_string();
+        let wanted = Wanted {
+            asset: &asset,
+            pay_to: &pay_to,
+            amount,
+            fee_payer: Some(&fee_payer),
+            memo,
+        };
+        // Through the wire format, as a payload arrives.
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(bincode::serialize(&tx).unwrap());
+        inspect(decode(&encoded)?, &wanted, &policy(f))
+    }
+
+    fn reason(result: Result<Inspected, Refused>) -> Reason {
+        match result {
+            Ok(_) => panic!("accepted"),
+            Err(refused) => refused.reason,
+        }
+    }
+
+    #[test]
+    fn a_wallet_style_payment_passes() {
+        let f = fixture();
+        let tx = build(&f, &good(&f, 1_000), &[&f.payer]);
+        let inspected = check(&f, tx, "1000", None).expect("valid");
+        assert_eq!(inspected.payer, f.payer.pubkey());
+        assert_eq!(inspected.amount, 1_000);
+        assert_eq!(inspected.token_program, TOKEN_PROGRAM);
+    }
+
+    #[test]
+    fn every_rule_has_its_reason() {
+        let f = fixture();
+        let destination = associated_token_account(&f.pay_to, &f.mint, &TOKEN_PROGRAM);
+        let stranger = Keypair::new();
+        // Amount short and over.
+        assert_eq!(
+            reason(check(
+                &f,
+                build(&f, &good(&f, 999), &[&f.payer]),
+                "1000",
+                None
+            )),
+            Reason::ExactSvmAmountMismatch
+        );
+        assert_eq!(
+            reason(check(
+                &f,
+                build(&f, &good(&f, 1_001), &[&f.payer]),
+                "1000",
+                None
+            )),
+            Reason::ExactSvmAmountMismatch
+        );
+        // Wrong mint, wrong destination.
+        let mut ix = good(&f, 1_000);
+        ix[2] = transfer(
+            &f,
+            Pubkey::new_unique(),
+            destination,
+            f.payer.pubkey(),
+            1_000,
+        );
+        assert_eq!(
+            reason(check(&f, build(&f, &ix, &[&f.payer]), "1000", None)),
+            Reason::ExactSvmMintMismatch
+        );
+        let mut ix = good(&f, 1_000);
+        ix[2] = transfer(&f, f.mint, Pubkey::new_unique(), f.payer.pubkey(), 1_000);
+        assert_eq!(
+            reason(check(&f, build(&f, &ix, &[&f.payer]), "1000", None)),
+            Reason::ExactSvmRecipientMismatch
+        );
+        // Compute price over the cap, limit over the cap, layout broken.
+        let mut ix = good(&f, 1_000);
+        ix[1] = price(5_000_001);
+        assert_eq!(
+            reason(check(&f, build(&f, &ix, &[&f.payer]), "1000", None)),
+            Reason::ExactSvmComputePriceTooHigh
+        );
+        let mut ix = good(&f, 1_000);
+        ix[0] = limit(400_001);
+        assert_eq!(
+            reason(check(&f, build(&f, &ix, &[&f.payer]), "1000", None)),
+            Reason::ExactSvmComputeLimitTooHigh
+        );
+        let mut ix = good(&f, 1_000);
+        ix.swap(0, 1);
+        assert_eq!(
+            reason(check(&f, build(&f, &ix, &[&f.payer]), "1000", None)),
+            Reason::ExactSvmComputeLimit
+        );
+        let ix = good(&f, 1_000);
+        assert_eq!(
+            reason(check(&f, build(&f, &ix[..2], &[&f.payer]), "1000", None)),
+            Reason::ExactSvmInstructionsLength
+        );
+        // An extra SOL transfer after the payment: a program outside the allow-list.
+        let mut ix = good(&f, 1_000);
+        let system = Pubkey::from_str_const("11111111111111111111111111111111");
+        let mut data = vec![2, 0, 0, 0];
+        data.extend_from_slice(&5_000u64.to_le_bytes());
+        ix.push(Instruction::new_with_bytes(
+            system,
+            &data,
+            vec![
+                AccountMeta::new(f.payer.pubkey(), true),
+                AccountMeta::new(stranger.pubkey(), false),
+            ],
+        ));
+        assert_eq!(
+            reason(check(&f, build(&f, &ix, &[&f.payer]), "1000", None)),
+            Reason::ExactSvmUnknownOptionalInstruction
+        );
+        // The fee payer as the transfer authority, or anywhere in the accounts (drains).
+        let mut ix = good(&f, 1_000);
+        ix[2] = transfer(&f, f.mint, destination, f.fee_payer.pubkey(), 1_000);
+        assert_eq!(
+            reason(check(&f, build(&f, &ix, &[&f.payer]), "1000", None)),
+            Reason::ExactSvmFeePayerTransferringFunds
+        );
+        let mut ix = good(&f, 1_000);
+        ix[3] = Instruction::new_with_bytes(
+            MEMO_PROGRAM,
+            b"x",
+            vec![AccountMeta::new(f.fee_payer.pubkey(), true)],
+        );
+        assert_eq!(
+            reason(check(&f, build(&f, &ix, &[&f.payer]), "1000", None)),
+            Reason::ExactSvmFeePayerTransferringFunds
+        );
+        // Signed by someone else; the payer's signature missing.
+        assert_eq!(
+            reason(check(
+                &f,
+                build(&f, &good(&f, 1_000), &[&stranger]),
+                "1000",
+                None
+            )),
+            Reason::ExactSvmSignatureInvalid
+        );
+        // A third signer.
+        let mut ix = good(&f, 1_000);
+        ix[3] = Instruction::new_with_bytes(
+            MEMO_PROGRAM,
+            b"x",
+            vec![AccountMeta::new_readonly(stranger.pubkey(), true)],
+        );
+        assert_eq!(
+            reason(check(
+                &f,
+                build(&f, &ix, &[&f.payer, &stranger]),
+                "1000",
+                None
+            )),
+            Reason::ExactSvmExcessiveSigners
+        );
+        // The seller's memo.
+        let tx = build(&f, &good(&f, 1_000), &[&f.payer]);
+        assert_eq!(
+            reason(check(&f, tx, "1000", Some("invoice-42"))),
+            Reason::ExactSvmMemoMismatch
+        );
+        let mut ix = good(&f, 1_000);
+        ix[3] = memo("invoice-42");
+        assert!(check(&f, build(&f, &ix, &[&f.payer]), "1000", Some("invoice-42")).is_ok());
+    }
+
+    #[test]
+    fn fee_payer_must_be_ours_and_first() {
+        let f = fixture();
+        let other = fixture();
+        let tx = build(&other, &good(&f, 1_000), &[&f.payer]);
+        assert_eq!(
+            reason(check(&f, tx, "1000", None)),
+            Reason::ExactSvmFeePayerMismatch
+        );
+        let wanted = Wanted {
+            asset: "x",
+            pay_to: "y",
+            amount: "1",
+            fee_payer: Some("11111111111111111111111111111111"),
+            memo: None,
+        };
+        let tx = build(&f, &good(&f, 1_000), &[&f.payer]);
+        assert_eq!(
+            reason(inspect(tx, &wanted, &policy(&f))),
+            Reason::ExactSvmFeePayerNotManaged
+        );
+    }
+
+    #[test]
+    fn garbage_is_refused_not_crashed() {
+        for input in ["", "%%%", "AAAA", "////////////", &"A".repeat(4000)] {
+            assert_eq!(
+                decode(input).err().map(|r| r.reason),
+                Some(Reason::ExactSvmUndecodable),
+                "{input}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1400)) {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
+            let _ = decode(&encoded);
+        }
+    }
+}

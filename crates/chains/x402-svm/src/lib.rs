@@ -1,0 +1,659 @@
+//! SVM chains (Solana, Fogo) for the x402 facilitator: the `exact` scheme.
+//!
+//! Verify runs the static checks of [`inspect`] (layout, fee payer isolation, compute
+//! budget caps, mint, destination, amount, signatures), then signs as fee payer and
+//! simulates the fully signed transaction on the node. Settle records the signed
+//! transaction in the ledger before sending it, confirms it at the configured commitment,
+//! and answers its signature; a retry or a duplicate reads the ledger and never sends a
+//! second, different transaction.
+
+#![forbid(unsafe_code)]
+
+pub mod inspect;
+pub mod rpc;
+
+/// The Solana SDK pieces this crate is built on, for callers that build test transactions.
+pub mod sdk {
+    pub use base64;
+    pub use bincode;
+    pub use bs58;
+    pub use solana_hash;
+    pub use solana_instruction;
+    pub use solana_keypair;
+    pub use solana_message;
+    pub use solana_pubkey;
+    pub use solana_signature;
+    pub use solana_signer;
+    pub use solana_transaction;
+}
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use serde_json::{json, Value};
+use solana_keypair::Keypair;
+use solana_pubkey::Pubkey;
+use solana_signer::Signer;
+use solana_transaction::versioned::VersionedTransaction;
+use x402_ledger::{Claim, Entry, EntryState, Ledger, NewEntry, SignedTransaction};
+use x402_protocol::{
+    ChainId, HealthCheck, Payment, Reason, ReconcileReport, SchemeHandler, Settlement, Verdict,
+    X402Version,
+};
+
+use crate::inspect::{Policy, Refused, Wanted};
+use crate::rpc::{RpcUnavailable, SolanaRpc};
+
+/// Settings of one SVM network.
+#[derive(Clone)]
+pub struct SvmSettings {
+    /// CAIP-2 id (`solana:<genesis hash prefix>`).
+    pub chain_id: ChainId,
+    /// RPC URLs in failover order (secrets).
+    pub rpc_urls: Vec<String>,
+    /// Fee payer keypairs, base58 of the 64-byte keypair (secrets).
+    pub fee_payer_keys: Vec<String>,
+    /// Upper bound of the compute-unit limit a payment may set.
+    pub max_compute_units: u32,
+    /// Upper bound of the compute-unit price, micro-lamports per unit.
+    pub max_compute_unit_price: u64,
+    /// Programs allowed after the transfer (Memo and Lighthouse by default).
+    pub optional_programs: Vec<String>,
+    /// `confirmed` or `finalized`.
+    pub commitment: String,
+    /// How long `/settle` waits for confirmation.
+    pub confirm_timeout: Duration,
+    /// Limit on one RPC call.
+    pub rpc_timeout: Duration,
+    /// The node is a local stand-in whose genesis does not match the CAIP-2 reference
+    /// (tests, demos); deep health otherwise fails on such a mismatch.
+    pub local_stand_in: bool,
+    /// Deep health fails when a fee payer holds fewer lamports.
+    pub min_fee_payer_lamports: u64,
+    /// The settlement ledger.
+    pub ledger: Arc<Ledger>,
+}
+
+/// Why the handler could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SvmSetupError {
+    /// Not a `solana` (or Fogo) id.
+    #[error("{0} is not an SVM network")]
+    NotSvm(String),
+    /// A key that is not a base58 64-byte keypair (the key is not echoed).
+    #[error("fee payer key #{0} is not a base58 keypair")]
+    BadKey(usize),
+    /// No fee payer.
+    #[error("no fee payer key configured")]
+    NoSigner,
+    /// An allowed program that is not an address.
+    #[error("optional program {0:?} is not an address")]
+    BadProgram(String),
+    /// Bad RPC configuration.
+    #[error("{0}")]
+    Rpc(String),
+}
+
+/// `exact` on one SVM network.
+pub struct ExactSvm {
+    chain_id: ChainId,
+    rpc: SolanaRpc,
+    fee_payers: Vec<Keypair>,
+    policy: Policy,
+    commitment: String,
+    confirm_timeout: Duration,
+    local_stand_in: bool,
+    min_fee_payer_lamports: u64,
+    ledger: Arc<Ledger>,
+}
+
+/// A payment that passed every check, signed by the fee payer and simulated.
+struct Ready {
+    payer: String,
+    fee_payer: Pubkey,
+    signature: String,
+    raw_b64: String,
+}
+
+fn refusal(refused: Refused) -> Verdict {
+    Verdict::invalid(refused.reason, refused.message, refused.payer)
+}
+
+impl ExactSvm {
+    /// Builds the handler; keys are parsed here so a bad key stops start-up.
+    pub fn new(settings: SvmSettings) -> Result<ExactSvm, SvmSetupError> {
+        if !matches!(settings.chain_id.namespace(), "solana" | "fogo") {
+            return Err(SvmSetupError::NotSvm(settings.chain_id.to_string()));
+        }
+        if settings.fee_payer_keys.is_empty() {
+            return Err(SvmSetupError::NoSigner);
+        }
+        let mut fee_payers = Vec::new();
+        for (i, key) in settings.fee_payer_keys.iter().enumerate() {
+            let bytes = bs58::decode(key.trim())
+                .into_vec()
+                .map_err(|_| SvmSetupError::BadKey(i + 1))?;
+            let keypair =
+                Keypair::try_from(bytes.as_slice()).map_err(|_| SvmSetupError::BadKey(i + 1))?;
+            fee_payers.push(keypair);
+        }
+        let mut optional_programs = Vec::new();
+        for program in &settings.optional_programs {
+            optional_programs.push(
+                Pubkey::from_str(program)
+                    .map_err(|_| SvmSetupError::BadProgram(program.clone()))?,
+            );
+        }
+        let policy = Policy {
+            fee_payers: fee_payers.iter().map(Keypair::pubkey).collect(),
+            max_compute_units: settings.max_compute_units,
+            max_compute_unit_price: settings.max_compute_unit_price,
+            optional_programs,
+        };
+        let rpc =
+            SolanaRpc::new(&settings.rpc_urls, settings.rpc_timeout).map_err(SvmSetupError::Rpc)?;
+        Ok(ExactSvm {
+            chain_id: settings.chain_id,
+            rpc,
+            fee_payers,
+            policy,
+            commitment: settings.commitment,
+            confirm_timeout: settings.confirm_timeout,
+            local_stand_in: settings.local_stand_in,
+            min_fee_payer_lamports: settings.min_fee_payer_lamports,
+            ledger: settings.ledger,
+        })
+    }
+
+    /// HTTP calls made to the node so far.
+    pub fn rpc_calls(&self) -> u64 {
+        self.rpc.calls()
+    }
+
+    fn rpc_refusal(&self, error: RpcUnavailable, payer: Option<String>) -> Verdict {
+        tracing::warn!(network = %self.chain_id, error = %error, "RPC unavailable");
+        Verdict::invalid(
+            Reason::RpcUnavailable,
+            format!(
+                "the facilitator cannot reach {} right now; retry later",
+                self.chain_id
+            ),
+            payer,
+        )
+    }
+
+    /// Static checks, the fee payer's signature, and one simulation on the node.
+    async fn check(&self, payment: &Payment) -> Result<Ready, Verdict> {
+        if payment.scheme != "exact" || payment.payload_scheme != "exact" {
+            return Err(Verdict::invalid(
+                Reason::UnsupportedScheme,
+                "scheme is not exact",
+                None,
+            ));
+        }
+        if payment.payload_network.as_ref() != Some(&self.chain_id) {
+            return Err(Verdict::invalid(
+                Reason::ExactSvmNetworkMismatch,
+                format!("payload is for another network than {}", self.chain_id),
+                None,
+            ));
+        }
+        let Some(encoded) = payment.payload.get("transaction").and_then(Value::as_str) else {
+            return Err(Verdict::invalid(
+                Reason::ExactSvmUndecodable,
+                "payload.transaction is missing",
+                None,
+            ));
+        };
+        let transaction = inspect::decode(encoded).map_err(refusal)?;
+        let extra = payment.requirements.extra.as_ref();
+        let text = |name: &str| extra.and_then(|e| e.get(name)).and_then(Value::as_str);
+        let wanted = Wanted {
+            asset: &payment.requirements.asset,
+            pay_to: &payment.requirements.pay_to,
+            amount: payment.requirements.amount.as_str(),
+            fee_payer: text("feePayer"),
+            memo: text("memo"),
+        };
+        let inspected = inspect::inspect(transaction, &wanted, &self.policy).map_err(refusal)?;
+        let payer = inspected.payer.to_string();
+        let mut signed: VersionedTransaction = inspected.transaction;
+        let Some(keypair) = self
+            .fee_payers
+            .iter()
+            .find(|k| k.pubkey() == inspected.fee_payer)
+        else {
+            return Err(Verdict::invalid(
+                Reason::ExactSvmFeePayerNotManaged,
+                "fee payer key not loaded",
+                Some(payer),
+            ));
+        };
+        signed.signatures[0] = keypair.sign_message(&signed.message.serialize());
+        let raw = bincode::serialize(&signed).map_err(|e| {
+            Verdict::invalid(
+                Reason::UnexpectedVerifyError,
+                e.to_string(),
+                Some(payer.clone()),
+            )
+        })?;
+        let raw_b64 = base64::engine::general_purpose::STANDARD.encode(raw);
+        let simulated = self
+            .rpc
+            .call(
+                "simulateTransaction",
+                json!([raw_b64, {"encoding": "base64", "sigVerify": true, "commitment": self.commitment}]),
+            )
+            .await
+            .map_err(|e| self.rpc_refusal(e, Some(payer.clone())))?;
+        match simulated {
+            Ok(result) => {
+                let error = result.get("value").and_then(|v| v.get("err"));
+                if let Some(error) = error.filter(|e| !e.is_null()) {
+                    return Err(Verdict::invalid(
+                        Reason::ExactSvmSimulationFailed,
+                        format!("simulation failed: {error}"),
+                        Some(payer),
+                    ));
+                }
+            }
+            Err(node) => {
+                return Err(Verdict::invalid(
+                    Reason::ExactSvmSimulationFailed,
+                    format!("simulation refused: {}", node.message),
+                    Some(payer),
+                ))
+            }
+        }
+        Ok(Ready {
+            payer,
+            fee_payer: inspected.fee_payer,
+            signature: signed.signatures[0].to_string(),
+            raw_b64,
+        })
+    }
+
+    /// The payment's identity in the ledger: the payer's signature over the message
+    /// (one message, one payment, whoever sends it).
+    fn payment_key(payment: &Payment) -> Option<String> {
+        let encoded = payment.payload.get("transaction")?.as_str()?;
+        let transaction = inspect::decode(encoded).ok()?;
+        let payer_signature = transaction.signatures.get(1)?;
+        Some(format!("tx/{payer_signature}"))
+    }
+
+    fn ledger_refusal(&self, error: impl std::fmt::Display, payer: Option<String>) -> Settlement {
+        tracing::error!(network = %self.chain_id, error = %error, "settlement ledger unavailable: refusing to settle, nothing sent");
+        Settlement::failed(
+            Reason::LedgerUnavailable,
+            "the facilitator cannot record settlements right now; nothing was sent; retry later",
+            payer,
+            "",
+        )
+    }
+
+    fn pending(entry: &Entry, why: impl std::fmt::Display) -> Settlement {
+        Settlement::failed(
+            Reason::SettlementPending,
+            format!("{why}; retry the same request for the outcome"),
+            Some(entry.payer.clone()),
+            entry.tx_hash.clone(),
+        )
+    }
+
+    async fn settle_payment(&self, payment: &Payment) -> Settlement {
+        let Some(key) = Self::payment_key(payment) else {
+            return match self.check(payment).await {
+                Err(verdict) => Settlement::from_verdict(verdict),
+                Ok(_) => Settlement::failed(Reason::InvalidPayload, "malformed payment", None, ""),
+            };
+        };
+        let digest = payment.request_digest();
+        let network = self.chain_id.to_string();
+        match self.ledger.entry(&network, &key).await {
+            Err(e) => return self.ledger_refusal(e, None),
+            Ok(Some(entry)) => return self.resume(entry, &digest).await,
+            Ok(None) => {}
+        }
+        let ready = match self.check(payment).await {
+            Ok(ready) => ready,
+            Err(verdict) => {
+                // A duplicate racing its original sees the transaction already processed.
+                if let Ok(Some(entry)) = self.ledger.entry(&network, &key).await {
+                    return self.resume(entry, &digest).await;
+                }
+                return Settlement::from_verdict(verdict);
+            }
+        };
+        let new_entry = NewEntry {
+            network,
+            payment_key: key,
+            digest: digest.clone(),
+            x402_version: match payment.version {
+                X402Version::V1 => 1,
+                X402Version::V2 => 2,
+            },
+            payer: ready.payer.clone(),
+            signer: ready.fee_payer.to_string(),
+            valid_before: 0,
+        };
+        let signed = SignedTransaction {
+            hash: ready.signature.clone(),
+            raw: ready.raw_b64.clone(),
+            prelude: None,
+        };
+        match self.ledger.record(&new_entry, &signed).await {
+            Ok(Claim::Recorded(entry)) => self.send_and_confirm(entry, true).await,
+            Ok(Claim::Existing(entry)) => self.resume(entry, &digest).await,
+            Err(e) => self.ledger_refusal(e, Some(ready.payer)),
+        }
+    }
+
+    async fn resume(&self, entry: Entry, digest: &str) -> Settlement {
+        if entry.digest != digest {
+            return Settlement::failed(
+                Reason::InvalidPayload,
+                "this transaction was already submitted with different requirements",
+                Some(entry.payer),
+                "",
+            );
+        }
+        match entry.state {
+            EntryState::Confirmed | EntryState::Failed => final_answer(&entry),
+            EntryState::Submitted => match self.status(&entry.tx_hash).await {
+                Ok(Some(status)) => self.finish(&entry, status).await,
+                _ => self.send_and_confirm(entry, true).await,
+            },
+        }
+    }
+
+    /// `Some(Ok)` confirmed at our commitment, `Some(Err(e))` failed on chain, `None` not
+    /// (yet) seen at that commitment.
+    async fn status(&self, signature: &str) -> Result<Option<Result<(), String>>, RpcUnavailable> {
+        let answer = self
+            .rpc
+            .call(
+                "getSignatureStatuses",
+                json!([[signature], {"searchTransactionHistory": true}]),
+            )
+            .await?;
+        let Ok(result) = answer else { return Ok(None) };
+        let Some(status) = result
+            .get("value")
+            .and_then(|v| v.get(0))
+            .filter(|s| !s.is_null())
+        else {
+            return Ok(None);
+        };
+        if let Some(error) = status.get("err").filter(|e| !e.is_null()) {
+            return Ok(Some(Err(error.to_string())));
+        }
+        let level = status
+            .get("confirmationStatus")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let reached = match self.commitment.as_str() {
+            "finalized" => level == "finalized",
+            "processed" => true,
+            _ => level == "confirmed" || level == "finalized",
+        };
+        Ok(reached.then_some(Ok(())))
+    }
+
+    async fn finish(&self, entry: &Entry, status: Result<(), String>) -> Settlement {
+        let (state, settlement) = match status {
+            Ok(()) => (
+                EntryState::Confirmed,
+                Settlement::settled(entry.payer.clone(), entry.tx_hash.clone()),
+            ),
+            Err(error) => (
+                EntryState::Failed,
+                Settlement::failed(
+                    Reason::ExactSvmTransactionFailed,
+                    format!("transaction failed on chain: {error}"),
+                    Some(entry.payer.clone()),
+                    entry.tx_hash.clone(),
+                ),
+            ),
+        };
+        match self
+            .ledger
+            .finish(entry, state, &settlement.to_record())
+            .await
+        {
+            Ok(true) => settlement,
+            Ok(false) => match self.ledger.entry(&entry.network, &entry.payment_key).await {
+                Ok(Some(current)) if current.state != EntryState::Submitted => {
+                    final_answer(&current)
+                }
+                _ => settlement,
+            },
+            Err(e) => {
+                tracing::warn!(network = %self.chain_id, signature = %entry.tx_hash, error = %e, "could not record a settlement outcome");
+                settlement
+            }
+        }
+    }
+
+    /// Sends the recorded bytes (again) and, with `wait`, waits for the commitment.
+    async fn send_and_confirm(&self, entry: Entry, wait: bool) -> Settlement {
+        let sent = self
+            .rpc
+            .call(
+                "sendTransaction",
+                json!([entry.raw_tx, {"encoding": "base64", "skipPreflight": true, "maxRetries": 0}]),
+            )
+            .await;
+        match sent {
+            Err(e) => return Self::pending(&entry, format!("send outcome unknown ({e})")),
+            Ok(Err(node)) => {
+                let text = node.message.to_ascii_lowercase();
+                if text.contains("already been processed") {
+                    // Landed earlier: its status decides.
+                } else if text.contains("blockhash not found") {
+                    // The blockhash expired before it landed: if it never landed, never will.
+                    if let Ok(None) = self.status(&entry.tx_hash).await {
+                        let failed = Settlement::failed(
+                            Reason::ExactSvmTransactionFailed,
+                            "the transaction's blockhash expired before it landed",
+                            Some(entry.payer.clone()),
+                            entry.tx_hash.clone(),
+                        );
+                        let _ = self
+                            .ledger
+                            .finish(&entry, EntryState::Failed, &failed.to_record())
+                            .await;
+                        return failed;
+                    }
+                } else {
+                    tracing::warn!(network = %self.chain_id, signature = %entry.tx_hash, error = %node.message, "node refused a recorded settlement transaction");
+                    return Self::pending(
+                        &entry,
+                        format!("node refused the send ({})", node.message),
+                    );
+                }
+            }
+            Ok(Ok(_)) => {}
+        }
+        if !wait {
+            return Self::pending(&entry, "transaction sent");
+        }
+        let deadline = Instant::now() + self.confirm_timeout;
+        let mut delay = Duration::from_millis(20);
+        loop {
+            match self.status(&entry.tx_hash).await {
+                Ok(Some(status)) => return self.finish(&entry, status).await,
+                Ok(None) => {}
+                Err(e) => return Self::pending(&entry, format!("status unavailable ({e})")),
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Self::pending(&entry, "transaction sent, not yet confirmed");
+            }
+            tokio::time::sleep(delay.min(deadline - now)).await;
+            delay = (delay * 2).min(Duration::from_millis(400));
+        }
+    }
+
+    async fn deep_health(&self) -> Vec<HealthCheck> {
+        let mut checks = Vec::new();
+        match self.rpc.call("getGenesisHash", json!([])).await {
+            Err(e) => {
+                checks.push(HealthCheck::new(
+                    "rpc_reachable",
+                    false,
+                    true,
+                    e.to_string(),
+                ));
+                return checks;
+            }
+            Ok(answer) => {
+                checks.push(HealthCheck::new(
+                    "rpc_reachable",
+                    true,
+                    true,
+                    "node answered",
+                ));
+                let genesis = answer.ok().and_then(|v| v.as_str().map(str::to_owned));
+                let reference = self.chain_id.reference();
+                let matches = genesis.as_deref().is_some_and(|g| g.starts_with(reference));
+                let ok = matches || self.local_stand_in;
+                let detail = match (&genesis, matches, self.local_stand_in) {
+                    (_, true, _) => format!("genesis matches {}", self.chain_id),
+                    (Some(g), false, true) => format!(
+                        "local stand-in: genesis {g} is not {} (allowed by local_stand_in)",
+                        self.chain_id
+                    ),
+                    (Some(g), false, false) => {
+                        format!("genesis {g} does not match {}", self.chain_id)
+                    }
+                    (None, _, _) => "node gave no genesis hash".into(),
+                };
+                checks.push(HealthCheck::new("chain_id", ok, true, detail));
+            }
+        }
+        for keypair in &self.fee_payers {
+            let address = keypair.pubkey().to_string();
+            let balance = self
+                .rpc
+                .call("getBalance", json!([address]))
+                .await
+                .ok()
+                .and_then(|a| a.ok())
+                .and_then(|v| v.get("value").and_then(Value::as_u64));
+            let ok = balance.is_some_and(|b| b >= self.min_fee_payer_lamports);
+            checks.push(HealthCheck::new(
+                "signer_gas_balance",
+                ok,
+                true,
+                format!(
+                    "{address}: {} lamports (floor {})",
+                    balance
+                        .map(|b| b.to_string())
+                        .unwrap_or_else(|| "unknown".into()),
+                    self.min_fee_payer_lamports
+                ),
+            ));
+        }
+        checks
+    }
+
+    async fn reconcile_open(&self, min_age: Duration) -> ReconcileReport {
+        let mut report = ReconcileReport::default();
+        let network = self.chain_id.to_string();
+        let Ok(entries) = self.ledger.open_entries(&network, min_age, 1000).await else {
+            report.errors += 1;
+            return report;
+        };
+        for entry in entries {
+            report.examined += 1;
+            match self.status(&entry.tx_hash).await {
+                Ok(Some(status)) => {
+                    let settled = self.finish(&entry, status).await;
+                    if settled.success {
+                        report.confirmed += 1;
+                    } else {
+                        report.failed += 1;
+                    }
+                }
+                Ok(None) => {
+                    let outcome = self.send_and_confirm(entry, false).await;
+                    match outcome.reason {
+                        Some(Reason::SettlementPending) => report.resent += 1,
+                        _ => report.failed += 1,
+                    }
+                }
+                Err(_) => report.errors += 1,
+            }
+        }
+        report
+    }
+}
+
+fn final_answer(entry: &Entry) -> Settlement {
+    entry
+        .outcome
+        .as_deref()
+        .and_then(Settlement::from_record)
+        .unwrap_or_else(|| {
+            if entry.state == EntryState::Confirmed {
+                Settlement::settled(entry.payer.clone(), entry.tx_hash.clone())
+            } else {
+                Settlement::failed(
+                    Reason::ExactSvmTransactionFailed,
+                    "settlement failed",
+                    Some(entry.payer.clone()),
+                    entry.tx_hash.clone(),
+                )
+            }
+        })
+}
+
+#[async_trait]
+impl SchemeHandler for ExactSvm {
+    fn scheme(&self) -> &str {
+        "exact"
+    }
+
+    fn network(&self) -> &ChainId {
+        &self.chain_id
+    }
+
+    fn supported_extra(&self) -> Option<x402_protocol::v2::JsonObject> {
+        let mut extra = x402_protocol::v2::JsonObject::new();
+        extra.insert(
+            "feePayer".into(),
+            Value::String(self.fee_payers[0].pubkey().to_string()),
+        );
+        Some(extra)
+    }
+
+    fn signer_addresses(&self) -> Vec<String> {
+        self.fee_payers
+            .iter()
+            .map(|k| k.pubkey().to_string())
+            .collect()
+    }
+
+    async fn health(&self) -> Vec<HealthCheck> {
+        self.deep_health().await
+    }
+
+    async fn verify(&self, payment: &Payment) -> Verdict {
+        match self.check(payment).await {
+            Ok(ready) => Verdict::valid(ready.payer),
+            Err(verdict) => verdict,
+        }
+    }
+
+    async fn settle(&self, payment: &Payment) -> Settlement {
+        self.settle_payment(payment).await
+    }
+
+    async fn reconcile(&self, min_age: Duration) -> ReconcileReport {
+        self.reconcile_open(min_age).await
+    }
+}

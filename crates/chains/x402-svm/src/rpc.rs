@@ -1,0 +1,103 @@
+//! Solana JSON-RPC over HTTP with failover: endpoints in configured order, a timeout per
+//! call; a node's error answer is a result, a transport failure moves to the next endpoint.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+/// No endpoint answered (never the payer's fault). The text never holds a URL.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("RPC unavailable: {0}")]
+pub struct RpcUnavailable(pub String);
+
+/// A node's error answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeError {
+    /// JSON-RPC error code.
+    pub code: i64,
+    /// The node's message.
+    pub message: String,
+    /// Error data (simulation logs and the like).
+    pub data: Option<Value>,
+}
+
+/// The endpoints of one network; URLs are secrets.
+pub struct SolanaRpc {
+    urls: Vec<String>,
+    http: reqwest::Client,
+    calls: AtomicU64,
+}
+
+impl SolanaRpc {
+    /// Endpoints in preference order.
+    pub fn new(urls: &[String], timeout: Duration) -> Result<SolanaRpc, String> {
+        if urls.is_empty() {
+            return Err("no RPC URL".into());
+        }
+        for (i, url) in urls.iter().enumerate() {
+            reqwest::Url::parse(url)
+                .map_err(|e| format!("RPC URL #{} is not a URL: {e}", i + 1))?;
+        }
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|_| "cannot build the HTTP client".to_owned())?;
+        Ok(SolanaRpc {
+            urls: urls.to_vec(),
+            http,
+            calls: AtomicU64::new(0),
+        })
+    }
+
+    /// HTTP calls made so far (tests and benchmarks count RPC calls per verify).
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// One call; `Ok(Err)` is the node's error answer.
+    pub async fn call(
+        &self,
+        method: &str,
+        params: Value,
+    ) -> Result<Result<Value, NodeError>, RpcUnavailable> {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let mut last = String::from("no endpoint tried");
+        for (i, url) in self.urls.iter().enumerate() {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            let answer = match self.http.post(url).json(&body).send().await {
+                Ok(response) => response.json::<Value>().await,
+                Err(e) => {
+                    last = format!(
+                        "rpc#{}: {}",
+                        i + 1,
+                        if e.is_timeout() {
+                            "timed out"
+                        } else {
+                            "transport error"
+                        }
+                    );
+                    tracing::warn!(endpoint = %format!("rpc#{}", i + 1), method, "RPC endpoint failed, trying next");
+                    continue;
+                }
+            };
+            let Ok(answer) = answer else {
+                last = format!("rpc#{}: undecodable answer", i + 1);
+                continue;
+            };
+            if let Some(error) = answer.get("error") {
+                return Ok(Err(NodeError {
+                    code: error.get("code").and_then(Value::as_i64).unwrap_or(0),
+                    message: error
+                        .get("message")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    data: error.get("data").cloned(),
+                }));
+            }
+            return Ok(Ok(answer.get("result").cloned().unwrap_or(Value::Null)));
+        }
+        Err(RpcUnavailable(last))
+    }
+}

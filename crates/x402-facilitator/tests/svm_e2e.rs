@@ -1,0 +1,562 @@
+//! exact on SVM against a real local Solana JSON-RPC node (surfpool-core in
+//! `tools/surfnode`, built by scripts/test.sh): the official `@x402/svm` client for v2 and
+//! v1 with SPL Token and Token-2022, and every negative case answered with its reason while
+//! nothing moves.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::AsyncBufReadExt;
+use x402_svm::inspect::{
+    associated_token_account, MEMO_PROGRAM, TOKEN_2022_PROGRAM, TOKEN_PROGRAM,
+};
+use x402_svm::sdk::base64::Engine as _;
+use x402_svm::sdk::solana_instruction::{AccountMeta, Instruction};
+use x402_svm::sdk::solana_keypair::Keypair;
+use x402_svm::sdk::solana_message::{v0, VersionedMessage};
+use x402_svm::sdk::solana_pubkey::Pubkey;
+use x402_svm::sdk::solana_signer::Signer;
+use x402_svm::sdk::solana_transaction::versioned::VersionedTransaction;
+
+/// The devnet id: the official client knows only mainnet, devnet and testnet ids.
+const DEVNET: &str = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1";
+/// The official SDK's default devnet USDC mint (created on the local node).
+const USDC_DEVNET: &str = "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU";
+
+struct SurfNode {
+    _child: tokio::process::Child,
+    url: String,
+    http: reqwest::Client,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl SurfNode {
+    async fn start() -> SurfNode {
+        let binary = std::env::var("X402_SURFNODE").expect(
+            "X402_SURFNODE names the local Solana node binary; scripts/test.sh builds it (tools/surfnode)",
+        );
+        let mut child = tokio::process::Command::new(binary)
+            .args([
+                "--port",
+                &free_port().to_string(),
+                "--ws-port",
+                &free_port().to_string(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("surfnode starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let url = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(url) = line.strip_prefix("ready ") {
+                    return Some(url.trim().to_owned());
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten()
+        .expect("surfnode prints ready");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        SurfNode {
+            _child: child,
+            url,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn rpc(&self, method: &str, params: Value) -> Value {
+        let answer: Value = self
+            .http
+            .post(&self.url)
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+            .send()
+            .await
+            .expect("node answers")
+            .json()
+            .await
+            .expect("JSON");
+        assert!(answer.get("error").is_none(), "{method}: {answer}");
+        answer["result"].clone()
+    }
+
+    /// Creates a 6-decimal mint owned by `program` at `mint`.
+    async fn create_mint(&self, mint: &Pubkey, program: &Pubkey) {
+        let mut data = Vec::with_capacity(82);
+        data.extend_from_slice(&1u32.to_le_bytes());
+        data.extend_from_slice(Pubkey::new_unique().as_ref());
+        data.extend_from_slice(&u64::MAX.to_le_bytes());
+        data.push(6);
+        data.push(1);
+        data.extend_from_slice(&0u32.to_le_bytes());
+        data.extend_from_slice(&[0u8; 32]);
+        let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
+        self.rpc(
+            "surfnet_setAccount",
+            json!([mint.to_string(), {"lamports": 1_461_600, "data": hex, "owner": program.to_string(), "executable": false}]),
+        )
+        .await;
+    }
+
+    async fn fund_token(&self, owner: &Pubkey, mint: &Pubkey, program: &Pubkey, amount: u64) {
+        self.rpc(
+            "surfnet_setTokenAccount",
+            json!([owner.to_string(), mint.to_string(), {"amount": amount, "state": "initialized"}, program.to_string()]),
+        )
+        .await;
+    }
+
+    async fn lamports(&self, who: &Pubkey, amount: u64) {
+        self.rpc(
+            "surfnet_setAccount",
+            json!([who.to_string(), {"lamports": amount}]),
+        )
+        .await;
+    }
+
+    async fn token_balance(&self, owner: &Pubkey, mint: &Pubkey, program: &Pubkey) -> u64 {
+        let ata = associated_token_account(owner, mint, program);
+        let answer = self
+            .rpc("getTokenAccountBalance", json!([ata.to_string()]))
+            .await;
+        answer["value"]["amount"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("token balance")
+    }
+
+    async fn blockhash(&self) -> x402_svm::sdk::solana_hash::Hash {
+        let answer = self.rpc("getLatestBlockhash", json!([])).await;
+        answer["value"]["blockhash"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("blockhash")
+    }
+}
+
+struct World {
+    node: SurfNode,
+    url: String,
+    http: reqwest::Client,
+    fee_payer: Pubkey,
+    payer: Keypair,
+    pay_to: Pubkey,
+    mint: Pubkey,
+    mint_2022: Pubkey,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+    _dir: TempDir,
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn world() -> World {
+    let node = SurfNode::start().await;
+    let fee_payer = Keypair::new();
+    let payer = Keypair::new();
+    let pay_to = Pubkey::new_unique();
+    let mint: Pubkey = USDC_DEVNET.parse().unwrap();
+    let mint_2022 = Pubkey::new_unique();
+    node.create_mint(&mint, &TOKEN_PROGRAM).await;
+    node.create_mint(&mint_2022, &TOKEN_2022_PROGRAM).await;
+    node.lamports(&fee_payer.pubkey(), 10_000_000_000).await;
+    node.lamports(&payer.pubkey(), 1_000_000_000).await;
+    for (m, program) in [(&mint, &TOKEN_PROGRAM), (&mint_2022, &TOKEN_2022_PROGRAM)] {
+        node.fund_token(&payer.pubkey(), m, program, 1_000_000_000)
+            .await;
+        node.fund_token(&pay_to, m, program, 0).await;
+    }
+
+    let dir = std::env::temp_dir().join(format!("x402-svm-{}-{}", std::process::id(), free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("facilitator.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "log_format = \"pretty\"\ndatabase_url = \"sqlite://{}/ledger.db?mode=rwc\"\nshutdown_grace_seconds = 0\n\n[networks.\"{DEVNET}\"]\nrpc_urls = [\"{}\"]\nsigner_keys = [\"{}\"]\nlocal_stand_in = true\nreceipt_timeout_ms = 20000\n",
+            dir.display(),
+            node.url,
+            fee_payer.to_base58_string()
+        ),
+    )
+    .unwrap();
+    let config = x402_facilitator::Config::load(Some(&file), &BTreeMap::<String, String>::new())
+        .expect("configuration");
+    let state = x402_facilitator::build_state(&config).await.expect("state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = x402_facilitator::serve_on(listener, state, &config, async {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    World {
+        node,
+        url,
+        http: reqwest::Client::new(),
+        fee_payer: fee_payer.pubkey(),
+        payer,
+        pay_to,
+        mint,
+        mint_2022,
+        _shutdown: tx,
+        _dir: TempDir(dir),
+    }
+}
+
+fn compute_limit(units: u32) -> Instruction {
+    let mut data = vec![2];
+    data.extend_from_slice(&units.to_le_bytes());
+    Instruction::new_with_bytes(x402_svm::inspect::COMPUTE_BUDGET_PROGRAM, &data, vec![])
+}
+
+fn compute_price(micro_lamports: u64) -> Instruction {
+    let mut data = vec![3];
+    data.extend_from_slice(&micro_lamports.to_le_bytes());
+    Instruction::new_with_bytes(x402_svm::inspect::COMPUTE_BUDGET_PROGRAM, &data, vec![])
+}
+
+fn transfer_checked(
+    program: &Pubkey,
+    source: Pubkey,
+    mint: Pubkey,
+    destination: Pubkey,
+    authority: Pubkey,
+    amount: u64,
+) -> Instruction {
+    let mut data = vec![12];
+    data.extend_from_slice(&amount.to_le_bytes());
+    data.push(6);
+    Instruction::new_with_bytes(
+        *program,
+        &data,
+        vec![
+            AccountMeta::new(source, false),
+            AccountMeta::new_readonly(mint, false),
+            AccountMeta::new(destination, false),
+            AccountMeta::new_readonly(authority, true),
+        ],
+    )
+}
+
+fn memo(text: &str) -> Instruction {
+    Instruction::new_with_bytes(MEMO_PROGRAM, text.as_bytes(), vec![])
+}
+
+impl World {
+    fn good_instructions(&self, mint: &Pubkey, program: &Pubkey, amount: u64) -> Vec<Instruction> {
+        vec![
+            compute_limit(20_000),
+            compute_price(1),
+            transfer_checked(
+                program,
+                associated_token_account(&self.payer.pubkey(), mint, program),
+                *mint,
+                associated_token_account(&self.pay_to, mint, program),
+                self.payer.pubkey(),
+                amount,
+            ),
+            memo(&format!("{:032x}", rand_tag())),
+        ]
+    }
+
+    /// A v0 transaction with our fee payer first, signed by `signers`.
+    async fn transaction(
+        &self,
+        instructions: &[Instruction],
+        signers: &[&Keypair],
+        blockhash: Option<x402_svm::sdk::solana_hash::Hash>,
+    ) -> String {
+        let blockhash = match blockhash {
+            Some(h) => h,
+            None => self.node.blockhash().await,
+        };
+        let message = v0::Message::try_compile(&self.fee_payer, instructions, &[], blockhash)
+            .expect("message compiles");
+        let keys = message.account_keys.clone();
+        let required = usize::from(message.header.num_required_signatures);
+        let versioned = VersionedMessage::V0(message);
+        let bytes = versioned.serialize();
+        let mut signatures = vec![Default::default(); required];
+        for signer in signers {
+            if let Some(i) = keys.iter().position(|k| *k == signer.pubkey()) {
+                if i < required {
+                    signatures[i] = signer.sign_message(&bytes);
+                }
+            }
+        }
+        let tx = VersionedTransaction {
+            signatures,
+            message: versioned,
+        };
+        x402_svm::sdk::base64::engine::general_purpose::STANDARD
+            .encode(x402_svm::sdk::bincode::serialize(&tx).unwrap())
+    }
+
+    fn body(&self, transaction: &str, mint: &Pubkey, amount: u64) -> Value {
+        let requirements = json!({
+            "scheme": "exact", "network": DEVNET, "amount": amount.to_string(),
+            "asset": mint.to_string(), "payTo": self.pay_to.to_string(), "maxTimeoutSeconds": 60,
+            "extra": {"feePayer": self.fee_payer.to_string()}
+        });
+        json!({
+            "x402Version": 2,
+            "paymentPayload": {"x402Version": 2, "accepted": requirements, "payload": {"transaction": transaction}},
+            "paymentRequirements": requirements
+        })
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    async fn balances(&self) -> (u64, u64, u64, u64) {
+        (
+            self.node
+                .token_balance(&self.payer.pubkey(), &self.mint, &TOKEN_PROGRAM)
+                .await,
+            self.node
+                .token_balance(&self.pay_to, &self.mint, &TOKEN_PROGRAM)
+                .await,
+            self.node
+                .token_balance(&self.payer.pubkey(), &self.mint_2022, &TOKEN_2022_PROGRAM)
+                .await,
+            self.node
+                .token_balance(&self.pay_to, &self.mint_2022, &TOKEN_2022_PROGRAM)
+                .await,
+        )
+    }
+}
+
+fn rand_tag() -> u128 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    nanos ^ (u128::from(N.fetch_add(1, Ordering::Relaxed)) << 64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_svm_client_pays_through_the_facilitator() {
+    let w = world().await;
+    let (_, deep) = {
+        let response = w
+            .http
+            .get(format!("{}/health/deep", w.url))
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.text().await.unwrap())
+    };
+    assert!(deep.contains("local stand-in"), "{deep}");
+    let output = tokio::process::Command::new("node")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/js/svm-conformance.mjs"
+        ))
+        .args([
+            w.url.as_str(),
+            w.node.url.as_str(),
+            &w.payer.to_base58_string(),
+            &w.pay_to.to_string(),
+            &w.mint.to_string(),
+            &w.mint_2022.to_string(),
+        ])
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "official client conformance failed:\n{stdout}"
+    );
+    // Checked from here too: two payments per mint (v2 12345, v1 2345), each once.
+    let (_, pay_to_spl, _, pay_to_2022) = w.balances().await;
+    assert_eq!(pay_to_spl, 12_345 + 2_345);
+    assert_eq!(pay_to_2022, 12_345 + 2_345);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_refusal_has_its_reason_and_moves_nothing() {
+    let w = world().await;
+    let stranger = Keypair::new();
+    let spl = (w.mint, TOKEN_PROGRAM);
+    let before = w.balances().await;
+    let good = |amount| w.good_instructions(&spl.0, &spl.1, amount);
+
+    let mut cases: Vec<(&str, String, u64, &str)> = Vec::new();
+    // The fee payer in an instruction's accounts, and as the transfer authority (drains).
+    let mut ix = good(1_000);
+    ix[3] = Instruction::new_with_bytes(
+        MEMO_PROGRAM,
+        b"drain",
+        vec![AccountMeta::new(w.fee_payer, true)],
+    );
+    cases.push((
+        "fee payer in accounts",
+        w.transaction(&ix, &[&w.payer], None).await,
+        1_000,
+        "invalid_exact_svm_payload_transaction_fee_payer_transferring_funds",
+    ));
+    let mut ix = good(1_000);
+    ix[2] = transfer_checked(
+        &spl.1,
+        associated_token_account(&w.fee_payer, &spl.0, &spl.1),
+        spl.0,
+        associated_token_account(&w.pay_to, &spl.0, &spl.1),
+        w.fee_payer,
+        1_000,
+    );
+    cases.push((
+        "fee payer as authority",
+        w.transaction(&ix, &[&w.payer], None).await,
+        1_000,
+        "invalid_exact_svm_payload_transaction_fee_payer_transferring_funds",
+    ));
+    // Compute price over the cap.
+    let mut ix = good(1_000);
+    ix[1] = compute_price(5_000_001);
+    cases.push((
+        "compute price over the cap",
+        w.transaction(&ix, &[&w.payer], None).await,
+        1_000,
+        "invalid_exact_svm_payload_transaction_instructions_compute_price_instruction_too_high",
+    ));
+    // An extra SOL transfer.
+    let mut ix = good(1_000);
+    let mut data = vec![2, 0, 0, 0];
+    data.extend_from_slice(&1_000_000u64.to_le_bytes());
+    ix.push(Instruction::new_with_bytes(
+        Pubkey::from_str_const("11111111111111111111111111111111"),
+        &data,
+        vec![
+            AccountMeta::new(w.payer.pubkey(), true),
+            AccountMeta::new(stranger.pubkey(), false),
+        ],
+    ));
+    cases.push((
+        "extra SOL transfer",
+        w.transaction(&ix, &[&w.payer], None).await,
+        1_000,
+        "invalid_exact_svm_payload_unknown_optional_instruction",
+    ));
+    // Wrong mint, wrong destination, amount short and over.
+    let ix = w.good_instructions(&w.mint_2022, &TOKEN_2022_PROGRAM, 1_000);
+    cases.push((
+        "wrong mint",
+        w.transaction(&ix, &[&w.payer], None).await,
+        1_000,
+        "invalid_exact_svm_payload_mint_mismatch",
+    ));
+    let mut ix = good(1_000);
+    ix[2] = transfer_checked(
+        &spl.1,
+        associated_token_account(&w.payer.pubkey(), &spl.0, &spl.1),
+        spl.0,
+        associated_token_account(&stranger.pubkey(), &spl.0, &spl.1),
+        w.payer.pubkey(),
+        1_000,
+    );
+    cases.push((
+        "wrong destination",
+        w.transaction(&ix, &[&w.payer], None).await,
+        1_000,
+        "invalid_exact_svm_payload_recipient_mismatch",
+    ));
+    cases.push((
+        "amount short",
+        w.transaction(&good(999), &[&w.payer], None).await,
+        1_000,
+        "invalid_exact_svm_payload_amount_mismatch",
+    ));
+    cases.push((
+        "amount over",
+        w.transaction(&good(1_001), &[&w.payer], None).await,
+        1_000,
+        "invalid_exact_svm_payload_amount_mismatch",
+    ));
+    // A signature from another key in the payer's place.
+    let tx = w.transaction(&good(1_000), &[&w.payer], None).await;
+    let mut decoded: VersionedTransaction = x402_svm::sdk::bincode::deserialize(
+        &x402_svm::sdk::base64::engine::general_purpose::STANDARD
+            .decode(&tx)
+            .unwrap(),
+    )
+    .unwrap();
+    decoded.signatures[1] = stranger.sign_message(&decoded.message.serialize());
+    let forged = x402_svm::sdk::base64::engine::general_purpose::STANDARD
+        .encode(x402_svm::sdk::bincode::serialize(&decoded).unwrap());
+    cases.push((
+        "signature from another key",
+        forged,
+        1_000,
+        "invalid_exact_svm_payload_signature_invalid",
+    ));
+    // An expired (unknown) blockhash: only the simulation can tell.
+    let stale = x402_svm::sdk::solana_hash::Hash::new_from_array([9; 32]);
+    cases.push((
+        "expired blockhash",
+        w.transaction(&good(1_000), &[&w.payer], Some(stale)).await,
+        1_000,
+        "invalid_exact_svm_transaction_simulation_failed",
+    ));
+
+    for (name, transaction, amount, reason) in &cases {
+        let body = w.body(transaction, &spl.0, *amount);
+        let verdict = w.post("/verify", &body).await;
+        assert_eq!(verdict["isValid"], false, "{name}: {verdict}");
+        assert_eq!(verdict["invalidReason"], *reason, "{name}: {verdict}");
+        let settled = w.post("/settle", &body).await;
+        assert_eq!(settled["success"], false, "{name}: {settled}");
+        assert_eq!(settled["errorReason"], *reason, "{name}: {settled}");
+        assert_eq!(settled["transaction"], "", "{name}: nothing sent");
+    }
+    assert_eq!(w.balances().await, before, "no refusal moved anything");
+
+    // A replay of a settled transaction: the same answer, nothing moves twice.
+    let tx = w.transaction(&good(777), &[&w.payer], None).await;
+    let body = w.body(&tx, &spl.0, 777);
+    let first = w.post("/settle", &body).await;
+    assert_eq!(first["success"], true, "{first}");
+    let settled_once = w.balances().await;
+    assert_eq!(settled_once.1, before.1 + 777);
+    let again = w.post("/settle", &body).await;
+    assert_eq!(again["transaction"], first["transaction"], "{again}");
+    let replay = w.post("/verify", &body).await;
+    assert_eq!(replay["isValid"], false, "{replay}");
+    assert_eq!(
+        replay["invalidReason"], "invalid_exact_svm_transaction_simulation_failed",
+        "{replay}"
+    );
+    assert_eq!(w.balances().await, settled_once, "the replay moved nothing");
+}
