@@ -32,6 +32,8 @@ async function tokenBalance(owner, mint) {
 
 const signer = await createKeyPairSignerFromBytes(getBase58Encoder().encode(payerSecret));
 const client = new x402Client();
+// The Token-2022 test mint is not one of the SDK's default assets.
+client.setSpendControls(false);
 client.register("solana:*", new ExactSvmScheme(signer, { rpcUrl }));
 client.registerV1("solana-devnet", new ExactSvmSchemeV1(signer, { rpcUrl }));
 const facilitator = new HTTPFacilitatorClient({ url });
