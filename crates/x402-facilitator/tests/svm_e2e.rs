@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -168,6 +169,10 @@ impl Drop for TempDir {
 }
 
 async fn world() -> World {
+    world_with(20_000).await
+}
+
+async fn world_with(receipt_timeout_ms: u64) -> World {
     let node = SurfNode::start().await;
     let fee_payer = Keypair::new();
     let payer = Keypair::new();
@@ -190,7 +195,7 @@ async fn world() -> World {
     std::fs::write(
         &file,
         format!(
-            "log_format = \"pretty\"\ndatabase_url = \"sqlite://{}/ledger.db?mode=rwc\"\nshutdown_grace_seconds = 0\n\n[networks.\"{DEVNET}\"]\nrpc_urls = [\"{}\"]\nsigner_keys = [\"{}\"]\nlocal_stand_in = true\nreceipt_timeout_ms = 20000\n",
+            "log_format = \"pretty\"\ndatabase_url = \"sqlite://{}/ledger.db?mode=rwc\"\nshutdown_grace_seconds = 0\n\n[networks.\"{DEVNET}\"]\nrpc_urls = [\"{}\"]\nsigner_keys = [\"{}\"]\nlocal_stand_in = true\nreceipt_timeout_ms = {receipt_timeout_ms}\n",
             dir.display(),
             node.url,
             fee_payer.to_base58_string()
@@ -567,4 +572,82 @@ async fn every_refusal_has_its_reason_and_moves_nothing() {
         "{replay}"
     );
     assert_eq!(w.balances().await, settled_once, "the replay moved nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_health_flags_a_node_whose_genesis_is_not_the_configured_network() {
+    let node = SurfNode::start().await;
+    let fee_payer = Keypair::new();
+    node.lamports(&fee_payer.pubkey(), 1_000_000_000).await;
+    let dir = TempDir(std::env::temp_dir().join(format!(
+        "x402-svm-health-{}-{}",
+        std::process::id(),
+        free_port()
+    )));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let ledger = Arc::new(
+        x402_ledger::Ledger::connect(&format!("sqlite://{}/ledger.db?mode=rwc", dir.0.display()))
+            .await
+            .unwrap(),
+    );
+    let handler = |stand_in: bool| {
+        x402_svm::ExactSvm::new(x402_svm::SvmSettings {
+            chain_id: DEVNET.parse().unwrap(),
+            rpc_urls: vec![node.url.clone()],
+            fee_payer_keys: vec![fee_payer.to_base58_string()],
+            max_compute_units: 400_000,
+            max_compute_unit_price: 5_000_000,
+            optional_programs: vec![MEMO_PROGRAM.to_string()],
+            commitment: "confirmed".into(),
+            confirm_timeout: Duration::from_secs(5),
+            rpc_timeout: Duration::from_secs(5),
+            local_stand_in: stand_in,
+            min_fee_payer_lamports: 10_000_000,
+            ledger: ledger.clone(),
+        })
+        .unwrap()
+    };
+    use x402_protocol::SchemeHandler;
+    for (stand_in, expected) in [(false, false), (true, true)] {
+        let checks = handler(stand_in).health().await;
+        let chain = checks
+            .iter()
+            .find(|c| c.name == "chain_id")
+            .expect("chain check");
+        assert_eq!(chain.ok, expected, "local_stand_in={stand_in}: {chain:?}");
+        assert!(
+            checks
+                .iter()
+                .any(|c| c.name == "signer_gas_balance" && c.ok),
+            "{checks:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_settlement_is_finished_by_its_retry_with_the_same_signature() {
+    // A 1 ms confirmation wait: the first answer is `settlement_pending` with the signature.
+    let w = world_with(1).await;
+    let before = w.balances().await;
+    let ix = w.good_instructions(&w.mint, &TOKEN_PROGRAM, 4_321);
+    let body = w.body(&w.transaction(&ix, &[&w.payer], None).await, &w.mint, 4_321);
+    let pending = w.post("/settle", &body).await;
+    assert_eq!(pending["success"], false, "{pending}");
+    assert_eq!(pending["errorReason"], "settlement_pending", "{pending}");
+    let signature = pending["transaction"].as_str().unwrap().to_owned();
+    assert!(signature.len() >= 80, "{pending}");
+    // Retries return the outcome of that same transaction once the node confirms it.
+    let mut settled = Value::Null;
+    for _ in 0..200 {
+        settled = w.post("/settle", &body).await;
+        if settled["success"] == true {
+            break;
+        }
+        assert_eq!(settled["transaction"], signature.as_str(), "{settled}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(settled["success"], true, "{settled}");
+    assert_eq!(settled["transaction"], signature.as_str());
+    let after = w.balances().await;
+    assert_eq!(after.1 - before.1, 4_321, "moved exactly once");
 }
