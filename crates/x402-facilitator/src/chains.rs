@@ -39,6 +39,8 @@ fn build_one(
     ledger: &Arc<x402_ledger::Ledger>,
     nonce_mode: NonceFetchMode,
 ) -> Result<Arc<dyn SchemeHandler>, ChainSetupError> {
+    #[cfg(not(feature = "evm"))]
+    let _ = nonce_mode; // only EVM chains have account nonces
     let fail = |message: String| ChainSetupError {
         network: network.chain_id.to_string(),
         message,
