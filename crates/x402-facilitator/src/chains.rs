@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use x402_protocol::{ChainFamily, SchemeHandler};
+use x402_protocol::SchemeHandler;
 
 use crate::app::HandlerMap;
 use crate::config::{NetworkConfig, NonceFetchMode};
@@ -41,13 +41,15 @@ fn build_one(
 ) -> Result<Arc<dyn SchemeHandler>, ChainSetupError> {
     #[cfg(not(feature = "evm"))]
     let _ = nonce_mode; // only EVM chains have account nonces
+    #[cfg(not(any(feature = "evm", feature = "svm")))]
+    let _ = ledger; // no chain family compiled in: nothing settles
     let fail = |message: String| ChainSetupError {
         network: network.chain_id.to_string(),
         message,
     };
     match network.family {
         #[cfg(feature = "evm")]
-        ChainFamily::Evm => {
+        x402_protocol::ChainFamily::Evm => {
             let parse_all = |items: &[String], what: &str| {
                 items
                     .iter()
@@ -90,7 +92,7 @@ fn build_one(
                 .map_err(|e| fail(e.to_string()))
         }
         #[cfg(feature = "svm")]
-        ChainFamily::Svm => {
+        x402_protocol::ChainFamily::Svm => {
             let settings = x402_svm::SvmSettings {
                 chain_id: network.chain_id.clone(),
                 rpc_urls: network
