@@ -12,6 +12,7 @@ pub mod amount;
 pub mod caip2;
 pub mod convert;
 pub mod envelope;
+pub mod failover;
 pub mod networks;
 pub mod payment;
 pub mod reason;

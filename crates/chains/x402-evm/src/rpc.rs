@@ -8,12 +8,13 @@
 //! not failures.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use alloy::rpc::client::RpcClient;
 use alloy::transports::{RpcError, TransportErrorKind};
 use serde_json::value::RawValue;
 use serde_json::Value;
+use x402_protocol::failover::{EndpointHealth, COOL_DOWN};
 
 /// The facilitator could not talk to any node (never the payer's fault).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -34,15 +35,10 @@ pub struct NodeError {
 /// The result of one call in a batch.
 pub type CallResult = Result<Value, NodeError>;
 
-/// How long an endpoint that failed goes to the back of the order.
-pub const COOL_DOWN: Duration = Duration::from_secs(5);
-
 /// One RPC endpoint; the URL is a secret and never printed.
 struct Endpoint {
     client: RpcClient,
     label: String,
-    /// Milliseconds since `Rpc::epoch` until which the endpoint counts as failing (0: healthy).
-    failing_until: AtomicU64,
 }
 
 /// A set of endpoints for one chain.
@@ -50,7 +46,7 @@ pub struct Rpc {
     endpoints: Vec<Endpoint>,
     round_trips: AtomicU64,
     failovers: AtomicU64,
-    epoch: Instant,
+    health: EndpointHealth,
 }
 
 impl Rpc {
@@ -71,37 +67,17 @@ impl Rpc {
             endpoints.push(Endpoint {
                 client: RpcClient::new_http_with_client(http.clone(), parsed),
                 label: format!("rpc#{}", i + 1),
-                failing_until: AtomicU64::new(0),
             });
         }
         if endpoints.is_empty() {
             return Err("no RPC URL".into());
         }
         Ok(Rpc {
+            health: EndpointHealth::new(endpoints.len(), COOL_DOWN),
             endpoints,
             round_trips: AtomicU64::new(0),
             failovers: AtomicU64::new(0),
-            epoch: Instant::now(),
         })
-    }
-
-    fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
-    }
-
-    /// Healthy endpoints in configured order, then those cooling down (soonest back first).
-    fn order(&self) -> Vec<&Endpoint> {
-        let now = self.now_ms();
-        let mut order: Vec<&Endpoint> = self.endpoints.iter().collect();
-        order.sort_by_key(|e| {
-            let until = e.failing_until.load(Ordering::Relaxed);
-            if until <= now {
-                0
-            } else {
-                until
-            }
-        });
-        order
     }
 
     /// Times a call moved on from a failing endpoint to the next one.
@@ -120,22 +96,21 @@ impl Rpc {
         calls: &[(&'static str, Value)],
     ) -> Result<Vec<CallResult>, RpcUnavailable> {
         let mut last_error = String::from("no endpoint tried");
-        let order = self.order();
-        for (i, endpoint) in order.iter().enumerate() {
+        let order = self.health.order();
+        for (tried, &index) in order.iter().enumerate() {
+            let endpoint = &self.endpoints[index];
             match self.batch_on(endpoint, calls).await {
                 Ok(results) => {
-                    if endpoint.failing_until.swap(0, Ordering::Relaxed) != 0 {
+                    if self.health.succeeded(index) {
                         tracing::info!(endpoint = %endpoint.label, "RPC endpoint answers again");
                     }
                     return Ok(results);
                 }
                 Err(error) => {
-                    let until = self.now_ms() + COOL_DOWN.as_millis() as u64;
-                    let was = endpoint.failing_until.swap(until, Ordering::Relaxed);
-                    if was <= self.now_ms() {
+                    if self.health.failed(index) {
                         tracing::warn!(endpoint = %endpoint.label, error = %error, "RPC endpoint failed; it goes last for a while");
                     }
-                    if i + 1 < order.len() {
+                    if tried + 1 < order.len() {
                         self.failovers.fetch_add(1, Ordering::Relaxed);
                     }
                     last_error = format!("{}: {error}", endpoint.label);

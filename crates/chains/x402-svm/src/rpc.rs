@@ -1,10 +1,12 @@
-//! Solana JSON-RPC over HTTP with failover: endpoints in configured order, a timeout per
-//! call; a node's error answer is a result, a transport failure moves to the next endpoint.
+//! Solana JSON-RPC over HTTP with failover: endpoints in order of health (one that failed
+//! goes last for a while), a timeout per call; a node's error answer is a result, a
+//! transport failure moves to the next endpoint.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use x402_protocol::failover::{EndpointHealth, COOL_DOWN};
 
 /// No endpoint answered (never the payer's fault). The text never holds a URL.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -27,6 +29,7 @@ pub struct SolanaRpc {
     urls: Vec<String>,
     http: reqwest::Client,
     calls: AtomicU64,
+    health: EndpointHealth,
 }
 
 impl SolanaRpc {
@@ -44,6 +47,7 @@ impl SolanaRpc {
             .build()
             .map_err(|_| "cannot build the HTTP client".to_owned())?;
         Ok(SolanaRpc {
+            health: EndpointHealth::new(urls.len(), COOL_DOWN),
             urls: urls.to_vec(),
             http,
             calls: AtomicU64::new(0),
@@ -63,28 +67,33 @@ impl SolanaRpc {
     ) -> Result<Result<Value, NodeError>, RpcUnavailable> {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
         let mut last = String::from("no endpoint tried");
-        for (i, url) in self.urls.iter().enumerate() {
+        for i in self.health.order() {
+            let url = &self.urls[i];
+            let label = format!("rpc#{}", i + 1);
             self.calls.fetch_add(1, Ordering::Relaxed);
             let answer = match self.http.post(url).json(&body).send().await {
                 Ok(response) => response.json::<Value>().await,
                 Err(e) => {
-                    last = format!(
-                        "rpc#{}: {}",
-                        i + 1,
-                        if e.is_timeout() {
-                            "timed out"
-                        } else {
-                            "transport error"
-                        }
-                    );
-                    tracing::warn!(endpoint = %format!("rpc#{}", i + 1), method, "RPC endpoint failed, trying next");
+                    let kind = if e.is_timeout() {
+                        "timed out"
+                    } else {
+                        "transport error"
+                    };
+                    last = format!("{label}: {kind}");
+                    if self.health.failed(i) {
+                        tracing::warn!(endpoint = %label, method, "RPC endpoint failed; it goes last for a while");
+                    }
                     continue;
                 }
             };
             let Ok(answer) = answer else {
-                last = format!("rpc#{}: undecodable answer", i + 1);
+                last = format!("{label}: undecodable answer");
+                self.health.failed(i);
                 continue;
             };
+            if self.health.succeeded(i) {
+                tracing::info!(endpoint = %label, "RPC endpoint answers again");
+            }
             if let Some(error) = answer.get("error") {
                 return Ok(Err(NodeError {
                     code: error.get("code").and_then(Value::as_i64).unwrap_or(0),
