@@ -234,6 +234,19 @@ async fn blue_green_overlap_loses_no_request() {
         answers.extend(client.await.unwrap());
     }
     let failed: Vec<&Value> = answers.iter().filter(|a| a["success"] != true).collect();
+    if !failed.is_empty() {
+        let noteworthy = |p: &Process| -> Vec<Value> {
+            p.logs()
+                .into_iter()
+                .filter(|l| l["level"] == "WARN" || l["level"] == "ERROR")
+                .collect()
+        };
+        eprintln!(
+            "blue: {:#?}\ngreen: {:#?}",
+            noteworthy(&blue),
+            noteworthy(&green)
+        );
+    }
     assert!(
         failed.is_empty(),
         "{} of {} failed: {:?}",

@@ -1540,15 +1540,21 @@ impl ExactEvm {
                 format!("node refused the broadcast ({})", node.message),
             );
         }
-        self.report_mismatch(
-            &entry.signer,
-            NonceMismatch {
-                ledger: transfer_nonce,
-                chain: latest,
-            },
-        );
         let used = result_bytes(&results[3]).map(|b| b.len() >= 32 && b[31] == 1);
         if used == Some(true) {
+            // The authorization is spent. Most likely by this very transaction: a node can
+            // count its nonce as used before it serves the receipt. Wait for the receipt
+            // before concluding that someone else spent it.
+            if let Ok(Some(status)) = self.wait_receipt(&entry.tx_hash).await {
+                return self.record_outcome(&entry, status).await;
+            }
+            self.report_mismatch(
+                &entry.signer,
+                NonceMismatch {
+                    ledger: transfer_nonce,
+                    chain: latest,
+                },
+            );
             let settlement = Settlement::failed(
                 Reason::ExactEvmNonceAlreadyUsed,
                 "the authorization was used by a transaction this facilitator did not send",
@@ -1557,6 +1563,13 @@ impl ExactEvm {
             );
             return self.finish(&entry, EntryState::Failed, settlement).await;
         }
+        self.report_mismatch(
+            &entry.signer,
+            NonceMismatch {
+                ledger: transfer_nonce,
+                chain: latest,
+            },
+        );
         if entry.valid_before <= now_secs() as i64 + VALID_BEFORE_MARGIN as i64 {
             let settlement = Settlement::failed(
                 Reason::ExactEvmValidBefore,
