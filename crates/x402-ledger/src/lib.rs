@@ -18,6 +18,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// The `sqlx` this crate is built on (tests open their own PostgreSQL connections with it).
 pub use sqlx;
 
+pub mod answers;
+
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 

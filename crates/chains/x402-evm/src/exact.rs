@@ -22,6 +22,7 @@ use alloy::sol;
 use alloy::sol_types::{eip712_domain, SolCall, SolStruct, SolValue};
 use async_trait::async_trait;
 use serde_json::{json, Value};
+use x402_ledger::answers::{ledger_refusal, pending_answer, recorded_answer};
 use x402_ledger::{
     Claim, Entry, EntryState, Ledger, NewEntry, NonceMismatch, RecordError, SignedTransaction,
 };
@@ -1170,25 +1171,6 @@ impl ExactEvm {
         );
     }
 
-    fn ledger_refusal(&self, error: impl std::fmt::Display, payer: Option<String>) -> Settlement {
-        tracing::error!(network = %self.chain_id, error = %error, "settlement ledger unavailable: refusing to settle, nothing sent");
-        Settlement::failed(
-            Reason::LedgerUnavailable,
-            "the facilitator cannot record settlements right now; nothing was sent; retry later",
-            payer,
-            "",
-        )
-    }
-
-    fn pending_answer(entry: &Entry, why: impl std::fmt::Display) -> Settlement {
-        Settlement::failed(
-            Reason::SettlementPending,
-            format!("{why}; the signed transaction is kept and sent again; retry the same request for the outcome"),
-            Some(entry.payer.clone()),
-            entry.tx_hash.clone(),
-        )
-    }
-
     /// Settles a payment the ledger may or may not know.
     async fn settle_payment(&self, payment: &Payment) -> Settlement {
         let Some((key, auth)) = Self::payment_key(payment) else {
@@ -1201,7 +1183,13 @@ impl ExactEvm {
         let digest = payment.request_digest();
         let network = self.chain_id.to_string();
         match self.ledger.entry(&network, &key).await {
-            Err(e) => return self.ledger_refusal(e, Some(auth.from.to_checksum(None))),
+            Err(e) => {
+                return ledger_refusal(
+                    &self.chain_id.to_string(),
+                    e,
+                    Some(auth.from.to_checksum(None)),
+                )
+            }
             Ok(Some(entry)) => return self.resume(entry, &digest).await,
             Ok(None) => {}
         }
@@ -1320,7 +1308,9 @@ impl ExactEvm {
                         Err(e) => return Settlement::from_verdict(self.rpc_refusal(e, &payer)),
                     }
                 }
-                Err(RecordError::Ledger(e)) => return self.ledger_refusal(e, Some(payer)),
+                Err(RecordError::Ledger(e)) => {
+                    return ledger_refusal(&self.chain_id.to_string(), e, Some(payer))
+                }
                 Err(other) => {
                     return Settlement::failed(
                         Reason::UnexpectedSettleError,
@@ -1353,7 +1343,9 @@ impl ExactEvm {
             );
         }
         match entry.state {
-            EntryState::Confirmed | EntryState::Failed => Self::final_answer(&entry),
+            EntryState::Confirmed | EntryState::Failed => {
+                recorded_answer(&entry, Reason::ExactEvmTransactionFailed)
+            }
             EntryState::Submitted => {
                 // A retry after `settlement_pending`: the same transaction's outcome.
                 if let Ok(Some(status)) = self.receipt(&entry.tx_hash).await {
@@ -1362,25 +1354,6 @@ impl ExactEvm {
                 self.drive(entry, true).await
             }
         }
-    }
-
-    fn final_answer(entry: &Entry) -> Settlement {
-        entry
-            .outcome
-            .as_deref()
-            .and_then(Settlement::from_record)
-            .unwrap_or_else(|| {
-                if entry.state == EntryState::Confirmed {
-                    Settlement::settled(entry.payer.clone(), entry.tx_hash.clone())
-                } else {
-                    Settlement::failed(
-                        Reason::ExactEvmTransactionFailed,
-                        "settlement failed",
-                        Some(entry.payer.clone()),
-                        entry.tx_hash.clone(),
-                    )
-                }
-            })
     }
 
     /// Writes a mined transaction's outcome; when another request or instance finished the
@@ -1405,24 +1378,9 @@ impl ExactEvm {
     }
 
     async fn finish(&self, entry: &Entry, state: EntryState, settlement: Settlement) -> Settlement {
-        match self
-            .ledger
-            .finish(entry, state, &settlement.to_record())
+        self.ledger
+            .settle_entry(entry, state, settlement, Reason::ExactEvmTransactionFailed)
             .await
-        {
-            Ok(true) => settlement,
-            Ok(false) => match self.ledger.entry(&entry.network, &entry.payment_key).await {
-                Ok(Some(current)) if current.state != EntryState::Submitted => {
-                    Self::final_answer(&current)
-                }
-                _ => settlement,
-            },
-            Err(e) => {
-                // The chain has the truth; the reconciler writes it down once the store is back.
-                tracing::warn!(network = %self.chain_id, tx_hash = %entry.tx_hash, error = %e, "could not record a settlement outcome");
-                settlement
-            }
-        }
     }
 
     /// Broadcasts the entry's signed transaction(s) and, with `wait`, waits for the outcome.
@@ -1434,16 +1392,16 @@ impl ExactEvm {
                 Ok(Err(node)) if nonce_taken(&node) => {}
                 Ok(Err(node)) => return self.refused_broadcast(&entry, &node),
                 Err(e) => {
-                    return Self::pending_answer(&entry, format!("broadcast outcome unknown ({e})"))
+                    return pending_answer(&entry, format!("broadcast outcome unknown ({e})"))
                 }
             }
         }
         match self.broadcast(&entry.raw_tx).await {
             Ok(Ok(())) if wait => self.conclude(&entry).await,
-            Ok(Ok(())) => Self::pending_answer(&entry, "transaction sent"),
+            Ok(Ok(())) => pending_answer(&entry, "transaction sent"),
             Ok(Err(node)) if nonce_taken(&node) => self.nonce_taken(entry, &node).await,
             Ok(Err(node)) => self.refused_broadcast(&entry, &node),
-            Err(e) => Self::pending_answer(&entry, format!("broadcast outcome unknown ({e})")),
+            Err(e) => pending_answer(&entry, format!("broadcast outcome unknown ({e})")),
         }
     }
 
@@ -1461,7 +1419,7 @@ impl ExactEvm {
                 entry.tx_hash.clone(),
             );
         }
-        Self::pending_answer(
+        pending_answer(
             entry,
             format!("node refused the broadcast ({})", node.message),
         )
@@ -1471,8 +1429,8 @@ impl ExactEvm {
     async fn conclude(&self, entry: &Entry) -> Settlement {
         match self.wait_receipt(&entry.tx_hash).await {
             Ok(Some(status)) => self.record_outcome(entry, status).await,
-            Ok(None) => Self::pending_answer(entry, "transaction broadcast, not yet confirmed"),
-            Err(e) => Self::pending_answer(
+            Ok(None) => pending_answer(entry, "transaction broadcast, not yet confirmed"),
+            Err(e) => pending_answer(
                 entry,
                 format!("transaction broadcast, receipt unavailable ({e})"),
             ),
@@ -1485,7 +1443,7 @@ impl ExactEvm {
     /// keeps every hash tried.
     async fn nonce_taken(&self, entry: Entry, node: &NodeError) -> Settlement {
         let Some(signer) = self.signer_named(&entry.signer) else {
-            return Self::pending_answer(&entry, "the entry's signer is not configured here");
+            return pending_answer(&entry, "the entry's signer is not configured here");
         };
         let mut key = entry.payment_key.split('/');
         let (Some(asset), Some(from), Some(auth_nonce)) = (
@@ -1493,7 +1451,7 @@ impl ExactEvm {
             key.next().and_then(|a| Address::from_str(a).ok()),
             key.next().and_then(|n| B256::from_str(n).ok()),
         ) else {
-            return Self::pending_answer(&entry, "unreadable payment key");
+            return pending_answer(&entry, "unreadable payment key");
         };
         let address = signer.signer.address().to_string();
         let state_call = authorizationStateCall {
@@ -1514,8 +1472,8 @@ impl ExactEvm {
         ];
         let results = match self.rpc.batch(&calls).await {
             Ok(results) if results.len() == calls.len() => results,
-            Ok(_) => return Self::pending_answer(&entry, "node answered a batch partially"),
-            Err(e) => return Self::pending_answer(&entry, format!("node unavailable ({e})")),
+            Ok(_) => return pending_answer(&entry, "node answered a batch partially"),
+            Err(e) => return pending_answer(&entry, format!("node unavailable ({e})")),
         };
         if let Ok(Value::Object(receipt)) = &results[0] {
             let status = receipt.get("status").and_then(parse_u256);
@@ -1530,12 +1488,12 @@ impl ExactEvm {
                 .and_then(|n| u64::try_from(n).ok())
         };
         let (Some(latest), Some(pending)) = (number(&results[1]), number(&results[2])) else {
-            return Self::pending_answer(&entry, "node gave no account nonce");
+            return pending_answer(&entry, "node gave no account nonce");
         };
         let transfer_nonce = entry.tx_nonce + u64::from(entry.prelude_tx.is_some());
         if latest <= transfer_nonce {
             // Another transaction holds the nonce in the pool only: not proof it wins.
-            return Self::pending_answer(
+            return pending_answer(
                 &entry,
                 format!("node refused the broadcast ({})", node.message),
             );
@@ -1580,12 +1538,12 @@ impl ExactEvm {
             return self.finish(&entry, EntryState::Failed, settlement).await;
         }
         let (Some(gas_price), Some(used_known)) = (result_u128(&results[4]), used) else {
-            return Self::pending_answer(&entry, "node gave no fee or authorization state");
+            return pending_answer(&entry, "node gave no fee or authorization state");
         };
         debug_assert!(!used_known);
         let priority = result_u128(&results[5]).unwrap_or(0);
         let Some(call) = decode_call(&entry.raw_tx) else {
-            return Self::pending_answer(&entry, "recorded transaction cannot be decoded");
+            return pending_answer(&entry, "recorded transaction cannot be decoded");
         };
         let fees = (
             gas_price.saturating_mul(2).max(gas_price + priority),
@@ -1610,13 +1568,13 @@ impl ExactEvm {
                 // Another request or instance moved the entry on: read its state.
                 return match self.ledger.entry(&entry.network, &entry.payment_key).await {
                     Ok(Some(current)) if current.state != EntryState::Submitted => {
-                        Self::final_answer(&current)
+                        recorded_answer(&current, Reason::ExactEvmTransactionFailed)
                     }
-                    Ok(Some(current)) => Self::pending_answer(&current, "transaction replaced"),
-                    _ => Self::pending_answer(&entry, "transaction replaced elsewhere"),
+                    Ok(Some(current)) => pending_answer(&current, "transaction replaced"),
+                    _ => pending_answer(&entry, "transaction replaced elsewhere"),
                 };
             }
-            Err(e) => return Self::pending_answer(&entry, format!("ledger unavailable ({e})")),
+            Err(e) => return pending_answer(&entry, format!("ledger unavailable ({e})")),
         };
         metrics::counter!("x402_settlement_replacements_total", "network" => self.chain_id.to_string()).increment(1);
         tracing::warn!(
@@ -1628,7 +1586,7 @@ impl ExactEvm {
         match self.broadcast(&replaced.raw_tx).await {
             Ok(Ok(())) => self.conclude(&replaced).await,
             Ok(Err(node)) => self.refused_broadcast(&replaced, &node),
-            Err(e) => Self::pending_answer(&replaced, format!("broadcast outcome unknown ({e})")),
+            Err(e) => pending_answer(&replaced, format!("broadcast outcome unknown ({e})")),
         }
     }
 

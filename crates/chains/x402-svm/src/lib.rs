@@ -38,6 +38,7 @@ use solana_keypair::Keypair;
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use solana_transaction::versioned::VersionedTransaction;
+use x402_ledger::answers::{ledger_refusal, pending_answer, recorded_answer};
 use x402_ledger::{Claim, Entry, EntryState, Ledger, NewEntry, SignedTransaction};
 use x402_protocol::{
     ChainId, HealthCheck, Payment, Reason, ReconcileReport, SchemeHandler, Settlement, Verdict,
@@ -285,25 +286,6 @@ impl ExactSvm {
         Some(format!("tx/{payer_signature}"))
     }
 
-    fn ledger_refusal(&self, error: impl std::fmt::Display, payer: Option<String>) -> Settlement {
-        tracing::error!(network = %self.chain_id, error = %error, "settlement ledger unavailable: refusing to settle, nothing sent");
-        Settlement::failed(
-            Reason::LedgerUnavailable,
-            "the facilitator cannot record settlements right now; nothing was sent; retry later",
-            payer,
-            "",
-        )
-    }
-
-    fn pending(entry: &Entry, why: impl std::fmt::Display) -> Settlement {
-        Settlement::failed(
-            Reason::SettlementPending,
-            format!("{why}; retry the same request for the outcome"),
-            Some(entry.payer.clone()),
-            entry.tx_hash.clone(),
-        )
-    }
-
     async fn settle_payment(&self, payment: &Payment) -> Settlement {
         let Some(key) = Self::payment_key(payment) else {
             return match self.check(payment).await {
@@ -314,7 +296,7 @@ impl ExactSvm {
         let digest = payment.request_digest();
         let network = self.chain_id.to_string();
         match self.ledger.entry(&network, &key).await {
-            Err(e) => return self.ledger_refusal(e, None),
+            Err(e) => return ledger_refusal(&self.chain_id.to_string(), e, None),
             Ok(Some(entry)) => return self.resume(entry, &digest).await,
             Ok(None) => {}
         }
@@ -348,7 +330,7 @@ impl ExactSvm {
         match self.ledger.record(&new_entry, &signed).await {
             Ok(Claim::Recorded(entry)) => self.send_and_confirm(entry, true).await,
             Ok(Claim::Existing(entry)) => self.resume(entry, &digest).await,
-            Err(e) => self.ledger_refusal(e, Some(ready.payer)),
+            Err(e) => ledger_refusal(&self.chain_id.to_string(), e, Some(ready.payer)),
         }
     }
 
@@ -362,7 +344,9 @@ impl ExactSvm {
             );
         }
         match entry.state {
-            EntryState::Confirmed | EntryState::Failed => final_answer(&entry),
+            EntryState::Confirmed | EntryState::Failed => {
+                recorded_answer(&entry, Reason::ExactSvmTransactionFailed)
+            }
             EntryState::Submitted => match self.status(&entry.tx_hash).await {
                 Ok(Some(status)) => self.finish(&entry, status).await,
                 _ => self.send_and_confirm(entry, true).await,
@@ -419,23 +403,9 @@ impl ExactSvm {
                 ),
             ),
         };
-        match self
-            .ledger
-            .finish(entry, state, &settlement.to_record())
+        self.ledger
+            .settle_entry(entry, state, settlement, Reason::ExactSvmTransactionFailed)
             .await
-        {
-            Ok(true) => settlement,
-            Ok(false) => match self.ledger.entry(&entry.network, &entry.payment_key).await {
-                Ok(Some(current)) if current.state != EntryState::Submitted => {
-                    final_answer(&current)
-                }
-                _ => settlement,
-            },
-            Err(e) => {
-                tracing::warn!(network = %self.chain_id, signature = %entry.tx_hash, error = %e, "could not record a settlement outcome");
-                settlement
-            }
-        }
     }
 
     /// Sends the recorded bytes (again) and, with `wait`, waits for the commitment.
@@ -448,7 +418,7 @@ impl ExactSvm {
             )
             .await;
         match sent {
-            Err(e) => return Self::pending(&entry, format!("send outcome unknown ({e})")),
+            Err(e) => return pending_answer(&entry, format!("send outcome unknown ({e})")),
             Ok(Err(node)) => {
                 let text = node.message.to_ascii_lowercase();
                 if text.contains("already been processed") {
@@ -462,15 +432,19 @@ impl ExactSvm {
                             Some(entry.payer.clone()),
                             entry.tx_hash.clone(),
                         );
-                        let _ = self
+                        return self
                             .ledger
-                            .finish(&entry, EntryState::Failed, &failed.to_record())
+                            .settle_entry(
+                                &entry,
+                                EntryState::Failed,
+                                failed,
+                                Reason::ExactSvmTransactionFailed,
+                            )
                             .await;
-                        return failed;
                     }
                 } else {
                     tracing::warn!(network = %self.chain_id, signature = %entry.tx_hash, error = %node.message, "node refused a recorded settlement transaction");
-                    return Self::pending(
+                    return pending_answer(
                         &entry,
                         format!("node refused the send ({})", node.message),
                     );
@@ -479,7 +453,7 @@ impl ExactSvm {
             Ok(Ok(_)) => {}
         }
         if !wait {
-            return Self::pending(&entry, "transaction sent");
+            return pending_answer(&entry, "transaction sent");
         }
         let deadline = Instant::now() + self.confirm_timeout;
         let mut delay = Duration::from_millis(20);
@@ -487,11 +461,11 @@ impl ExactSvm {
             match self.status(&entry.tx_hash).await {
                 Ok(Some(status)) => return self.finish(&entry, status).await,
                 Ok(None) => {}
-                Err(e) => return Self::pending(&entry, format!("status unavailable ({e})")),
+                Err(e) => return pending_answer(&entry, format!("status unavailable ({e})")),
             }
             let now = Instant::now();
             if now >= deadline {
-                return Self::pending(&entry, "transaction sent, not yet confirmed");
+                return pending_answer(&entry, "transaction sent, not yet confirmed");
             }
             tokio::time::sleep(delay.min(deadline - now)).await;
             delay = (delay * 2).min(Duration::from_millis(400));
@@ -591,25 +565,6 @@ impl ExactSvm {
         }
         report
     }
-}
-
-fn final_answer(entry: &Entry) -> Settlement {
-    entry
-        .outcome
-        .as_deref()
-        .and_then(Settlement::from_record)
-        .unwrap_or_else(|| {
-            if entry.state == EntryState::Confirmed {
-                Settlement::settled(entry.payer.clone(), entry.tx_hash.clone())
-            } else {
-                Settlement::failed(
-                    Reason::ExactSvmTransactionFailed,
-                    "settlement failed",
-                    Some(entry.payer.clone()),
-                    entry.tx_hash.clone(),
-                )
-            }
-        })
 }
 
 #[async_trait]
