@@ -277,6 +277,55 @@ fn to_db(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+impl Entry {
+    /// A new entry in state `submitted` for `entry`'s payment, carrying `signed` at `nonce`.
+    fn submitted(entry: &NewEntry, nonce: u64, signed: SignedTransaction, now: i64) -> Entry {
+        Entry {
+            network: entry.network.clone(),
+            payment_key: entry.payment_key.clone(),
+            digest: entry.digest.clone(),
+            x402_version: entry.x402_version,
+            payer: entry.payer.clone(),
+            signer: entry.signer.clone(),
+            state: EntryState::Submitted,
+            tx_nonce: nonce,
+            tx_hashes: vec![signed.hash.clone()],
+            tx_hash: signed.hash,
+            raw_tx: signed.raw,
+            prelude_tx: signed.prelude,
+            outcome: None,
+            valid_before: entry.valid_before,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+/// Inserts a new entry; `false` when the payment was already recorded (nothing written).
+async fn insert_entry(conn: &mut sqlx::AnyConnection, entry: &Entry) -> Result<bool, LedgerError> {
+    let inserted = sqlx::query(
+        "INSERT INTO x402_settlements (network, payment_key, digest, x402_version, payer, signer, state, tx_nonce, tx_hash, raw_tx, prelude_tx, tx_hashes, outcome, valid_before, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'submitted', $7, $8, $9, $10, $8, NULL, $11, $12, $12)
+         ON CONFLICT (network, payment_key) DO NOTHING",
+    )
+    .bind(&entry.network)
+    .bind(&entry.payment_key)
+    .bind(&entry.digest)
+    .bind(i64::from(entry.x402_version))
+    .bind(&entry.payer)
+    .bind(&entry.signer)
+    .bind(to_db(entry.tx_nonce))
+    .bind(&entry.tx_hash)
+    .bind(&entry.raw_tx)
+    .bind(entry.prelude_tx.as_deref())
+    .bind(entry.valid_before)
+    .bind(entry.created_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(unavailable)?;
+    Ok(inserted.rows_affected() == 1)
+}
+
 impl Ledger {
     /// Opens (creating and migrating when needed) the ledger at `url`.
     pub async fn connect(url: &str) -> Result<Ledger, LedgerError> {
@@ -421,60 +470,16 @@ impl Ledger {
             .lock_nonce(&mut tx, &entry.network, &entry.signer, chain_floor)
             .await?;
         let signed = sign(nonce).map_err(RecordError::Signing)?;
-        let now = now_millis();
-        let inserted = sqlx::query(
-            "INSERT INTO x402_settlements (network, payment_key, digest, x402_version, payer, signer, state, tx_nonce, tx_hash, raw_tx, prelude_tx, tx_hashes, outcome, valid_before, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, 'submitted', $7, $8, $9, $10, $8, NULL, $11, $12, $12)
-             ON CONFLICT (network, payment_key) DO NOTHING",
-        )
-        .bind(&entry.network)
-        .bind(&entry.payment_key)
-        .bind(&entry.digest)
-        .bind(i64::from(entry.x402_version))
-        .bind(&entry.payer)
-        .bind(&entry.signer)
-        .bind(to_db(nonce))
-        .bind(&signed.hash)
-        .bind(&signed.raw)
-        .bind(signed.prelude.as_deref())
-        .bind(entry.valid_before)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        if inserted.rows_affected() == 0 {
+        let recorded = Entry::submitted(entry, nonce, signed, now_millis());
+        if !insert_entry(&mut tx, &recorded).await? {
             // Someone recorded this payment first: give the nonce back and read theirs.
             tx.rollback().await.map_err(unavailable)?;
-            let existing = self
-                .entry(&entry.network, &entry.payment_key)
-                .await?
-                .ok_or_else(|| LedgerError::Unavailable("entry vanished".into()))?;
-            return Ok((Claim::Existing(existing), None));
+            return Ok((Claim::Existing(self.existing(entry).await?), None));
         }
         self.advance_nonce(&mut tx, &entry.network, &entry.signer, nonce + count)
             .await?;
         tx.commit().await.map_err(unavailable)?;
-        Ok((
-            Claim::Recorded(Entry {
-                network: entry.network.clone(),
-                payment_key: entry.payment_key.clone(),
-                digest: entry.digest.clone(),
-                x402_version: entry.x402_version,
-                payer: entry.payer.clone(),
-                signer: entry.signer.clone(),
-                state: EntryState::Submitted,
-                tx_nonce: nonce,
-                tx_hash: signed.hash.clone(),
-                raw_tx: signed.raw,
-                prelude_tx: signed.prelude,
-                tx_hashes: vec![signed.hash],
-                outcome: None,
-                valid_before: entry.valid_before,
-                created_at: now,
-                updated_at: now,
-            }),
-            mismatch,
-        ))
+        Ok((Claim::Recorded(recorded), mismatch))
     }
 
     /// Records a signed transaction that needs no account nonce from the ledger (SVM:
@@ -484,50 +489,20 @@ impl Ledger {
         entry: &NewEntry,
         signed: &SignedTransaction,
     ) -> Result<Claim, LedgerError> {
-        let now = now_millis();
-        let inserted = sqlx::query(
-            "INSERT INTO x402_settlements (network, payment_key, digest, x402_version, payer, signer, state, tx_nonce, tx_hash, raw_tx, prelude_tx, tx_hashes, outcome, valid_before, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, 'submitted', 0, $7, $8, NULL, $7, NULL, $9, $10, $10)
-             ON CONFLICT (network, payment_key) DO NOTHING",
-        )
-        .bind(&entry.network)
-        .bind(&entry.payment_key)
-        .bind(&entry.digest)
-        .bind(i64::from(entry.x402_version))
-        .bind(&entry.payer)
-        .bind(&entry.signer)
-        .bind(&signed.hash)
-        .bind(&signed.raw)
-        .bind(entry.valid_before)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        if inserted.rows_affected() == 0 {
-            let existing = self
-                .entry(&entry.network, &entry.payment_key)
-                .await?
-                .ok_or_else(|| LedgerError::Unavailable("entry vanished".into()))?;
-            return Ok(Claim::Existing(existing));
+        let recorded = Entry::submitted(entry, 0, signed.clone(), now_millis());
+        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
+        if insert_entry(&mut conn, &recorded).await? {
+            Ok(Claim::Recorded(recorded))
+        } else {
+            Ok(Claim::Existing(self.existing(entry).await?))
         }
-        Ok(Claim::Recorded(Entry {
-            network: entry.network.clone(),
-            payment_key: entry.payment_key.clone(),
-            digest: entry.digest.clone(),
-            x402_version: entry.x402_version,
-            payer: entry.payer.clone(),
-            signer: entry.signer.clone(),
-            state: EntryState::Submitted,
-            tx_nonce: 0,
-            tx_hash: signed.hash.clone(),
-            raw_tx: signed.raw.clone(),
-            prelude_tx: None,
-            tx_hashes: vec![signed.hash.clone()],
-            outcome: None,
-            valid_before: entry.valid_before,
-            created_at: now,
-            updated_at: now,
-        }))
+    }
+
+    /// The entry someone else recorded for `entry`'s payment.
+    async fn existing(&self, entry: &NewEntry) -> Result<Entry, LedgerError> {
+        self.entry(&entry.network, &entry.payment_key)
+            .await?
+            .ok_or_else(|| LedgerError::Unavailable("entry vanished".into()))
     }
 
     async fn advance_nonce(
