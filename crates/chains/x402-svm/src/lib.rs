@@ -169,11 +169,6 @@ impl ExactSvm {
         })
     }
 
-    /// HTTP calls made to the node so far.
-    pub fn rpc_calls(&self) -> u64 {
-        self.rpc.calls()
-    }
-
     fn rpc_refusal(&self, error: RpcUnavailable, payer: Option<String>) -> Verdict {
         tracing::warn!(network = %self.chain_id, error = %error, "RPC unavailable");
         Verdict::invalid(

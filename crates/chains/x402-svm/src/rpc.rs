@@ -2,7 +2,6 @@
 //! goes last for a while), a timeout per call; a node's error answer is a result, a
 //! transport failure moves to the next endpoint.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -28,7 +27,6 @@ pub struct NodeError {
 pub struct SolanaRpc {
     urls: Vec<String>,
     http: reqwest::Client,
-    calls: AtomicU64,
     health: EndpointHealth,
 }
 
@@ -50,13 +48,7 @@ impl SolanaRpc {
             health: EndpointHealth::new(urls.len(), COOL_DOWN),
             urls: urls.to_vec(),
             http,
-            calls: AtomicU64::new(0),
         })
-    }
-
-    /// HTTP calls made so far (tests and benchmarks count RPC calls per verify).
-    pub fn calls(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
     }
 
     /// One call; `Ok(Err)` is the node's error answer.
@@ -70,7 +62,6 @@ impl SolanaRpc {
         for i in self.health.order() {
             let url = &self.urls[i];
             let label = format!("rpc#{}", i + 1);
-            self.calls.fetch_add(1, Ordering::Relaxed);
             let answer = match self.http.post(url).json(&body).send().await {
                 Ok(response) => response.json::<Value>().await,
                 Err(e) => {
