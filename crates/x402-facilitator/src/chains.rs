@@ -61,16 +61,8 @@ fn build_one(
             };
             let settings = x402_evm::EvmSettings {
                 chain_id: network.chain_id.clone(),
-                rpc_urls: network
-                    .rpc_urls
-                    .iter()
-                    .map(|u| u.expose().to_owned())
-                    .collect(),
-                signer_keys: network
-                    .signer_keys
-                    .iter()
-                    .map(|k| k.expose().to_owned())
-                    .collect(),
+                rpc_urls: exposed(&network.rpc_urls),
+                signer_keys: exposed(&network.signer_keys),
                 max_gas_per_settlement: network.max_gas_per_settlement,
                 max_gas_per_deployment: network.max_gas_per_deployment,
                 receipt_timeout: network.receipt_timeout,
@@ -95,16 +87,8 @@ fn build_one(
         x402_protocol::ChainFamily::Svm => {
             let settings = x402_svm::SvmSettings {
                 chain_id: network.chain_id.clone(),
-                rpc_urls: network
-                    .rpc_urls
-                    .iter()
-                    .map(|u| u.expose().to_owned())
-                    .collect(),
-                fee_payer_keys: network
-                    .signer_keys
-                    .iter()
-                    .map(|k| k.expose().to_owned())
-                    .collect(),
+                rpc_urls: exposed(&network.rpc_urls),
+                fee_payer_keys: exposed(&network.signer_keys),
                 max_compute_units: network.svm.max_compute_units,
                 max_compute_unit_price: network.svm.max_compute_unit_price,
                 optional_programs: network.svm.optional_programs.clone(),
@@ -124,6 +108,12 @@ fn build_one(
             "the {other:?} chain family is not available in this build"
         ))),
     }
+}
+
+/// The secrets' values, for the chain crate that uses them (they are never logged).
+#[cfg(any(feature = "evm", feature = "svm"))]
+fn exposed(secrets: &[crate::config::Secret]) -> Vec<String> {
+    secrets.iter().map(|s| s.expose().to_owned()).collect()
 }
 
 #[cfg(feature = "evm")]
