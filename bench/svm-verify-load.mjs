@@ -8,13 +8,8 @@ import { spawn } from "node:child_process";
 import http from "node:http";
 import fs from "node:fs";
 import path from "node:path";
-import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
+import { defaultBinary, freePort, load, procStats, rpc, startOurs, waitLine } from "./common.mjs";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const js = path.resolve(here, "../tests/js");
-const require = createRequire(path.join(js, "package.json"));
-const load = m => import(require.resolve(m));
 const { createKeyPairSignerFromBytes, generateKeyPairSigner, getBase58Decoder } = await load("@solana/kit");
 const { x402Client } = await load("@x402/core/client");
 const { x402Facilitator } = await load("@x402/core/facilitator");
@@ -23,29 +18,13 @@ const { ExactSvmScheme: FacilitatorScheme } = await load("@x402/svm/exact/facili
 const { toFacilitatorSvmSigner } = await load("@x402/svm");
 const autocannon = (await load("autocannon")).default;
 
-const targetDir = process.env.CARGO_TARGET_DIR || path.join(process.env.HOME || "/root", ".cache/x402-facilitator/target");
-const binary = process.argv[2] || path.join(targetDir, "release/x402-facilitator");
+const binary = process.argv[2] || defaultBinary;
 const connections = Number(process.argv[3] || 16);
 const seconds = Number(process.argv[4] || 10);
 const DEVNET = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1";
 const MINT = "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU";
 const TOKEN = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA";
-const freePort = () => new Promise(r => { const s = http.createServer(); s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => r(p)); }); });
 
-function waitLine(child, pattern) {
-  return new Promise((resolve, reject) => {
-    let buffer = "";
-    const onData = d => { buffer += d.toString(); const m = buffer.match(pattern); if (m) { child.stdout.off("data", onData); resolve(m); } };
-    child.stdout.on("data", onData);
-    child.on("exit", code => reject(new Error(`exited ${code}: ${buffer}`)));
-  });
-}
-async function rpc(url, method, params) {
-  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
-  const body = await res.json();
-  if (body.error) throw new Error(`${method}: ${JSON.stringify(body.error)}`);
-  return body.result;
-}
 // A proxy in front of the node that counts JSON-RPC calls (batch entries count one each).
 function countingProxy(target) {
   const counter = { calls: 0 };
@@ -58,12 +37,6 @@ function countingProxy(target) {
   });
   return new Promise(r => server.listen(0, "127.0.0.1", () => r({ url: `http://127.0.0.1:${server.address().port}`, counter, server })));
 }
-function procStats(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
-  return { cpuMs: (Number(stat[11]) + Number(stat[12])) * 10, hwmKb: Number(status.match(/VmHWM:\s+(\d+)/)[1]) };
-}
-
 // ---- node and accounts ----
 const node = spawn(process.env.X402_SURFNODE, ["--port", String(await freePort()), "--ws-port", String(await freePort())], { stdio: ["ignore", "pipe", "ignore"] });
 const [, nodeUrl] = await waitLine(node, /ready (\S+)/);
@@ -88,14 +61,8 @@ const sponsorBase58 = getBase58Decoder().decode(rawKey);
 // ---- ours ----
 const oursProxy = await countingProxy(nodeUrl);
 const dir = fs.mkdtempSync("/tmp/x402-svm-bench-");
-fs.writeFileSync(path.join(dir, "f.toml"), `database_url = "sqlite://${dir}/ledger.db?mode=rwc"\n[networks."${DEVNET}"]\nrpc_urls = ["${oursProxy.url}"]\nsigner_keys = ["${sponsorBase58}"]\nlocal_stand_in = true\n`);
-const oursPort = await freePort();
-const logFd = fs.openSync(path.join(dir, "facilitator.log"), "w");
-const ours = spawn(binary, ["--config", path.join(dir, "f.toml")], { env: { ...process.env, HOST: "127.0.0.1", PORT: String(oursPort), LOG_FORMAT: "json", RUST_LOG: "info" }, stdio: ["ignore", logFd, "inherit"] });
-for (let i = 0; !fs.readFileSync(path.join(dir, "facilitator.log"), "utf8").includes("Facilitator listening"); i++) {
-  if (i > 600 || ours.exitCode !== null) throw new Error(`facilitator did not start: ${fs.readFileSync(path.join(dir, "facilitator.log"), "utf8")}`);
-  await new Promise(r => setTimeout(r, 50));
-}
+fs.writeFileSync(path.join(dir, "f.toml"), `[networks."${DEVNET}"]\nrpc_urls = ["${oursProxy.url}"]\nsigner_keys = ["${sponsorBase58}"]\nlocal_stand_in = true\n`);
+const ours = await startOurs(binary, ["--config", path.join(dir, "f.toml")], {});
 
 // ---- reference ----
 const refProxy = await countingProxy(nodeUrl);
@@ -137,9 +104,9 @@ async function run(name, url, proxy, pid) {
   console.log(JSON.stringify(row));
   return row;
 }
-const a = await run("rust (this repo)", `http://127.0.0.1:${oursPort}/verify`, oursProxy, ours.pid);
+const a = await run("rust (this repo)", `${ours.url}/verify`, oursProxy, ours.child.pid);
 const b = await run("typescript reference (@x402/svm)", `http://127.0.0.1:${refServer.address().port}/verify`, refProxy, null);
 console.log(`svm verify throughput ratio rust/typescript: ${(a.rps / b.rps).toFixed(1)}x; RPC calls per verify ${a.rpc_calls_per_verify} vs ${b.rpc_calls_per_verify}`);
-ours.kill(); node.kill(); refServer.close(); oursProxy.server.close(); refProxy.server.close();
+ours.stop(); node.kill(); refServer.close(); oursProxy.server.close(); refProxy.server.close();
 fs.rmSync(dir, { recursive: true, force: true });
 process.exit(0);
