@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::RwLock;
 use std::time::SystemTime;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use x402_protocol::networks;
 use x402_protocol::{ChainId, X402Version};
@@ -133,7 +133,7 @@ pub fn parse_networks(items: &[String]) -> Result<Vec<ChainId>, String> {
 }
 
 /// A partial change: the body of `PUT /admin/flags`, or a reloaded file.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlagUpdate {
     /// New `x402_version_support` (`v1,v2`, `v1` or `v2`).
@@ -222,21 +222,30 @@ impl FlagStore {
         }
     }
 
+    /// The state for reading; a panic elsewhere while it was held does not make the flags
+    /// unreadable (they are plain values, always consistent).
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, (Flags, BTreeMap<&'static str, Trip>)> {
+        self.state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The state for changing, with the same tolerance of poisoning as [`FlagStore::read`].
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, (Flags, BTreeMap<&'static str, Trip>)> {
+        self.state
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// The current flags (a cheap copy).
     pub fn snapshot(&self) -> Flags {
-        match self.state.read() {
-            Ok(guard) => guard.0.clone(),
-            Err(poisoned) => poisoned.into_inner().0.clone(),
-        }
+        self.read().0.clone()
     }
 
     /// Applies an update from `source` (`admin`, `sighup`, ...); logs and returns the
     /// changes. An operator turning a tripped flag back on clears the trip.
     pub fn apply(&self, update: &FlagUpdate, source: &str) -> Result<Vec<FlagChange>, String> {
-        let mut guard = match self.state.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut guard = self.write();
         let next = update.applied_to(&guard.0)?;
         let changes = diff(&guard.0, &next);
         for change in &changes {
@@ -257,10 +266,7 @@ impl FlagStore {
 
     /// Turns `v2_settle_enabled` off on behalf of the breaker; false if it already was.
     pub fn trip_v2_settle(&self, reason: String) -> bool {
-        let mut guard = match self.state.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut guard = self.write();
         if !guard.0.v2_settle_enabled {
             return false;
         }
@@ -286,29 +292,19 @@ impl FlagStore {
     /// The whole state as one JSON document, as instances sharing a PostgreSQL ledger
     /// exchange it: every flag plus the breaker's trip of `v2_settle_enabled`, if any.
     pub fn to_shared(&self) -> Value {
-        let (flags, trips) = match self.state.read() {
-            Ok(guard) => (guard.0.clone(), guard.1.clone()),
-            Err(poisoned) => {
-                let guard = poisoned.into_inner();
-                (guard.0.clone(), guard.1.clone())
-            }
-        };
-        let update = FlagUpdate::from_flags(&flags);
+        let (flags, trips) = self.read().clone();
         let trip = trips.get("v2_settle_enabled").map(|t| {
             json!({
                 "reason": t.reason,
                 "at": t.at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
             })
         });
-        json!({
-            "x402_version_support": update.x402_version_support,
-            "v2_enabled": update.v2_enabled,
-            "v2_verify_enabled": update.v2_verify_enabled,
-            "v2_settle_enabled": update.v2_settle_enabled,
-            "v2_networks": update.v2_networks,
-            "shadow_v2_enabled": update.shadow_v2_enabled,
-            "trip": trip,
-        })
+        // Every flag, as the update that would set it; one place lists the flags.
+        let mut document = serde_json::to_value(FlagUpdate::from_flags(&flags)).unwrap_or_default();
+        if let Value::Object(fields) = &mut document {
+            fields.insert("trip".into(), trip.unwrap_or(Value::Null));
+        }
+        document
     }
 
     /// Applies a document of [`FlagStore::to_shared`] written by another instance.
@@ -321,10 +317,7 @@ impl FlagStore {
         let update: FlagUpdate =
             serde_json::from_value(fields).map_err(|e| format!("shared flags: {e}"))?;
         let changes = self.apply(&update, "shared")?;
-        let mut guard = match self.state.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut guard = self.write();
         match trip.get("reason").and_then(Value::as_str) {
             Some(reason) if !guard.0.v2_settle_enabled => {
                 let at = std::time::UNIX_EPOCH
@@ -348,21 +341,12 @@ impl FlagStore {
 
     /// The trip record of `flag`, if the breaker turned it off.
     pub fn trip_of(&self, flag: &str) -> Option<Trip> {
-        match self.state.read() {
-            Ok(guard) => guard.1.get(flag).cloned(),
-            Err(poisoned) => poisoned.into_inner().1.get(flag).cloned(),
-        }
+        self.read().1.get(flag).cloned()
     }
 
     /// `GET /flags`: every flag by its seed name, plus `disabled_by` for tripped ones.
     pub fn to_json(&self) -> Value {
-        let (flags, trips) = match self.state.read() {
-            Ok(guard) => (guard.0.clone(), guard.1.clone()),
-            Err(poisoned) => {
-                let guard = poisoned.into_inner();
-                (guard.0.clone(), guard.1.clone())
-            }
-        };
+        let (flags, trips) = self.read().clone();
         let mut out = serde_json::Map::new();
         for (name, value) in flags.as_map() {
             out.insert(name.to_owned(), value);
