@@ -9,7 +9,7 @@ use x402_facilitator::config::VersionSupport;
 const BOTH: VersionSupport = VersionSupport { v1: true, v2: true };
 
 fn js_dir() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/js")
+    repo_dir().join("tests/js")
 }
 
 /// Runs one official-client conformance script against a fresh facilitator and anvil and

@@ -7,8 +7,14 @@ use serde_json::Value;
 use x402_protocol::envelope::{parse_request, VersionedRequest, X402Version};
 use x402_protocol::{convert, v1, v2, Payment};
 
+/// This crate's directory, read when the test runs (a build reused from another checkout
+/// through a shared target directory carries that checkout's compile-time path).
+fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned())
+}
+
 fn fixture(name: &str) -> Value {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/tests/fixtures/{name}", manifest_dir());
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
@@ -99,7 +105,7 @@ fn v1_fixture_converts_to_v2_and_back() {
 
 #[test]
 fn every_reason_code_is_documented() {
-    let path = format!("{}/../../docs/reason-codes.md", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../../docs/reason-codes.md", manifest_dir());
     let docs = std::fs::read_to_string(&path).expect("docs/reason-codes.md exists");
     for reason in x402_protocol::Reason::ALL {
         assert!(

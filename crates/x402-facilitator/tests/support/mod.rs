@@ -129,6 +129,15 @@ pub async fn start_custom(
     }
 }
 
+/// The repository root, read when the test runs: cargo sets `CARGO_MANIFEST_DIR` for the
+/// test process, while the compile-time value can name another checkout whose build was
+/// reused through a shared target directory.
+pub fn repo_dir() -> std::path::PathBuf {
+    let manifest = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
+    std::path::PathBuf::from(manifest).join("../..")
+}
+
 pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
