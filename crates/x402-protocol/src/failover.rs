@@ -5,6 +5,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// No endpoint of a network answered: the facilitator's trouble, never the payer's. The
+/// text names endpoints by position (`rpc#2`), never by URL.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("RPC unavailable: {0}")]
+pub struct RpcUnavailable(pub String);
+
 /// How long an endpoint that failed goes to the back of the order.
 pub const COOL_DOWN: Duration = Duration::from_secs(5);
 

@@ -14,12 +14,8 @@ use alloy::rpc::client::RpcClient;
 use alloy::transports::{RpcError, TransportErrorKind};
 use serde_json::value::RawValue;
 use serde_json::Value;
+pub use x402_protocol::failover::RpcUnavailable;
 use x402_protocol::failover::{EndpointHealth, COOL_DOWN};
-
-/// The facilitator could not talk to any node (never the payer's fault).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("RPC unavailable: {0}")]
-pub struct RpcUnavailable(pub String);
 
 /// A node's error answer to one call (revert data, pool rejection, ...).
 #[derive(Debug, Clone, PartialEq)]

@@ -5,12 +5,8 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
+pub use x402_protocol::failover::RpcUnavailable;
 use x402_protocol::failover::{EndpointHealth, COOL_DOWN};
-
-/// No endpoint answered (never the payer's fault). The text never holds a URL.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("RPC unavailable: {0}")]
-pub struct RpcUnavailable(pub String);
 
 /// A node's error answer.
 #[derive(Debug, Clone, PartialEq)]
