@@ -991,10 +991,17 @@ async fn process(
                     "scheme {:?} is not served on {}",
                     payment.scheme, payment.network
                 ),
-                _ => format!(
-                    "network {} is not served by this facilitator",
-                    payment.network
-                ),
+                _ => match networks::by_retired_caip2(payment.network.as_str()) {
+                    // The seeds' guessed spelling: say which id the network really has.
+                    Some(known) => format!(
+                        "{} is not a network id; {} is {} (CAIP-2 from its genesis hash)",
+                        payment.network, known.v1_name, known.caip2
+                    ),
+                    None => format!(
+                        "network {} is not served by this facilitator",
+                        payment.network
+                    ),
+                },
             };
             return Ok(early_refusal(
                 endpoint,

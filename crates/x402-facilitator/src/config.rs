@@ -207,6 +207,8 @@ pub struct Config {
     pub nonce_fetch_mode: NonceFetchMode,
     /// How often unfinished settlements are reconciled with the chain.
     pub reconcile_interval: Duration,
+    /// Things the operator should change although they work (logged as warnings at start).
+    pub notices: Vec<String>,
 }
 
 /// `NONCE_FETCH_MODE`: how a signer's next nonce is checked against the chain.
@@ -449,7 +451,14 @@ impl Config {
 
         // Networks from the file first, keyed by their CAIP-2 id.
         let mut by_id: BTreeMap<ChainId, (String, FileNetwork)> = BTreeMap::new();
+        let mut notices = Vec::new();
         for (name, network) in file.networks {
+            if let Some(known) = networks::by_retired_caip2(&name) {
+                notices.push(format!(
+                    "networks.\"{name}\": a retired spelling, served as {} ({}); requests must use that id",
+                    known.caip2, known.v1_name
+                ));
+            }
             let id = networks::resolve_network(&name)
                 .map_err(|e| ConfigError::new(format!("networks.{name}"), e.to_string()))?;
             by_id.insert(id, (format!("networks.{name}"), network));
@@ -705,6 +714,7 @@ impl Config {
             database_url,
             nonce_fetch_mode,
             reconcile_interval,
+            notices,
         })
     }
 }
@@ -751,6 +761,41 @@ mod tests {
             &env(&[("RPC_URL_SOLANA", "http://x"), ("EVM_PRIVATE_KEY", KEY)]),
         );
         assert!(missing.unwrap_err().to_string().contains("SVM_PRIVATE_KEY"));
+    }
+
+    #[test]
+    fn fogo_by_its_retired_spelling_is_served_under_its_genesis_id_with_a_notice() {
+        let dir = std::env::temp_dir().join(format!("x402-config-fogo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("facilitator.toml");
+        std::fs::write(
+            &path,
+            "[networks.\"fogo:mainnet\"]\nrpc_urls = [\"http://127.0.0.1:1\"]\nsigner_keys = [\"k\"]\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&path), &env(&[])).unwrap();
+        assert_eq!(
+            config.networks[0].chain_id.as_str(),
+            "solana:CDLtwKnaCoK157uaHQDj4fHu72AyD251"
+        );
+        assert_eq!(config.networks[0].family, ChainFamily::Svm);
+        assert_eq!(config.notices.len(), 1, "{:?}", config.notices);
+        assert!(config.notices[0].contains("solana:CDLtwKnaCoK157uaHQDj4fHu72AyD251"));
+        // The v1 name and the environment variable reach the same network, without a notice.
+        let by_env = Config::load(
+            None,
+            &env(&[
+                ("RPC_URL_FOGO_TESTNET", "http://127.0.0.1:1"),
+                ("SVM_PRIVATE_KEY", "k"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            by_env.networks[0].chain_id.as_str(),
+            "solana:9GGSFo95raqzZxWqKM5tGYvJp5iv4Dm5"
+        );
+        assert!(by_env.notices.is_empty());
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

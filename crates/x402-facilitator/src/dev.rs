@@ -325,6 +325,7 @@ impl LocalChain {
             database_url: Secret::new(format!("sqlite://{}?mode=rwc", self.ledger_path.display())),
             nonce_fetch_mode: crate::config::NonceFetchMode::Cached,
             reconcile_interval: crate::config::DEFAULT_RECONCILE_INTERVAL,
+            notices: Vec::new(),
         }
     }
 }

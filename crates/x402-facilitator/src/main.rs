@@ -133,6 +133,9 @@ async fn main() -> ExitCode {
                 }
             };
             logging::init(config.log_format);
+            for notice in &config.notices {
+                tracing::warn!(notice = %notice, "configuration notice");
+            }
             let state = match build_state(&config).await {
                 Ok(state) => state,
                 Err(e) => {

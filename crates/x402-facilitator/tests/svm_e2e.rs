@@ -23,6 +23,8 @@ use x402_svm::sdk::solana_transaction::versioned::VersionedTransaction;
 
 /// The devnet id: the official client knows only mainnet, devnet and testnet ids.
 const DEVNET: &str = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1";
+/// Fogo mainnet: `solana:` and the first 32 characters of its genesis hash.
+const FOGO: &str = "solana:CDLtwKnaCoK157uaHQDj4fHu72AyD251";
 /// The official SDK's default devnet USDC mint (created on the local node).
 const USDC_DEVNET: &str = "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU";
 
@@ -149,6 +151,7 @@ impl SurfNode {
 
 struct World {
     node: SurfNode,
+    network: &'static str,
     url: String,
     http: reqwest::Client,
     fee_payer: Pubkey,
@@ -169,10 +172,15 @@ impl Drop for TempDir {
 }
 
 async fn world() -> World {
-    world_with(20_000).await
+    world_on(DEVNET, 20_000).await
 }
 
 async fn world_with(receipt_timeout_ms: u64) -> World {
+    world_on(DEVNET, receipt_timeout_ms).await
+}
+
+/// A local node standing in for `network`, and a facilitator serving it.
+async fn world_on(network: &'static str, receipt_timeout_ms: u64) -> World {
     let node = SurfNode::start().await;
     let fee_payer = Keypair::new();
     let payer = Keypair::new();
@@ -195,7 +203,7 @@ async fn world_with(receipt_timeout_ms: u64) -> World {
     std::fs::write(
         &file,
         format!(
-            "log_format = \"pretty\"\ndatabase_url = \"sqlite://{}/ledger.db?mode=rwc\"\nshutdown_grace_seconds = 0\n\n[networks.\"{DEVNET}\"]\nrpc_urls = [\"{}\"]\nsigner_keys = [\"{}\"]\nlocal_stand_in = true\nreceipt_timeout_ms = {receipt_timeout_ms}\n",
+            "log_format = \"pretty\"\ndatabase_url = \"sqlite://{}/ledger.db?mode=rwc\"\nshutdown_grace_seconds = 0\n\n[networks.\"{network}\"]\nrpc_urls = [\"{}\"]\nsigner_keys = [\"{}\"]\nlocal_stand_in = true\nreceipt_timeout_ms = {receipt_timeout_ms}\n",
             dir.display(),
             node.url,
             fee_payer.to_base58_string()
@@ -216,6 +224,7 @@ async fn world_with(receipt_timeout_ms: u64) -> World {
     });
     World {
         node,
+        network,
         url,
         http: reqwest::Client::new(),
         fee_payer: fee_payer.pubkey(),
@@ -319,7 +328,7 @@ impl World {
 
     fn body(&self, transaction: &str, mint: &Pubkey, amount: u64) -> Value {
         let requirements = json!({
-            "scheme": "exact", "network": DEVNET, "amount": amount.to_string(),
+            "scheme": "exact", "network": self.network, "amount": amount.to_string(),
             "asset": mint.to_string(), "payTo": self.pay_to.to_string(), "maxTimeoutSeconds": 60,
             "extra": {"feePayer": self.fee_payer.to_string()}
         });
@@ -655,4 +664,95 @@ async fn a_pending_settlement_is_finished_by_its_retry_with_the_same_signature()
     assert_eq!(settled["transaction"], signature.as_str());
     let after = w.balances().await;
     assert_eq!(after.1 - before.1, 4_321, "moved exactly once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fogo_is_served_under_its_genesis_id_in_v1_and_v2() {
+    // The local node stands in for Fogo mainnet (its genesis is not Fogo's; the
+    // configuration says so with `local_stand_in`).
+    let w = world_on(FOGO, 20_000).await;
+    let supported: Value = w
+        .http
+        .get(format!("{}/supported", w.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (version, network) in [(1, "fogo"), (2, FOGO)] {
+        let kind = supported["kinds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["x402Version"] == version && k["network"] == network)
+            .cloned()
+            .unwrap_or_else(|| panic!("v{version} {network} missing: {supported}"));
+        assert_eq!(kind["extra"]["feePayer"], w.fee_payer.to_string());
+    }
+    assert!(
+        supported["signers"]["solana:*"]
+            .as_array()
+            .is_some_and(|s| s.contains(&json!(w.fee_payer.to_string()))),
+        "{supported}"
+    );
+
+    let before = w.balances().await;
+    // v2 under the CAIP-2 id.
+    let ix = w.good_instructions(&w.mint, &TOKEN_PROGRAM, 3_000);
+    let v2_body = w.body(&w.transaction(&ix, &[&w.payer], None).await, &w.mint, 3_000);
+    let settled = w.post("/settle", &v2_body).await;
+    assert_eq!(settled["success"], true, "{settled}");
+    assert_eq!(settled["network"], FOGO);
+    assert_eq!(settled["payer"], w.payer.pubkey().to_string());
+
+    // v1 under the v1 name, answered in v1.
+    let ix = w.good_instructions(&w.mint, &TOKEN_PROGRAM, 700);
+    let transaction = w.transaction(&ix, &[&w.payer], None).await;
+    let requirements = json!({
+        "scheme": "exact", "network": "fogo", "maxAmountRequired": "700",
+        "resource": "https://example.test/report", "description": "a report",
+        "mimeType": "application/json", "payTo": w.pay_to.to_string(),
+        "maxTimeoutSeconds": 60, "asset": w.mint.to_string(),
+        "extra": {"feePayer": w.fee_payer.to_string()}
+    });
+    let v1_body = json!({
+        "x402Version": 1,
+        "paymentPayload": {"x402Version": 1, "scheme": "exact", "network": "fogo",
+            "payload": {"transaction": transaction}},
+        "paymentRequirements": requirements
+    });
+    let verified = w.post("/verify", &v1_body).await;
+    assert_eq!(verified["isValid"], true, "{verified}");
+    let settled_v1 = w.post("/settle", &v1_body).await;
+    assert_eq!(settled_v1["success"], true, "{settled_v1}");
+    assert_eq!(settled_v1["network"], "fogo");
+    assert_ne!(settled_v1["transaction"], settled["transaction"]);
+    let after = w.balances().await;
+    assert_eq!(after.1 - before.1, 3_000 + 700, "each moved exactly once");
+    assert_eq!(before.0 - after.0, 3_000 + 700);
+
+    // The seeds' guessed id is refused with the real one named, and nothing moves.
+    let ix = w.good_instructions(&w.mint, &TOKEN_PROGRAM, 500);
+    let mut guessed = w.body(&w.transaction(&ix, &[&w.payer], None).await, &w.mint, 500);
+    guessed["paymentRequirements"]["network"] = json!("fogo:mainnet");
+    guessed["paymentPayload"]["accepted"]["network"] = json!("fogo:mainnet");
+    for path in ["/verify", "/settle"] {
+        let answer = w.post(path, &guessed).await;
+        let (ok, reason, message) = if path == "/verify" {
+            ("isValid", "invalidReason", "invalidMessage")
+        } else {
+            ("success", "errorReason", "errorMessage")
+        };
+        assert_eq!(answer[ok], false, "{answer}");
+        assert_eq!(answer[reason], "invalid_network", "{answer}");
+        if path == "/settle" {
+            assert_eq!(answer["network"], "fogo:mainnet", "{answer}");
+        }
+        assert!(
+            answer[message].as_str().is_some_and(|m| m.contains(FOGO)),
+            "{answer}"
+        );
+    }
+    assert_eq!(w.balances().await, after, "nothing moved");
 }

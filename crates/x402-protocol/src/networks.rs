@@ -32,6 +32,11 @@ pub struct KnownNetwork {
     pub v1_name: &'static str,
     /// Other v1 spellings accepted on input (never produced).
     pub v1_aliases: &'static [&'static str],
+    /// Earlier CAIP-2 spellings (the seed documents' guesses). Configuration accepts them
+    /// and maps them to `caip2`; a request using one is refused with a message naming
+    /// `caip2`, because answering under a different id than the request used would
+    /// confuse the resource server.
+    pub retired_caip2: &'static [&'static str],
     /// The CAIP-2 id, as v2 clients send it.
     pub caip2: &'static str,
     /// Which chain crate serves it.
@@ -58,6 +63,7 @@ const fn evm(v1_name: &'static str, caip2: &'static str, testnet: bool) -> Known
     KnownNetwork {
         v1_name,
         v1_aliases: &[],
+        retired_caip2: &[],
         caip2,
         family: ChainFamily::Evm,
         testnet,
@@ -79,6 +85,7 @@ pub static KNOWN_NETWORKS: &[KnownNetwork] = &[
         v1_name: "ethereum-sepolia",
         // The official SDKs spell Ethereum Sepolia `sepolia`.
         v1_aliases: &["sepolia"],
+        retired_caip2: &[],
         caip2: "eip155:11155111",
         family: ChainFamily::Evm,
         testnet: true,
@@ -99,6 +106,7 @@ pub static KNOWN_NETWORKS: &[KnownNetwork] = &[
     KnownNetwork {
         v1_name: "solana",
         v1_aliases: &[],
+        retired_caip2: &[],
         caip2: "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp",
         family: ChainFamily::Svm,
         testnet: false,
@@ -106,6 +114,7 @@ pub static KNOWN_NETWORKS: &[KnownNetwork] = &[
     KnownNetwork {
         v1_name: "solana-devnet",
         v1_aliases: &[],
+        retired_caip2: &[],
         caip2: "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1",
         family: ChainFamily::Svm,
         testnet: true,
@@ -113,6 +122,7 @@ pub static KNOWN_NETWORKS: &[KnownNetwork] = &[
     KnownNetwork {
         v1_name: "near",
         v1_aliases: &[],
+        retired_caip2: &[],
         caip2: "near:mainnet",
         family: ChainFamily::Near,
         testnet: false,
@@ -120,6 +130,7 @@ pub static KNOWN_NETWORKS: &[KnownNetwork] = &[
     KnownNetwork {
         v1_name: "near-testnet",
         v1_aliases: &[],
+        retired_caip2: &[],
         caip2: "near:testnet",
         family: ChainFamily::Near,
         testnet: true,
@@ -127,6 +138,7 @@ pub static KNOWN_NETWORKS: &[KnownNetwork] = &[
     KnownNetwork {
         v1_name: "stellar",
         v1_aliases: &[],
+        retired_caip2: &[],
         caip2: "stellar:pubnet",
         family: ChainFamily::Stellar,
         testnet: false,
@@ -134,23 +146,28 @@ pub static KNOWN_NETWORKS: &[KnownNetwork] = &[
     KnownNetwork {
         v1_name: "stellar-testnet",
         v1_aliases: &[],
+        retired_caip2: &[],
         caip2: "stellar:testnet",
         family: ChainFamily::Stellar,
         testnet: true,
     },
-    // Fogo is an SVM chain. Its ids are provisional (the seeds' spelling) until the Solana
-    // work settles the genesis-derived id the x402 ecosystem uses; see docs/networks.md.
+    // Fogo is an SVM chain: its ids are `solana:` plus the first 32 characters of its genesis
+    // hash (published by Fogo: mainnet CDLtwKnaCoK157uaHQDj4fHu72AyD2519Cphmpiq6hvT, testnet
+    // 9GGSFo95raqzZxWqKM5tGYvJp5iv4Dm565S4r8h5PEu9), the form other SDKs already use for it.
+    // The seeds' `fogo:mainnet` / `fogo:testnet` were guesses; see docs/networks.md.
     KnownNetwork {
         v1_name: "fogo",
         v1_aliases: &[],
-        caip2: "fogo:mainnet",
+        retired_caip2: &["fogo:mainnet"],
+        caip2: "solana:CDLtwKnaCoK157uaHQDj4fHu72AyD251",
         family: ChainFamily::Svm,
         testnet: false,
     },
     KnownNetwork {
         v1_name: "fogo-testnet",
         v1_aliases: &[],
-        caip2: "fogo:testnet",
+        retired_caip2: &["fogo:testnet"],
+        caip2: "solana:9GGSFo95raqzZxWqKM5tGYvJp5iv4Dm5",
         family: ChainFamily::Svm,
         testnet: true,
     },
@@ -168,6 +185,13 @@ pub fn by_chain_id(id: &ChainId) -> Option<&'static KnownNetwork> {
     KNOWN_NETWORKS.iter().find(|n| n.caip2 == id.as_str())
 }
 
+/// Finds the network an earlier, retired CAIP-2 spelling stood for (`fogo:mainnet`).
+pub fn by_retired_caip2(text: &str) -> Option<&'static KnownNetwork> {
+    KNOWN_NETWORKS
+        .iter()
+        .find(|n| n.retired_caip2.contains(&text))
+}
+
 /// The chain family of any CAIP-2 id, known or not, judged by its namespace.
 pub fn family_of(id: &ChainId) -> Option<ChainFamily> {
     if let Some(known) = by_chain_id(id) {
@@ -183,9 +207,9 @@ pub fn family_of(id: &ChainId) -> Option<ChainFamily> {
 }
 
 /// Resolves what an operator wrote in configuration (`V2_NETWORKS`, `RPC_URL_*`):
-/// a v1 name, an alias, or a CAIP-2 id.
+/// a v1 name, an alias, a retired CAIP-2 spelling, or a CAIP-2 id.
 pub fn resolve_network(text: &str) -> Result<ChainId, crate::caip2::Caip2Error> {
-    match by_v1_name(text) {
+    match by_v1_name(text).or_else(|| by_retired_caip2(text)) {
         Some(known) => Ok(known.chain_id()),
         None => ChainId::parse(text),
     }
@@ -207,6 +231,12 @@ mod tests {
             for alias in n.v1_aliases {
                 assert_eq!(by_v1_name(alias).map(|k| k.v1_name), Some(n.v1_name));
             }
+            for retired in n.retired_caip2 {
+                // A retired spelling still parses as CAIP-2 but is no served id of its own.
+                let parsed = ChainId::parse(retired).unwrap();
+                assert!(by_chain_id(&parsed).is_none(), "{retired}");
+                assert_eq!(resolve_network(retired).unwrap(), id);
+            }
             if n.family == ChainFamily::Evm {
                 assert!(id.evm_chain_id().is_some(), "{}", n.v1_name);
             }
@@ -223,6 +253,9 @@ mod tests {
                 assert!(names.insert(alias), "duplicate alias {alias}");
             }
             assert!(ids.insert(n.caip2), "duplicate id {}", n.caip2);
+            for retired in n.retired_caip2 {
+                assert!(ids.insert(retired), "duplicate id {retired}");
+            }
         }
     }
 
@@ -272,6 +305,36 @@ mod tests {
         assert_eq!(by_v1_name("hyperevm-testnet").unwrap().caip2, "eip155:998");
         assert!(by_chain_id(&ChainId::parse("eip155:44787").unwrap()).is_none());
         assert!(by_chain_id(&ChainId::parse("eip155:333").unwrap()).is_none());
+    }
+
+    #[test]
+    fn fogo_ids_are_its_genesis_hash_prefixes() {
+        // Fogo's published genesis hashes; CAIP-2's Solana profile keeps the first 32
+        // characters, and the SVM deep health compares the node's genesis against them.
+        for (name, genesis) in [
+            ("fogo", "CDLtwKnaCoK157uaHQDj4fHu72AyD2519Cphmpiq6hvT"),
+            (
+                "fogo-testnet",
+                "9GGSFo95raqzZxWqKM5tGYvJp5iv4Dm565S4r8h5PEu9",
+            ),
+        ] {
+            let known = by_v1_name(name).unwrap();
+            let id = known.chain_id();
+            assert_eq!(id.namespace(), "solana");
+            assert_eq!(id.reference(), &genesis[..32]);
+            assert_eq!(known.family, ChainFamily::Svm);
+        }
+        assert_eq!(
+            resolve_network("fogo:mainnet").unwrap().as_str(),
+            "solana:CDLtwKnaCoK157uaHQDj4fHu72AyD251"
+        );
+        assert_eq!(
+            by_retired_caip2("fogo:testnet").unwrap().v1_name,
+            "fogo-testnet"
+        );
+        assert!(by_retired_caip2("solana:CDLtwKnaCoK157uaHQDj4fHu72AyD251").is_none());
+        // The namespace alone no longer makes an SVM network.
+        assert_eq!(family_of(&ChainId::parse("fogo:mainnet").unwrap()), None);
     }
 
     #[test]

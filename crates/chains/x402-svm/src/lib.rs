@@ -81,7 +81,7 @@ pub struct SvmSettings {
 /// Why the handler could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum SvmSetupError {
-    /// Not a `solana` (or Fogo) id.
+    /// Not a `solana:` id (Fogo's ids are `solana:` ids too).
     #[error("{0} is not an SVM network")]
     NotSvm(String),
     /// A key that is not a base58 64-byte keypair (the key is not echoed).
@@ -126,7 +126,7 @@ fn refusal(refused: Refused) -> Verdict {
 impl ExactSvm {
     /// Builds the handler; keys are parsed here so a bad key stops start-up.
     pub fn new(settings: SvmSettings) -> Result<ExactSvm, SvmSetupError> {
-        if !matches!(settings.chain_id.namespace(), "solana" | "fogo") {
+        if settings.chain_id.namespace() != "solana" {
             return Err(SvmSetupError::NotSvm(settings.chain_id.to_string()));
         }
         if settings.fee_payer_keys.is_empty() {
