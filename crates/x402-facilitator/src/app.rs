@@ -717,6 +717,26 @@ struct RequestLog {
 }
 
 impl RequestLog {
+    /// Counts a settlement that failed on our side (both versions): what a deployment's
+    /// rollback watch and the alert rules read, since the breaker sees v2 only.
+    fn count_facilitator_failure(&self, settlement: &Settlement) {
+        if !is_facilitator_failure(settlement) {
+            return;
+        }
+        let network = if self.network_metric.is_empty() {
+            "other".to_owned()
+        } else {
+            self.network_metric.clone()
+        };
+        metrics::counter!(
+            telemetry::SETTLEMENT_FAILURES,
+            "x402_version" => self.version.map(|v| v.label()).unwrap_or("unknown"),
+            "network" => network,
+            "reason" => settlement.reason.map(Reason::as_str).unwrap_or("unknown"),
+        )
+        .increment(1);
+    }
+
     fn finish(&self, outcome: &str, reason: Option<Reason>, payer: Option<&str>, tx: Option<&str>) {
         let elapsed = self.started.elapsed();
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
@@ -1089,6 +1109,7 @@ async fn process(
                         }
                     }
                 }
+                task_log.count_facilitator_failure(&settlement);
                 if version == X402Version::V2 {
                     task_state.watch_v2_settlement(&settlement, &payment.network);
                 }

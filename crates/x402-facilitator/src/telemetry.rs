@@ -17,6 +17,9 @@ pub const REQUEST_DURATION: &str = "x402_request_duration_seconds";
 pub const SETTLEMENTS_IN_FLIGHT: &str = "x402_settlements_in_flight";
 /// Settlement outcomes, by `x402_version`, network and result.
 pub const SETTLEMENTS: &str = "x402_settlements_total";
+/// Settlements that failed on the facilitator's side (RPC, gas, ledger, reverts, receipt
+/// timeouts), by `x402_version`, network and reason; payer refusals are not counted.
+pub const SETTLEMENT_FAILURES: &str = "x402_settlement_failures_total";
 /// Request bodies refused because a CAIP-2 id did not parse.
 pub const CAIP2_PARSE_ERRORS: &str = "x402_caip2_parse_errors_total";
 /// Broadcasts refused because the local nonce was behind the chain (emitted by chain crates).
