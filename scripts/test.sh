@@ -7,6 +7,16 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/x402-facilitator/targe
 if ! command -v node >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq nodejs npm
 fi
+# The release tooling tests (deploy/) run haproxy, Prometheus with promtool, and
+# systemd-analyze: Debian packages, installed when missing.
+missing=()
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
 (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
 # The official Python SDK in a virtualenv outside the clone; the conformance test runs it.
 venv="${X402_PYTHON_VENV:-$HOME/.cache/x402-facilitator/python}"

@@ -1,0 +1,648 @@
+//! The release material in `deploy/` against real programs: haproxy in front of two
+//! facilitator instances (blue, green) on one PostgreSQL ledger and anvil, moved by
+//! `deploy/bin/x402-deploy` while clients keep paying; the alert rules under `promtool`
+//! and a real Prometheus scraping a facilitator; the systemd unit under `systemd-analyze`.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use support::*;
+use x402_facilitator::dev::BASE_SEPOLIA_USDC;
+
+const VALUE: u64 = 600;
+/// The instances' `ADMIN_TOKEN`, given to `x402-deploy enable-v2-settle`.
+const ADMIN_TOKEN: &str = "deploy-test-admin-token";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "x402-deploy-{tag}-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn deploy_dir() -> PathBuf {
+    repo_dir().join("deploy")
+}
+
+/// haproxy with `deploy/haproxy/haproxy.cfg`, and the deploy tool pointed at it.
+struct Balancer {
+    _child: tokio::process::Child,
+    url: String,
+    admin: String,
+    state: TempDir,
+}
+
+impl Balancer {
+    async fn start(blue_port: u16, green_port: u16) -> Balancer {
+        let (port, admin_port) = (free_port(), free_port());
+        let admin = format!("127.0.0.1:{admin_port}");
+        let child = tokio::process::Command::new("haproxy")
+            .args(["-db", "-f"])
+            .arg(deploy_dir().join("haproxy/haproxy.cfg"))
+            .env("X402_LB_BIND", format!("127.0.0.1:{port}"))
+            .env("X402_LB_ADMIN", &admin)
+            .env("X402_BLUE_ADDR", format!("127.0.0.1:{blue_port}"))
+            .env("X402_GREEN_ADDR", format!("127.0.0.1:{green_port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("haproxy runs (scripts/test.sh installs it)");
+        let balancer = Balancer {
+            _child: child,
+            url: format!("http://127.0.0.1:{port}"),
+            admin,
+            state: TempDir::new("state"),
+        };
+        balancer.wait_health("blue", "UP").await;
+        balancer
+    }
+
+    /// Runs `x402-deploy ARGS` against this balancer.
+    async fn deploy(&self, args: &[&str]) -> Output {
+        tokio::process::Command::new(deploy_dir().join("bin/x402-deploy"))
+            .args(args)
+            .env("X402_LB_ADMIN", &self.admin)
+            .env("X402_DEPLOY_STATE", self.state.0.join("state"))
+            .env("X402_ADMIN_TOKEN", ADMIN_TOKEN)
+            .output()
+            .await
+            .expect("x402-deploy runs")
+    }
+
+    /// `x402-deploy status` as (health, weight) of one slot, and the state line.
+    async fn slot(&self, color: &str) -> (String, String, String) {
+        let out = self.deploy(&["status"]).await;
+        assert!(out.status.success(), "status: {}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let state = stdout.lines().next().unwrap_or_default().to_owned();
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(color))
+            .unwrap_or_default()
+            .to_owned();
+        let field = |name: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{name}=")).map(str::to_owned))
+                .unwrap_or_default()
+        };
+        (field("health"), field("weight"), state)
+    }
+
+    async fn wait_health(&self, color: &str, health: &str) {
+        until(30, &format!("{color} {health} in haproxy"), || async {
+            let out = self.deploy(&["status"]).await;
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            stdout
+                .lines()
+                .any(|l| l.starts_with(color) && l.contains(&format!("health={health}")))
+                .then_some(())
+        })
+        .await;
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Clients paying through the balancer until stopped; every answer is kept.
+struct Load {
+    stop: Arc<AtomicBool>,
+    clients: Vec<tokio::task::JoinHandle<Vec<Value>>>,
+}
+
+impl Load {
+    fn start(url: &str, clients: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let http = reqwest::Client::new();
+        let clients = (0..clients)
+            .map(|_| {
+                let (stop, http, url) = (stop.clone(), http.clone(), format!("{url}/settle"));
+                tokio::spawn(async move {
+                    let mut answers = Vec::new();
+                    while !stop.load(Ordering::SeqCst) {
+                        let body = v2_body(
+                            sign_authorization(PAYER_KEY, PAY_TO, VALUE, random_nonce()),
+                            &VALUE.to_string(),
+                        );
+                        let answer = match http.post(&url).json(&body).send().await {
+                            Ok(r) => r
+                                .json::<Value>()
+                                .await
+                                .unwrap_or_else(|e| json!({"client_error": e.to_string()})),
+                            Err(e) => json!({"client_error": e.to_string()}),
+                        };
+                        answers.push(answer);
+                    }
+                    answers
+                })
+            })
+            .collect();
+        Load { stop, clients }
+    }
+
+    async fn finish(self) -> Vec<Value> {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut answers = Vec::new();
+        for client in self.clients {
+            answers.extend(client.await.expect("client task"));
+        }
+        answers
+    }
+}
+
+async fn settlements(http: &reqwest::Client, instance: &str) -> f64 {
+    let (_, metrics) = get_text(http, &format!("{instance}/metrics")).await;
+    metric(&metrics, "x402_settlements_total", &[])
+}
+
+async fn successes(http: &reqwest::Client, instance: &str) -> f64 {
+    let (_, metrics) = get_text(http, &format!("{instance}/metrics")).await;
+    metric(&metrics, "x402_settlements_total", &[("result", "success")])
+}
+
+async fn v2_settle_flag(http: &reqwest::Client, instance: &str) -> f64 {
+    let (_, metrics) = get_text(http, &format!("{instance}/metrics")).await;
+    metric(
+        &metrics,
+        "x402_feature_flag_enabled",
+        &[("flag", "v2_settle_enabled")],
+    )
+}
+
+async fn wait_settlements(http: &reqwest::Client, instance: &str, at_least: f64, what: &str) {
+    until(60, what, || async {
+        (settlements(http, instance).await >= at_least).then_some(())
+    })
+    .await;
+}
+
+fn instance_env(database_url: &str, port: u16) -> Vec<(&'static str, String)> {
+    vec![
+        ("DATABASE_URL", database_url.to_owned()),
+        ("PORT", port.to_string()),
+        ("SHUTDOWN_GRACE_SECONDS", "2".to_owned()),
+        ("ADMIN_TOKEN", ADMIN_TOKEN.to_owned()),
+    ]
+}
+
+async fn spawn(
+    chain: &x402_facilitator::dev::LocalChain,
+    env: &[(&'static str, String)],
+) -> Process {
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Process::spawn(chain, &pairs, &[]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_then_promote_through_haproxy_loses_no_settlement() {
+    let chain = chain_with_token(&[]).await;
+    let (database_url, database) = fresh_postgres("deploy_promote").await;
+    let (blue_port, green_port) = (free_port(), free_port());
+    let mut blue = spawn(&chain, &instance_env(&database_url, blue_port)).await;
+    let lb = Balancer::start(blue_port, green_port).await;
+    let http = reqwest::Client::new();
+    let nonce_before = account_nonce(&chain, DEV_SIGNER, "latest").await;
+    let payee_before = chain.balance_of(BASE_SEPOLIA_USDC, PAY_TO).await.unwrap();
+    let load = Load::start(&lb.url, 3);
+    wait_settlements(&http, &blue.url, 10.0, "blue serving through haproxy").await;
+
+    // The new release starts beside the old one and passes the gate.
+    let green = spawn(&chain, &instance_env(&database_url, green_port)).await;
+    let verified = lb.deploy(&["verify", &green.url]).await;
+    assert!(verified.status.success(), "{}", text(&verified));
+    assert!(
+        String::from_utf8_lossy(&verified.stdout).contains("deep health ok"),
+        "{}",
+        text(&verified)
+    );
+    lb.wait_health("green", "UP").await;
+    assert_eq!(
+        settlements(&http, &green.url).await,
+        0.0,
+        "no traffic before the canary"
+    );
+
+    // Canary: green takes a share, and a short watch finds it healthy.
+    let canary = lb.deploy(&["canary", "green", "30"]).await;
+    assert!(canary.status.success(), "{}", text(&canary));
+    assert_eq!(lb.slot("green").await.1, "30");
+    assert_eq!(lb.slot("blue").await.1, "70");
+    wait_settlements(&http, &green.url, 5.0, "green taking canary traffic").await;
+    let watch = lb.deploy(&["watch", "green", &green.url, "2", "0"]).await;
+    assert!(watch.status.success(), "{}", text(&watch));
+
+    // Promote: every new request goes to green; blue only finishes what it holds.
+    let promote = lb.deploy(&["promote", "green"]).await;
+    assert!(promote.status.success(), "{}", text(&promote));
+    let blue_at_promote = settlements(&http, &blue.url).await;
+    let green_at_promote = settlements(&http, &green.url).await;
+    wait_settlements(
+        &http,
+        &green.url,
+        green_at_promote + 30.0,
+        "green carrying everything",
+    )
+    .await;
+    let blue_after = settlements(&http, &blue.url).await;
+    assert!(
+        blue_after - blue_at_promote <= 3.0,
+        "blue got new requests after the promote: {blue_at_promote} -> {blue_after}"
+    );
+    let (_, _, state) = lb.slot("green").await;
+    assert_eq!(state, "stable=green previous=blue");
+
+    // The old release drains and exits cleanly while green serves.
+    blue.signal("TERM");
+    let exit = blue.wait_exit(60).await;
+    assert!(exit.success(), "blue exit {exit}");
+    lb.wait_health("blue", "DOWN").await;
+    wait_settlements(
+        &http,
+        &green.url,
+        settlements(&http, &green.url).await + 10.0,
+        "green after blue stopped",
+    )
+    .await;
+
+    let answers = load.finish().await;
+    let failed: Vec<&Value> = answers.iter().filter(|a| a["success"] != true).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} failed: {:?}",
+        failed.len(),
+        answers.len(),
+        failed.first()
+    );
+    let settled = answers.len() as u64;
+    assert_eq!(
+        account_nonce(&chain, DEV_SIGNER, "latest").await - nonce_before,
+        settled,
+        "one transaction per settlement"
+    );
+    assert_eq!(
+        chain.balance_of(BASE_SEPOLIA_USDC, PAY_TO).await.unwrap() - payee_before,
+        u128::from(settled) * u128::from(VALUE)
+    );
+    println!("canary 30% then promote: {settled} settlements through haproxy, 0 failed");
+    drop(green);
+    drop_postgres(&database).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_canary_is_refused_by_the_gate_and_rolled_back_by_the_watch() {
+    let chain = chain_with_token(&[]).await;
+    let (database_url, database) = fresh_postgres("deploy_rollback").await;
+    let (blue_port, green_port) = (free_port(), free_port());
+    let blue = spawn(&chain, &instance_env(&database_url, blue_port)).await;
+    let lb = Balancer::start(blue_port, green_port).await;
+    let http = reqwest::Client::new();
+    let nonce_before = account_nonce(&chain, DEV_SIGNER, "latest").await;
+    let payee_before = chain.balance_of(BASE_SEPOLIA_USDC, PAY_TO).await.unwrap();
+    let load = Load::start(&lb.url, 3);
+    wait_settlements(&http, &blue.url, 10.0, "blue serving through haproxy").await;
+
+    // A bad release: its chain endpoint does not answer. Ready, but deep health fails.
+    let mut env = instance_env(&database_url, green_port);
+    env.push((
+        "RPC_URL_BASE_SEPOLIA",
+        format!("http://127.0.0.1:{}", free_port()),
+    ));
+    // Its first failure trips its breaker, so the watch sees the trip (not only a count).
+    env.push(("BREAKER_THRESHOLD", "1".to_owned()));
+    let green = spawn(&chain, &env).await;
+    let verified = lb.deploy(&["verify", &green.url]).await;
+    assert_eq!(verified.status.code(), Some(1), "{}", text(&verified));
+    assert!(
+        String::from_utf8_lossy(&verified.stderr).contains("/health/deep answered 503"),
+        "{}",
+        text(&verified)
+    );
+
+    // Pushed anyway: its settlements fail, its breaker trips, the watch moves traffic back.
+    lb.wait_health("green", "UP").await;
+    let canary = lb.deploy(&["canary", "green", "50"]).await;
+    assert!(canary.status.success(), "{}", text(&canary));
+    let watch = lb.deploy(&["watch", "green", &green.url, "60", "2"]).await;
+    assert_eq!(watch.status.code(), Some(3), "{}", text(&watch));
+    let said = String::from_utf8_lossy(&watch.stderr).into_owned();
+    assert!(said.contains("rolling back"), "{}", text(&watch));
+    let (health, weight, state) = lb.slot("green").await;
+    assert_eq!((health.as_str(), weight.as_str()), ("UP", "0"));
+    assert_eq!(lb.slot("blue").await.1, "100");
+    assert_eq!(state, "stable=blue previous=none");
+    let green_before = metric(
+        &get_text(&http, &format!("{}/metrics", green.url)).await.1,
+        "x402_requests_total",
+        &[],
+    );
+
+    // The trip is shared through the PostgreSQL ledger: blue refuses v2 settles too until
+    // an operator turns them back on, which the watch said how to do.
+    assert!(said.contains("breaker tripped"), "{said}");
+    assert!(said.contains("enable-v2-settle"), "{said}");
+    until(10, "the shared trip to reach blue", || async {
+        (v2_settle_flag(&http, &blue.url).await == 0.0).then_some(())
+    })
+    .await;
+    let enable = lb.deploy(&["enable-v2-settle", &blue.url]).await;
+    assert!(enable.status.success(), "{}", text(&enable));
+    assert_eq!(v2_settle_flag(&http, &blue.url).await, 1.0);
+    // After the rollback green gets nothing new; blue carries the load.
+    let blue_now = successes(&http, &blue.url).await;
+    until(60, "blue settling after the rollback", || async {
+        (successes(&http, &blue.url).await >= blue_now + 20.0).then_some(())
+    })
+    .await;
+    let green_after = metric(
+        &get_text(&http, &format!("{}/metrics", green.url)).await.1,
+        "x402_requests_total",
+        &[],
+    );
+    assert!(
+        green_after - green_before <= 3.0,
+        "green got new requests after the rollback: {green_before} -> {green_after}"
+    );
+    // Nothing left to undo.
+    let again = lb.deploy(&["rollback"]).await;
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+
+    let answers = load.finish().await;
+    let succeeded = answers.iter().filter(|a| a["success"] == true).count() as u64;
+    let failed: Vec<&Value> = answers.iter().filter(|a| a["success"] != true).collect();
+    let unavailable = failed
+        .iter()
+        .filter(|a| a["errorReason"] == "rpc_unavailable")
+        .count();
+    assert!(unavailable >= 1, "the canary failed some payments");
+    // Green counted each of them as its own failure, by reason.
+    let green_metrics = get_text(&http, &format!("{}/metrics", green.url)).await.1;
+    assert_eq!(
+        metric(
+            &green_metrics,
+            "x402_settlement_failures_total",
+            &[("reason", "rpc_unavailable"), ("x402_version", "2")]
+        ),
+        unavailable as f64
+    );
+    for answer in &failed {
+        // Our trouble, said as ours, before anything was broadcast.
+        assert!(
+            answer["errorReason"] == "rpc_unavailable"
+                || answer["errorReason"] == "feature_disabled",
+            "{answer}"
+        );
+        assert_eq!(answer["transaction"], "", "{answer}");
+    }
+    assert_eq!(
+        account_nonce(&chain, DEV_SIGNER, "latest").await - nonce_before,
+        succeeded
+    );
+    assert_eq!(
+        chain.balance_of(BASE_SEPOLIA_USDC, PAY_TO).await.unwrap() - payee_before,
+        u128::from(succeeded) * u128::from(VALUE)
+    );
+    println!(
+        "bad canary: {unavailable} refused rpc_unavailable, {} feature_disabled after the trip, nothing sent; {succeeded} settled",
+        failed.len() - unavailable
+    );
+    drop(green);
+    drop(blue);
+    drop_postgres(&database).await;
+}
+
+fn run(program: &str, args: &[&str], dir: &Path) -> Output {
+    std::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} runs (scripts/test.sh installs it): {e}"))
+}
+
+#[test]
+fn alert_rules_pass_promtool_checks_and_unit_tests() {
+    let dir = deploy_dir().join("monitoring");
+    let check = run("promtool", &["check", "rules", "alerts.yml"], &dir);
+    assert!(check.status.success(), "{}", text(&check));
+    let tests = run("promtool", &["test", "rules", "alerts.test.yml"], &dir);
+    assert!(tests.status.success(), "{}", text(&tests));
+}
+
+/// Every `x402_*` name in the monitoring files, without histogram suffixes.
+fn metric_names(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(at) = text[i..].find("x402_") {
+        let start = i + at;
+        let preceded = start > 0 && (bytes[start - 1].is_ascii_alphanumeric());
+        let end = text[start..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map_or(text.len(), |n| start + n);
+        let name = &text[start..end];
+        if !preceded && !name.starts_with("x402_version") {
+            let name = ["_bucket", "_sum", "_count"]
+                .iter()
+                .fold(name, |n, s| n.strip_suffix(s).unwrap_or(n));
+            names.push(name.to_owned());
+        }
+        i = end;
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn monitoring_reads_only_documented_metrics() {
+    let operations = std::fs::read_to_string(repo_dir().join("docs/operations.md")).unwrap();
+    let documented: Vec<String> = operations
+        .lines()
+        .filter(|l| l.starts_with("| `x402_"))
+        .filter_map(|l| l.split('`').nth(1).map(str::to_owned))
+        .collect();
+    assert!(documented.len() >= 10, "{documented:?}");
+    for file in ["monitoring/alerts.yml", "monitoring/dashboard.json"] {
+        let content = std::fs::read_to_string(deploy_dir().join(file)).unwrap();
+        let used = metric_names(&content);
+        assert!(!used.is_empty(), "{file}");
+        for name in used {
+            assert!(
+                documented.contains(&name),
+                "{file} reads {name}, which docs/operations.md does not list"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_a_facilitator_and_accepts_every_dashboard_and_alert_query() {
+    let chain = chain_with_token(&[]).await;
+    let facilitator = Process::spawn(&chain, &[], &[]).await;
+    let http = reqwest::Client::new();
+    // One settlement, so the counters the panels read exist.
+    let (status, settled) = post_json(
+        &http,
+        &format!("{}/settle", facilitator.url),
+        &v2_body(
+            sign_authorization(PAYER_KEY, PAY_TO, VALUE, random_nonce()),
+            &VALUE.to_string(),
+        ),
+    )
+    .await;
+    assert_eq!((status, settled["success"].clone()), (200, json!(true)));
+
+    let dir = TempDir::new("prometheus");
+    let target = facilitator.url.trim_start_matches("http://");
+    std::fs::write(
+        dir.0.join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: x402-facilitator\n    static_configs:\n      - targets: ['{target}']\n",
+            deploy_dir().join("monitoring/alerts.yml").display()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let _prometheus = tokio::process::Command::new("prometheus")
+        .arg(format!(
+            "--config.file={}",
+            dir.0.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.0.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("prometheus runs (scripts/test.sh installs it)");
+    let api = format!("http://127.0.0.1:{port}/api/v1");
+    let query = |expr: String| {
+        let (http, api) = (http.clone(), api.clone());
+        async move {
+            let url = reqwest::Url::parse_with_params(&format!("{api}/query"), [("query", &expr)])
+                .ok()?;
+            let response = http.get(url).send().await.ok()?;
+            response.json::<Value>().await.ok()
+        }
+    };
+    // The scrape reached the facilitator and its settlement counter is stored.
+    until(60, "prometheus to scrape the facilitator", || async {
+        let answer = query(r#"x402_settlements_total{result="success"}"#.to_owned()).await?;
+        (answer["data"]["result"][0]["value"][1] == "1").then_some(())
+    })
+    .await;
+    // The rules loaded.
+    let (_, rules) = get_text(&http, &format!("{api}/rules")).await;
+    let rules: Value = serde_json::from_str(&rules).unwrap();
+    assert_eq!(
+        rules["data"]["groups"][0]["rules"].as_array().map(Vec::len),
+        Some(11),
+        "{rules}"
+    );
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(deploy_dir().join("monitoring/dashboard.json")).unwrap(),
+    )
+    .unwrap();
+    let mut exprs = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            exprs.push(target["expr"].as_str().unwrap().to_owned());
+        }
+    }
+    assert!(exprs.len() >= 12);
+    for expr in exprs {
+        let answer = query(expr.clone()).await.expect("prometheus answers");
+        assert_eq!(answer["status"], "success", "{expr}: {answer}");
+    }
+}
+
+#[test]
+fn the_systemd_unit_passes_systemd_analyze() {
+    let dir = TempDir::new("systemd");
+    let unit =
+        std::fs::read_to_string(deploy_dir().join("systemd/x402-facilitator@.service")).unwrap();
+    assert!(unit.contains("ExecStart=/opt/x402/%i/x402-facilitator serve"));
+    // The binary path of the slot must exist for the check; point it at one that does.
+    let unit = unit.replace(
+        "/opt/x402/%i/x402-facilitator",
+        env!("CARGO_BIN_EXE_x402-facilitator"),
+    );
+    let path = dir.0.join("x402-facilitator@blue.service");
+    std::fs::write(&path, unit).unwrap();
+    let out = run(
+        "systemd-analyze",
+        &["verify", "--man=no", &path.display().to_string()],
+        &dir.0,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        out.stdout.is_empty() && out.stderr.is_empty(),
+        "systemd-analyze complained: {}",
+        text(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_image_entry_point_and_ledger_location_work_as_written() {
+    // The image is not built here (no registry for its base images); what it runs is.
+    let dockerfile = std::fs::read_to_string(deploy_dir().join("container/Dockerfile")).unwrap();
+    assert!(dockerfile.contains(r#"ENTRYPOINT ["/usr/local/bin/x402-facilitator", "serve"]"#));
+    assert!(dockerfile.contains("cargo build --release --locked -p x402-facilitator"));
+    assert!(dockerfile.contains(r#"curl -fsS "http://127.0.0.1:${PORT}/health/ready""#));
+    let database_url = dockerfile
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("DATABASE_URL="))
+        .expect("DATABASE_URL in the image")
+        .to_owned();
+    let volume = "/var/lib/x402/";
+    assert!(
+        database_url.starts_with(&format!("sqlite://{volume}")),
+        "{database_url}"
+    );
+    // The same URL with the volume moved to a temporary directory.
+    let dir = TempDir::new("image");
+    let here = database_url.replace(volume, &format!("{}/", dir.0.display()));
+    let chain = chain_with_token(&[]).await;
+    let facilitator = Process::spawn(&chain, &[("DATABASE_URL", &here)], &["serve"]).await;
+    let http = reqwest::Client::new();
+    let (status, _) = get_text(&http, &format!("{}/health/ready", facilitator.url)).await;
+    assert_eq!(status, 200);
+    assert!(
+        dir.0.join("x402-ledger.db").exists(),
+        "the ledger is created on the volume"
+    );
+}
