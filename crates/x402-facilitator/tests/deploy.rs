@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use support::*;
-use x402_facilitator::dev::BASE_SEPOLIA_USDC;
 
 const VALUE: u64 = 600;
 /// The instances' `ADMIN_TOKEN`, given to `x402-deploy enable-v2-settle`.
@@ -225,18 +224,58 @@ async fn spawn(
     Process::spawn(chain, &pairs, &[]).await
 }
 
+/// Blue serving behind haproxy on a fresh PostgreSQL ledger, clients paying through it;
+/// green's port is reserved for the release.
+struct Stage {
+    chain: x402_facilitator::dev::LocalChain,
+    database_url: String,
+    database: String,
+    green_port: u16,
+    blue: Process,
+    lb: Balancer,
+    http: reqwest::Client,
+    mark: ChainMark,
+    load: Load,
+}
+
+impl Stage {
+    async fn set(tag: &str) -> Stage {
+        let chain = chain_with_token(&[]).await;
+        let (database_url, database) = fresh_postgres(tag).await;
+        let (blue_port, green_port) = (free_port(), free_port());
+        let blue = spawn(&chain, &instance_env(&database_url, blue_port)).await;
+        let lb = Balancer::start(blue_port, green_port).await;
+        let http = reqwest::Client::new();
+        let mark = ChainMark::take(&chain).await;
+        let load = Load::start(&lb.url, 3);
+        wait_settlements(&http, &blue.url, 10.0, "blue serving through haproxy").await;
+        Stage {
+            chain,
+            database_url,
+            database,
+            green_port,
+            blue,
+            lb,
+            http,
+            mark,
+            load,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canary_then_promote_through_haproxy_loses_no_settlement() {
-    let chain = chain_with_token(&[]).await;
-    let (database_url, database) = fresh_postgres("deploy_promote").await;
-    let (blue_port, green_port) = (free_port(), free_port());
-    let mut blue = spawn(&chain, &instance_env(&database_url, blue_port)).await;
-    let lb = Balancer::start(blue_port, green_port).await;
-    let http = reqwest::Client::new();
-    let nonce_before = account_nonce(&chain, DEV_SIGNER, "latest").await;
-    let payee_before = chain.balance_of(BASE_SEPOLIA_USDC, PAY_TO).await.unwrap();
-    let load = Load::start(&lb.url, 3);
-    wait_settlements(&http, &blue.url, 10.0, "blue serving through haproxy").await;
+    let Stage {
+        chain,
+        database_url,
+        database,
+        green_port,
+        mut blue,
+        lb,
+        http,
+        mark,
+        load,
+    } = Stage::set("deploy_promote").await;
 
     // The new release starts beside the old one and passes the gate.
     let green = spawn(&chain, &instance_env(&database_url, green_port)).await;
@@ -306,15 +345,7 @@ async fn canary_then_promote_through_haproxy_loses_no_settlement() {
         failed.first()
     );
     let settled = answers.len() as u64;
-    assert_eq!(
-        account_nonce(&chain, DEV_SIGNER, "latest").await - nonce_before,
-        settled,
-        "one transaction per settlement"
-    );
-    assert_eq!(
-        chain.balance_of(BASE_SEPOLIA_USDC, PAY_TO).await.unwrap() - payee_before,
-        u128::from(settled) * u128::from(VALUE)
-    );
+    mark.assert_moved(&chain, settled, VALUE).await;
     println!("canary 30% then promote: {settled} settlements through haproxy, 0 failed");
     drop(green);
     drop_postgres(&database).await;
@@ -322,16 +353,17 @@ async fn canary_then_promote_through_haproxy_loses_no_settlement() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_canary_is_refused_by_the_gate_and_rolled_back_by_the_watch() {
-    let chain = chain_with_token(&[]).await;
-    let (database_url, database) = fresh_postgres("deploy_rollback").await;
-    let (blue_port, green_port) = (free_port(), free_port());
-    let blue = spawn(&chain, &instance_env(&database_url, blue_port)).await;
-    let lb = Balancer::start(blue_port, green_port).await;
-    let http = reqwest::Client::new();
-    let nonce_before = account_nonce(&chain, DEV_SIGNER, "latest").await;
-    let payee_before = chain.balance_of(BASE_SEPOLIA_USDC, PAY_TO).await.unwrap();
-    let load = Load::start(&lb.url, 3);
-    wait_settlements(&http, &blue.url, 10.0, "blue serving through haproxy").await;
+    let Stage {
+        chain,
+        database_url,
+        database,
+        green_port,
+        blue,
+        lb,
+        http,
+        mark,
+        load,
+    } = Stage::set("deploy_rollback").await;
 
     // A bad release: its chain endpoint does not answer. Ready, but deep health fails.
     let mut env = instance_env(&database_url, green_port);
@@ -425,14 +457,7 @@ async fn a_failing_canary_is_refused_by_the_gate_and_rolled_back_by_the_watch() 
         );
         assert_eq!(answer["transaction"], "", "{answer}");
     }
-    assert_eq!(
-        account_nonce(&chain, DEV_SIGNER, "latest").await - nonce_before,
-        succeeded
-    );
-    assert_eq!(
-        chain.balance_of(BASE_SEPOLIA_USDC, PAY_TO).await.unwrap() - payee_before,
-        u128::from(succeeded) * u128::from(VALUE)
-    );
+    mark.assert_moved(&chain, succeeded, VALUE).await;
     println!(
         "bad canary: {unavailable} refused rpc_unavailable, {} feature_disabled after the trip, nothing sent; {succeeded} settled",
         failed.len() - unavailable

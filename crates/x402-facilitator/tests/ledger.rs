@@ -157,8 +157,7 @@ async fn blue_green_overlap_loses_no_request() {
         ("SHUTDOWN_GRACE_SECONDS", "2"),
     ];
     let mut blue = Process::spawn(&chain, &env, &[]).await;
-    let nonce_before = account_nonce(&chain, DEV_SIGNER, "latest").await;
-    let payee_before = chain.balance_of(BASE_SEPOLIA_USDC, PAY_TO).await.unwrap();
+    let mark = ChainMark::take(&chain).await;
 
     // A load balancer in miniature: clients send to every instance whose readiness passes.
     let pool = Arc::new(std::sync::Mutex::new(vec![blue.url.clone()]));
@@ -257,14 +256,7 @@ async fn blue_green_overlap_loses_no_request() {
         failed.first()
     );
     let settled = answers.len() as u64;
-    assert_eq!(
-        account_nonce(&chain, DEV_SIGNER, "latest").await - nonce_before,
-        settled
-    );
-    assert_eq!(
-        chain.balance_of(BASE_SEPOLIA_USDC, PAY_TO).await.unwrap() - payee_before,
-        settled as u128 * VALUE as u128
-    );
+    mark.assert_moved(&chain, settled, VALUE).await;
     println!("blue-green overlap: {settled} settlements, 0 failed, blue exited 0 after draining");
     drop(green);
     drop_postgres(&database).await;

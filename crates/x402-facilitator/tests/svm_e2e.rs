@@ -339,6 +339,17 @@ impl World {
         })
     }
 
+    async fn get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     async fn post(&self, path: &str, body: &Value) -> Value {
         let response = self
             .http
@@ -383,15 +394,7 @@ fn rand_tag() -> u128 {
 async fn official_svm_client_pays_through_the_facilitator() {
     let w = world().await;
     // The local node is accepted as the devnet stand-in the configuration says it is.
-    let deep: Value = w
-        .http
-        .get(format!("{}/health/deep", w.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let deep = w.get("/health/deep").await;
     let chain_check = deep["checks"]
         .as_array()
         .unwrap()
@@ -671,15 +674,7 @@ async fn fogo_is_served_under_its_genesis_id_in_v1_and_v2() {
     // The local node stands in for Fogo mainnet (its genesis is not Fogo's; the
     // configuration says so with `local_stand_in`).
     let w = world_on(FOGO, 20_000).await;
-    let supported: Value = w
-        .http
-        .get(format!("{}/supported", w.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let supported = w.get("/supported").await;
     for (version, network) in [(1, "fogo"), (2, FOGO)] {
         let kind = supported["kinds"]
             .as_array()

@@ -531,3 +531,33 @@ pub async fn account_nonce(chain: &LocalChain, address: &str, block: &str) -> u6
             .unwrap(),
     )
 }
+
+/// The dev signer's nonce and the payee's token balance at one moment, to check what a run
+/// moved afterwards.
+pub struct ChainMark {
+    nonce: u64,
+    payee: u128,
+}
+
+impl ChainMark {
+    pub async fn take(chain: &LocalChain) -> ChainMark {
+        ChainMark {
+            nonce: account_nonce(chain, DEV_SIGNER, "latest").await,
+            payee: chain.balance_of(BASE_SEPOLIA_USDC, PAY_TO).await.unwrap(),
+        }
+    }
+
+    /// Since the mark, exactly `settlements` transactions from the signer, and the payee
+    /// received `value` for each of them.
+    pub async fn assert_moved(&self, chain: &LocalChain, settlements: u64, value: u64) {
+        assert_eq!(
+            account_nonce(chain, DEV_SIGNER, "latest").await - self.nonce,
+            settlements,
+            "one transaction per settlement, none more"
+        );
+        assert_eq!(
+            chain.balance_of(BASE_SEPOLIA_USDC, PAY_TO).await.unwrap() - self.payee,
+            u128::from(settlements) * u128::from(value)
+        );
+    }
+}
