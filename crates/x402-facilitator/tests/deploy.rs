@@ -671,3 +671,43 @@ async fn the_image_entry_point_and_ledger_location_work_as_written() {
         "the ledger is created on the volume"
     );
 }
+
+#[test]
+fn the_deploy_tool_refuses_clearly_without_touching_anything() {
+    let state = TempDir::new("refusals");
+    let tool = |args: &[&str]| {
+        std::process::Command::new(deploy_dir().join("bin/x402-deploy"))
+            .args(args)
+            .env("X402_LB_ADMIN", format!("127.0.0.1:{}", free_port()))
+            .env("X402_DEPLOY_STATE", state.0.join("state"))
+            .env_remove("X402_ADMIN_TOKEN")
+            .output()
+            .expect("x402-deploy runs")
+    };
+    for (args, code, says) in [
+        (&["status"][..], 1, "runtime API not reachable"),
+        (&["promote", "green"][..], 1, "runtime API not reachable"),
+        (
+            &["canary", "purple", "10"][..],
+            1,
+            "slot must be blue or green",
+        ),
+        (&["canary", "green", "101"][..], 1, "percent must be 0-100"),
+        (
+            &["enable-v2-settle", "http://127.0.0.1:1"][..],
+            1,
+            "X402_ADMIN_TOKEN",
+        ),
+        (&[][..], 2, "x402-deploy status"),
+        (&["watch", "green"][..], 2, "x402-deploy watch"),
+    ] {
+        let out = tool(args);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(says),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    assert!(!state.0.join("state").exists(), "no state written");
+}
