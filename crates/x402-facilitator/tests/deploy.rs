@@ -336,15 +336,7 @@ async fn canary_then_promote_through_haproxy_loses_no_settlement() {
     .await;
 
     let answers = load.finish().await;
-    let failed: Vec<&Value> = answers.iter().filter(|a| a["success"] != true).collect();
-    assert!(
-        failed.is_empty(),
-        "{} of {} failed: {:?}",
-        failed.len(),
-        answers.len(),
-        failed.first()
-    );
-    let settled = answers.len() as u64;
+    let settled = assert_all_settled(&answers, &[("blue", &blue), ("green", &green)]);
     mark.assert_moved(&chain, settled, VALUE).await;
     println!("canary 30% then promote: {settled} settlements through haproxy, 0 failed");
     drop(green);

@@ -234,28 +234,7 @@ async fn blue_green_overlap_loses_no_request() {
     for client in clients {
         answers.extend(client.await.unwrap());
     }
-    let failed: Vec<&Value> = answers.iter().filter(|a| a["success"] != true).collect();
-    if !failed.is_empty() {
-        let noteworthy = |p: &Process| -> Vec<Value> {
-            p.logs()
-                .into_iter()
-                .filter(|l| l["level"] == "WARN" || l["level"] == "ERROR")
-                .collect()
-        };
-        eprintln!(
-            "blue: {:#?}\ngreen: {:#?}",
-            noteworthy(&blue),
-            noteworthy(&green)
-        );
-    }
-    assert!(
-        failed.is_empty(),
-        "{} of {} failed: {:?}",
-        failed.len(),
-        answers.len(),
-        failed.first()
-    );
-    let settled = answers.len() as u64;
+    let settled = assert_all_settled(&answers, &[("blue", &blue), ("green", &green)]);
     mark.assert_moved(&chain, settled, VALUE).await;
     println!("blue-green overlap: {settled} settlements, 0 failed, blue exited 0 after draining");
     drop(green);

@@ -561,3 +561,27 @@ impl ChainMark {
         );
     }
 }
+
+/// Asserts that every answer is a successful settlement and returns how many there were.
+/// On failure the instances' warnings and errors are printed first: the cause is there.
+pub fn assert_all_settled(answers: &[Value], instances: &[(&str, &Process)]) -> u64 {
+    let failed: Vec<&Value> = answers.iter().filter(|a| a["success"] != true).collect();
+    if !failed.is_empty() {
+        for (name, process) in instances {
+            let noteworthy: Vec<Value> = process
+                .logs()
+                .into_iter()
+                .filter(|l| l["level"] == "WARN" || l["level"] == "ERROR")
+                .collect();
+            eprintln!("{name}: {noteworthy:#?}");
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {} failed: {:?}",
+        failed.len(),
+        answers.len(),
+        failed.first()
+    );
+    answers.len() as u64
+}
