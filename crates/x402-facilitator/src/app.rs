@@ -158,6 +158,7 @@ pub struct AppState {
     admin_on_main_listener: bool,
     request_seq: AtomicU64,
     boot_tag: u32,
+    v1_deprecation: crate::deprecation::V1Deprecation,
 }
 
 impl AppState {
@@ -184,6 +185,7 @@ impl AppState {
             admin_on_main_listener: config.admin_addr.is_none(),
             request_seq: AtomicU64::new(0),
             boot_tag,
+            v1_deprecation: config.v1_deprecation.clone(),
         });
         state.flags_changed();
         state
@@ -714,6 +716,8 @@ struct RequestLog {
     /// `network` when configured, `other` otherwise (metric label).
     network_metric: String,
     scheme: String,
+    /// The caller's `User-Agent`: which resource servers still send v1.
+    user_agent: String,
 }
 
 impl RequestLog {
@@ -759,6 +763,7 @@ impl RequestLog {
             reason = reason.map(|r| r.as_str()).unwrap_or(""),
             payer = payer.unwrap_or(""),
             transaction = tx.unwrap_or(""),
+            user_agent = %self.user_agent,
             latency_ms,
             "{message}"
         );
@@ -798,6 +803,20 @@ impl RequestLog {
             .increment(1);
         }
     }
+}
+
+/// The caller's `User-Agent`, printable ASCII only and at most 200 characters.
+fn user_agent(headers: &HeaderMap) -> String {
+    headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.chars()
+                .filter(|c| c.is_ascii_graphic() || *c == ' ')
+                .take(200)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn request_id(headers: &HeaderMap, state: &AppState) -> String {
@@ -910,11 +929,17 @@ async fn handle(
         network: String::new(),
         network_metric: String::new(),
         scheme: String::new(),
+        user_agent: user_agent(&headers),
     };
-    let response = match process(&state, body, endpoint, &mut log).await {
+    let mut response = match process(&state, body, endpoint, &mut log).await {
         Ok(value) => Json(value).into_response(),
         Err(error) => error.into_response(),
     };
+    if log.version == Some(X402Version::V1) {
+        for (name, value) in state.v1_deprecation.headers() {
+            response.headers_mut().append(name.clone(), value.clone());
+        }
+    }
     with_request_id(response, &log.request_id)
 }
 

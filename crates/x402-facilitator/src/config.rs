@@ -15,6 +15,7 @@ use serde::Deserialize;
 use x402_protocol::networks::{self, ChainFamily};
 use x402_protocol::{ChainId, X402Version};
 
+use crate::deprecation::V1Deprecation;
 use crate::flags::{parse_networks, Flags};
 
 /// A secret string (private key, RPC URL with an API key): never printed.
@@ -209,6 +210,8 @@ pub struct Config {
     pub reconcile_interval: Duration,
     /// Things the operator should change although they work (logged as warnings at start).
     pub notices: Vec<String>,
+    /// `Deprecation` / `Sunset` / `Link` headers on v1 answers (empty: none).
+    pub v1_deprecation: V1Deprecation,
 }
 
 /// `NONCE_FETCH_MODE`: how a signer's next nonce is checked against the chain.
@@ -272,6 +275,9 @@ struct FileConfig {
     database_url: Option<Secret>,
     nonce_fetch_mode: Option<String>,
     reconcile_interval_seconds: Option<u64>,
+    v1_deprecated_since: Option<String>,
+    v1_sunset_at: Option<String>,
+    v1_migration_url: Option<String>,
     #[serde(default)]
     networks: BTreeMap<String, FileNetwork>,
 }
@@ -629,6 +635,20 @@ impl Config {
             })?),
             None => None,
         };
+        let since = env.get("V1_DEPRECATED_SINCE").or(file.v1_deprecated_since);
+        let sunset = env.get("V1_SUNSET_AT").or(file.v1_sunset_at);
+        let link = env.get("V1_MIGRATION_URL").or(file.v1_migration_url);
+        let v1_deprecation =
+            V1Deprecation::new(since.as_deref(), sunset.as_deref(), link.as_deref()).map_err(
+                |e| {
+                    let key = match e.setting {
+                        "since" => "V1_DEPRECATED_SINCE",
+                        "sunset" => "V1_SUNSET_AT",
+                        _ => "V1_MIGRATION_URL",
+                    };
+                    ConfigError::new(key, e.message)
+                },
+            )?;
         let shutdown_grace = Duration::from_secs(number_setting(
             env,
             "SHUTDOWN_GRACE_SECONDS",
@@ -715,6 +735,7 @@ impl Config {
             nonce_fetch_mode,
             reconcile_interval,
             notices,
+            v1_deprecation,
         })
     }
 }
@@ -796,6 +817,28 @@ mod tests {
         );
         assert!(by_env.notices.is_empty());
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn the_v1_retirement_dates_are_read_and_checked() {
+        let config = Config::load(
+            None,
+            &env(&[
+                ("V1_DEPRECATED_SINCE", "2026-12-01T00:00:00Z"),
+                ("V1_SUNSET_AT", "2027-06-30T00:00:00Z"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.v1_deprecation.headers().len(), 2);
+        let err = Config::load(None, &env(&[("V1_SUNSET_AT", "soon")])).unwrap_err();
+        assert_eq!(err.key, "V1_SUNSET_AT");
+        let err = Config::load(None, &env(&[("V1_MIGRATION_URL", "docs/v2.md")])).unwrap_err();
+        assert_eq!(err.key, "V1_MIGRATION_URL");
+        assert!(Config::load(None, &env(&[]))
+            .unwrap()
+            .v1_deprecation
+            .headers()
+            .is_empty());
     }
 
     #[test]

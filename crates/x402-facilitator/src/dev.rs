@@ -326,6 +326,7 @@ impl LocalChain {
             nonce_fetch_mode: crate::config::NonceFetchMode::Cached,
             reconcile_interval: crate::config::DEFAULT_RECONCILE_INTERVAL,
             notices: Vec::new(),
+            v1_deprecation: Default::default(),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod app;
 pub mod breaker;
 pub mod chains;
 pub mod config;
+pub mod deprecation;
 pub mod dev;
 pub mod flags;
 pub mod logging;

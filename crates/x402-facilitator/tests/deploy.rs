@@ -634,7 +634,7 @@ fn the_systemd_unit_passes_systemd_analyze() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_image_entry_point_and_ledger_location_work_as_written() {
+async fn the_image_command_serves_with_its_ledger_on_the_volume_and_logs_callers() {
     // The image is not built here (no registry for its base images); what it runs is.
     let dockerfile = std::fs::read_to_string(deploy_dir().join("container/Dockerfile")).unwrap();
     assert!(dockerfile.contains(r#"ENTRYPOINT ["/usr/local/bin/x402-facilitator", "serve"]"#));
@@ -662,6 +662,24 @@ async fn the_image_entry_point_and_ledger_location_work_as_written() {
         dir.0.join("x402-ledger.db").exists(),
         "the ledger is created on the volume"
     );
+    // Request log lines name the caller, so v1 holdouts can be found for the migration.
+    let body = v1_body(
+        sign_authorization(PAYER_KEY, PAY_TO, VALUE, random_nonce()),
+        &VALUE.to_string(),
+    );
+    let answer = http
+        .post(format!("{}/verify", facilitator.url))
+        .header("user-agent", "resource-server/1.2 (shop)")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let line = facilitator
+        .wait_log(|l| l["message"] == "Verification succeeded")
+        .await;
+    assert_eq!(line["user_agent"], "resource-server/1.2 (shop)");
+    assert_eq!(line["x402_version"], "1");
 }
 
 #[test]

@@ -247,3 +247,51 @@ async fn non_ascii_hex_fields_are_refused_not_crashed() {
     let (status, _) = h.get("/health").await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn v1_answers_carry_the_retirement_timeline_and_v2_answers_do_not() {
+    let h = start_custom(
+        &[],
+        |config| {
+            config.v1_deprecation = x402_facilitator::deprecation::V1Deprecation::new(
+                Some("2026-12-01T00:00:00Z"),
+                Some("2027-06-30T00:00:00Z"),
+                Some("https://example.com/x402-v2"),
+            )
+            .unwrap();
+        },
+        |_| {},
+    )
+    .await;
+    let payload = sign_authorization(PAYER_KEY, PAY_TO, 10_000, random_nonce());
+    let send = |body: Value, path: &'static str| {
+        let (http, url) = (h.http.clone(), format!("{}{path}", h.url));
+        async move { http.post(url).json(&body).send().await.unwrap() }
+    };
+    for path in ["/verify", "/settle"] {
+        let mut body = v1_body(payload.clone(), "10000");
+        // A refusal (wrong payee) is a v1 answer too; nothing is settled.
+        body["paymentRequirements"]["payTo"] = json!(DEV_ACCOUNTS_3);
+        let v1 = send(body, path).await;
+        assert_eq!(v1.status(), 200);
+        let header = |name: &str| {
+            v1.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        assert_eq!(header("deprecation").as_deref(), Some("@1796083200"));
+        assert_eq!(
+            header("sunset").as_deref(),
+            Some("Wed, 30 Jun 2027 00:00:00 GMT")
+        );
+        assert_eq!(
+            header("link").as_deref(),
+            Some("<https://example.com/x402-v2>; rel=\"deprecation\"")
+        );
+        let v2 = send(v2_body(payload.clone(), "10000"), "/verify").await;
+        assert_eq!(v2.status(), 200);
+        assert!(v2.headers().get("deprecation").is_none());
+        assert!(v2.headers().get("sunset").is_none());
+    }
+}
