@@ -151,18 +151,7 @@ impl Load {
                 tokio::spawn(async move {
                     let mut answers = Vec::new();
                     while !stop.load(Ordering::SeqCst) {
-                        let body = v2_body(
-                            sign_authorization(PAYER_KEY, PAY_TO, VALUE, random_nonce()),
-                            &VALUE.to_string(),
-                        );
-                        let answer = match http.post(&url).json(&body).send().await {
-                            Ok(r) => r
-                                .json::<Value>()
-                                .await
-                                .unwrap_or_else(|e| json!({"client_error": e.to_string()})),
-                            Err(e) => json!({"client_error": e.to_string()}),
-                        };
-                        answers.push(answer);
+                        answers.push(pay_once(&http, &url, VALUE).await);
                     }
                     answers
                 })

@@ -181,23 +181,7 @@ async fn blue_green_overlap_loses_no_request() {
                 if ready != 200 {
                     continue;
                 }
-                let body = v2_body(
-                    sign_authorization(PAYER_KEY, PAY_TO, VALUE, random_nonce()),
-                    &VALUE.to_string(),
-                );
-                let response = http
-                    .post(format!("{target}/settle"))
-                    .json(&body)
-                    .send()
-                    .await;
-                let answer = match response {
-                    Ok(r) => r
-                        .json::<Value>()
-                        .await
-                        .unwrap_or_else(|e| json!({"client_error": e.to_string()})),
-                    Err(e) => json!({"client_error": e.to_string()}),
-                };
-                answers.push(answer);
+                answers.push(pay_once(&http, &format!("{target}/settle"), VALUE).await);
             }
             answers
         }));

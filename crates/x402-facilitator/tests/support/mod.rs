@@ -585,3 +585,19 @@ pub fn assert_all_settled(answers: &[Value], instances: &[(&str, &Process)]) -> 
     );
     answers.len() as u64
 }
+
+/// Settles one fresh v2 payment of `value` at `settle_url`; a transport failure comes back
+/// as `{"client_error": ...}` so load clients keep every outcome.
+pub async fn pay_once(http: &reqwest::Client, settle_url: &str, value: u64) -> Value {
+    let body = v2_body(
+        sign_authorization(PAYER_KEY, PAY_TO, value, random_nonce()),
+        &value.to_string(),
+    );
+    match http.post(settle_url).json(&body).send().await {
+        Ok(r) => r
+            .json::<Value>()
+            .await
+            .unwrap_or_else(|e| json!({"client_error": e.to_string()})),
+        Err(e) => json!({"client_error": e.to_string()}),
+    }
+}
