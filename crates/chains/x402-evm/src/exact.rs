@@ -1459,7 +1459,7 @@ impl ExactEvm {
             nonce: auth_nonce,
         }
         .abi_encode();
-        let calls: Vec<(&'static str, Value)> = vec![
+        let mut calls: Vec<(&'static str, Value)> = vec![
             ("eth_getTransactionReceipt", json!([entry.tx_hash])),
             ("eth_getTransactionCount", json!([address, "latest"])),
             ("eth_getTransactionCount", json!([address, "pending"])),
@@ -1470,6 +1470,11 @@ impl ExactEvm {
             ("eth_gasPrice", json!([])),
             ("eth_maxPriorityFeePerGas", json!([])),
         ];
+        if entry.prelude_tx.is_some() {
+            // Did the ERC-6492 wallet deployment land? If its nonce went to another
+            // transaction too, the replacement must deploy the wallet again first.
+            calls.push(("eth_getCode", json!([from.to_string(), "latest"])));
+        }
         let results = match self.rpc.batch(&calls).await {
             Ok(results) if results.len() == calls.len() => results,
             Ok(_) => return pending_answer(&entry, "node answered a batch partially"),
@@ -1549,18 +1554,45 @@ impl ExactEvm {
             gas_price.saturating_mul(2).max(gas_price + priority),
             priority,
         );
+        let redeploy = match entry.prelude_tx.as_deref() {
+            None => None,
+            Some(prelude) => {
+                let Ok(Value::String(code)) = &results[6] else {
+                    return pending_answer(&entry, "node gave no wallet code");
+                };
+                if code.trim_start_matches("0x").is_empty() {
+                    let Some(deploy) = decode_call(prelude) else {
+                        return pending_answer(&entry, "recorded deployment cannot be decoded");
+                    };
+                    Some(deploy)
+                } else {
+                    None
+                }
+            }
+        };
+        let count = if redeploy.is_some() { 2 } else { 1 };
         let sign = |nonce: u64| -> Result<SignedTransaction, String> {
+            let mut next = nonce;
+            let prelude = match &redeploy {
+                Some(deploy) => {
+                    let (_, raw) =
+                        self.sign_transaction(signer, fees, (deploy.0, &deploy.1, deploy.2), next)?;
+                    next += 1;
+                    Some(hex(&raw))
+                }
+                None => None,
+            };
             let (hash, raw) =
-                self.sign_transaction(signer, fees, (call.0, &call.1, call.2), nonce)?;
+                self.sign_transaction(signer, fees, (call.0, &call.1, call.2), next)?;
             Ok(SignedTransaction {
                 hash: hash.to_string(),
                 raw: hex(&raw),
-                prelude: None,
+                prelude,
             })
         };
         let replaced = match self
             .ledger
-            .replace_transaction(&entry, Some(pending), 1, sign)
+            .replace_transaction(&entry, Some(pending), count, sign)
             .await
         {
             Ok(Some((replaced, _))) => replaced,
@@ -1583,6 +1615,15 @@ impl ExactEvm {
             new_tx_hash = %replaced.tx_hash,
             "settlement transaction could never land (nonce taken by another transaction); sent a replacement"
         );
+        if let Some(prelude) = &replaced.prelude_tx {
+            match self.broadcast(prelude).await {
+                Ok(Ok(())) => {}
+                Ok(Err(node)) => return self.refused_broadcast(&replaced, &node),
+                Err(e) => {
+                    return pending_answer(&replaced, format!("broadcast outcome unknown ({e})"))
+                }
+            }
+        }
         match self.broadcast(&replaced.raw_tx).await {
             Ok(Ok(())) => self.conclude(&replaced).await,
             Ok(Err(node)) => self.refused_broadcast(&replaced, &node),
