@@ -320,39 +320,43 @@ async fn a_lost_wallet_deployment_is_signed_again_with_the_replacement_transfer(
     );
     let (_, warmed) = h.post("/settle", &warm).await;
     assert_eq!(warmed["success"], true, "{warmed}");
-    // Someone else uses the key twice: the two nonces the wallet deployment and the transfer
-    // will be signed with are gone before either is sent.
-    for _ in 0..2 {
-        h.chain
-            .rpc(
-                "eth_sendTransaction",
-                serde_json::json!([{"from": DEV_SIGNER, "to": DEV_SIGNER, "value": "0x0"}]),
-            )
-            .await
-            .unwrap();
+    // Someone else uses the key behind the ledger's back (the dev chain mints with the
+    // signer key, so the wallet's mint is one such use, plus one or two more): the nonces
+    // the deployment and the transfer will be signed with are gone before either is sent.
+    for (foreign, salt) in [(2, 9u8), (3, 10u8)] {
+        let usdc = x402_facilitator::dev::BASE_SEPOLIA_USDC;
+        let wallet = counterfactual_wallet(&h, FACTORY, PAYER, salt).await;
+        h.chain.mint(usdc, &wallet, 50_000).await.unwrap();
+        for _ in 1..foreign {
+            h.chain
+                .rpc(
+                    "eth_sendTransaction",
+                    serde_json::json!([{"from": DEV_SIGNER, "to": DEV_SIGNER, "value": "0x0"}]),
+                )
+                .await
+                .unwrap();
+        }
+        until(10, "the key's transactions to be mined", || async {
+            let latest = account_nonce(&h.chain, DEV_SIGNER, "latest").await;
+            (latest == account_nonce(&h.chain, DEV_SIGNER, "pending").await).then_some(())
+        })
+        .await;
+        let mut payload = support::sign_for_wallet(PAYER_KEY, &wallet, PAY_TO, 10_000);
+        let inner = payload["signature"].as_str().unwrap().to_owned();
+        payload["signature"] =
+            erc6492_wrap(FACTORY, factory_deploy_calldata(PAYER, salt), &inner).into();
+        let pay_to_before = h.balance(PAY_TO).await;
+        let (_, settled) = h.post("/settle", &v2_body(payload.clone(), "10000")).await;
+        // The replacement deploys the wallet again before paying, instead of a transfer
+        // that reverts against an empty address.
+        assert_eq!(settled["success"], true, "{foreign} foreign: {settled}");
+        assert_ne!(code_of(&h, &wallet).await, "0x", "the wallet is deployed");
+        assert_eq!(h.balance(&wallet).await, 40_000);
+        assert_eq!(h.balance(PAY_TO).await - pay_to_before, 10_000);
+        let (_, again) = h.post("/settle", &v2_body(payload, "10000")).await;
+        assert_eq!(again["transaction"], settled["transaction"]);
+        assert_eq!(h.balance(&wallet).await, 40_000, "a retry moves nothing");
     }
-    until(10, "the key's transactions to be mined", || async {
-        let latest = account_nonce(&h.chain, DEV_SIGNER, "latest").await;
-        (latest == account_nonce(&h.chain, DEV_SIGNER, "pending").await).then_some(())
-    })
-    .await;
-    let usdc = x402_facilitator::dev::BASE_SEPOLIA_USDC;
-    let wallet = counterfactual_wallet(&h, FACTORY, PAYER, 9).await;
-    h.chain.mint(usdc, &wallet, 50_000).await.unwrap();
-    let mut payload = support::sign_for_wallet(PAYER_KEY, &wallet, PAY_TO, 10_000);
-    let inner = payload["signature"].as_str().unwrap().to_owned();
-    payload["signature"] = erc6492_wrap(FACTORY, factory_deploy_calldata(PAYER, 9), &inner).into();
-    let pay_to_before = h.balance(PAY_TO).await;
-    let (_, settled) = h.post("/settle", &v2_body(payload.clone(), "10000")).await;
-    // The replacement deploys the wallet again before paying, instead of a transfer that
-    // would revert against an empty address.
-    assert_eq!(settled["success"], true, "{settled}");
-    assert_ne!(code_of(&h, &wallet).await, "0x", "the wallet is deployed");
-    assert_eq!(h.balance(&wallet).await, 40_000);
-    assert_eq!(h.balance(PAY_TO).await - pay_to_before, 10_000);
-    let (_, again) = h.post("/settle", &v2_body(payload, "10000")).await;
-    assert_eq!(again["transaction"], settled["transaction"]);
-    assert_eq!(h.balance(&wallet).await, 40_000, "a retry moves nothing");
 }
 
 fn with_payment_id(mut body: serde_json::Value, id: &str) -> serde_json::Value {
