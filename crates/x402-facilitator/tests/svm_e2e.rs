@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::io::AsyncBufReadExt;
+use x402_svm::inspect::build::{
+    self, compute_unit_limit as compute_limit, compute_unit_price as compute_price, memo,
+};
 use x402_svm::inspect::{
     associated_token_account, MEMO_PROGRAM, TOKEN_2022_PROGRAM, TOKEN_PROGRAM,
 };
@@ -237,18 +240,7 @@ async fn world_on(network: &'static str, receipt_timeout_ms: u64) -> World {
     }
 }
 
-fn compute_limit(units: u32) -> Instruction {
-    let mut data = vec![2];
-    data.extend_from_slice(&units.to_le_bytes());
-    Instruction::new_with_bytes(x402_svm::inspect::COMPUTE_BUDGET_PROGRAM, &data, vec![])
-}
-
-fn compute_price(micro_lamports: u64) -> Instruction {
-    let mut data = vec![3];
-    data.extend_from_slice(&micro_lamports.to_le_bytes());
-    Instruction::new_with_bytes(x402_svm::inspect::COMPUTE_BUDGET_PROGRAM, &data, vec![])
-}
-
+/// A 6-decimal `TransferChecked`, as the test mints have.
 fn transfer_checked(
     program: &Pubkey,
     source: Pubkey,
@@ -257,23 +249,7 @@ fn transfer_checked(
     authority: Pubkey,
     amount: u64,
 ) -> Instruction {
-    let mut data = vec![12];
-    data.extend_from_slice(&amount.to_le_bytes());
-    data.push(6);
-    Instruction::new_with_bytes(
-        *program,
-        &data,
-        vec![
-            AccountMeta::new(source, false),
-            AccountMeta::new_readonly(mint, false),
-            AccountMeta::new(destination, false),
-            AccountMeta::new_readonly(authority, true),
-        ],
-    )
-}
-
-fn memo(text: &str) -> Instruction {
-    Instruction::new_with_bytes(MEMO_PROGRAM, text.as_bytes(), vec![])
+    build::transfer_checked(program, source, mint, destination, authority, amount, 6)
 }
 
 impl World {

@@ -35,6 +35,65 @@ pub const LIGHTHOUSE_PROGRAM: Pubkey =
 
 /// `TransferChecked` instruction tag in SPL Token and Token-2022.
 const TRANSFER_CHECKED: u8 = 12;
+/// Compute Budget instruction tags.
+const SET_COMPUTE_UNIT_LIMIT: u8 = 2;
+const SET_COMPUTE_UNIT_PRICE: u8 = 3;
+
+/// The instructions of an `exact` payment, encoded the way [`inspect`] decodes them, so that
+/// what is built (by tests, tools, clients) and what is checked share one definition.
+pub mod build {
+    use solana_instruction::{AccountMeta, Instruction};
+    use solana_pubkey::Pubkey;
+
+    use super::{
+        COMPUTE_BUDGET_PROGRAM, MEMO_PROGRAM, SET_COMPUTE_UNIT_LIMIT, SET_COMPUTE_UNIT_PRICE,
+        TRANSFER_CHECKED,
+    };
+
+    /// Compute Budget `SetComputeUnitLimit`.
+    pub fn compute_unit_limit(units: u32) -> Instruction {
+        let mut data = vec![SET_COMPUTE_UNIT_LIMIT];
+        data.extend_from_slice(&units.to_le_bytes());
+        Instruction::new_with_bytes(COMPUTE_BUDGET_PROGRAM, &data, vec![])
+    }
+
+    /// Compute Budget `SetComputeUnitPrice` (micro-lamports per unit).
+    pub fn compute_unit_price(micro_lamports: u64) -> Instruction {
+        let mut data = vec![SET_COMPUTE_UNIT_PRICE];
+        data.extend_from_slice(&micro_lamports.to_le_bytes());
+        Instruction::new_with_bytes(COMPUTE_BUDGET_PROGRAM, &data, vec![])
+    }
+
+    /// SPL Token / Token-2022 `TransferChecked` of `amount` with `decimals`.
+    pub fn transfer_checked(
+        token_program: &Pubkey,
+        source: Pubkey,
+        mint: Pubkey,
+        destination: Pubkey,
+        authority: Pubkey,
+        amount: u64,
+        decimals: u8,
+    ) -> Instruction {
+        let mut data = vec![TRANSFER_CHECKED];
+        data.extend_from_slice(&amount.to_le_bytes());
+        data.push(decimals);
+        Instruction::new_with_bytes(
+            *token_program,
+            &data,
+            vec![
+                AccountMeta::new(source, false),
+                AccountMeta::new_readonly(mint, false),
+                AccountMeta::new(destination, false),
+                AccountMeta::new_readonly(authority, true),
+            ],
+        )
+    }
+
+    /// A Memo program instruction carrying `text`.
+    pub fn memo(text: &str) -> Instruction {
+        Instruction::new_with_bytes(MEMO_PROGRAM, text.as_bytes(), vec![])
+    }
+}
 
 /// What a sponsor accepts beyond the scheme's outcome (operator-configurable).
 #[derive(Debug, Clone)]
@@ -210,7 +269,7 @@ pub fn inspect(
     let limit = &instructions[0];
     if program_of(limit.program_id_index) != Some(COMPUTE_BUDGET_PROGRAM)
         || limit.data.len() != 5
-        || limit.data[0] != 2
+        || limit.data[0] != SET_COMPUTE_UNIT_LIMIT
     {
         return Err(refuse(
             Reason::ExactSvmComputeLimit,
@@ -232,7 +291,7 @@ pub fn inspect(
     let price = &instructions[1];
     if program_of(price.program_id_index) != Some(COMPUTE_BUDGET_PROGRAM)
         || price.data.len() != 9
-        || price.data[0] != 3
+        || price.data[0] != SET_COMPUTE_UNIT_PRICE
     {
         return Err(refuse(
             Reason::ExactSvmComputePrice,
@@ -416,17 +475,7 @@ pub(crate) mod tests {
         }
     }
 
-    pub fn limit(units: u32) -> Instruction {
-        let mut data = vec![2];
-        data.extend_from_slice(&units.to_le_bytes());
-        Instruction::new_with_bytes(COMPUTE_BUDGET_PROGRAM, &data, vec![])
-    }
-
-    pub fn price(micro_lamports: u64) -> Instruction {
-        let mut data = vec![3];
-        data.extend_from_slice(&micro_lamports.to_le_bytes());
-        Instruction::new_with_bytes(COMPUTE_BUDGET_PROGRAM, &data, vec![])
-    }
+    pub use super::build::{compute_unit_limit as limit, compute_unit_price as price, memo};
 
     pub fn transfer(
         f: &Fixture,
@@ -436,23 +485,15 @@ pub(crate) mod tests {
         amount: u64,
     ) -> Instruction {
         let source = associated_token_account(&f.payer.pubkey(), &mint, &TOKEN_PROGRAM);
-        let mut data = vec![TRANSFER_CHECKED];
-        data.extend_from_slice(&amount.to_le_bytes());
-        data.push(6);
-        Instruction::new_with_bytes(
-            TOKEN_PROGRAM,
-            &data,
-            vec![
-                AccountMeta::new(source, false),
-                AccountMeta::new_readonly(mint, false),
-                AccountMeta::new(destination, false),
-                AccountMeta::new_readonly(authority, true),
-            ],
+        super::build::transfer_checked(
+            &TOKEN_PROGRAM,
+            source,
+            mint,
+            destination,
+            authority,
+            amount,
+            6,
         )
-    }
-
-    pub fn memo(text: &str) -> Instruction {
-        Instruction::new_with_bytes(MEMO_PROGRAM, text.as_bytes(), vec![])
     }
 
     /// A transaction with the fee payer first, signed by `signers` (not the fee payer).
