@@ -17,33 +17,6 @@ const VALUE: u64 = 600;
 /// The instances' `ADMIN_TOKEN`, given to `x402-deploy enable-v2-settle`.
 const ADMIN_TOKEN: &str = "deploy-test-admin-token";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "x402-deploy-{tag}-{}-{}",
-            std::process::id(),
-            free_port()
-        ));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn deploy_dir() -> PathBuf {
     repo_dir().join("deploy")
 }
@@ -76,7 +49,7 @@ impl Balancer {
             _child: child,
             url: format!("http://127.0.0.1:{port}"),
             admin,
-            state: TempDir::new("state"),
+            state: TempDir::new("deploy-state"),
         };
         balancer.wait_health("blue", "UP").await;
         balancer
@@ -529,7 +502,7 @@ async fn prometheus_scrapes_a_facilitator_and_accepts_every_dashboard_and_alert_
     .await;
     assert_eq!((status, settled["success"].clone()), (200, json!(true)));
 
-    let dir = TempDir::new("prometheus");
+    let dir = TempDir::new("deploy-prometheus");
     let target = facilitator.url.trim_start_matches("http://");
     std::fs::write(
         dir.0.join("prometheus.yml"),
@@ -598,7 +571,7 @@ async fn prometheus_scrapes_a_facilitator_and_accepts_every_dashboard_and_alert_
 
 #[test]
 fn the_systemd_unit_passes_systemd_analyze() {
-    let dir = TempDir::new("systemd");
+    let dir = TempDir::new("deploy-systemd");
     let unit =
         std::fs::read_to_string(deploy_dir().join("systemd/x402-facilitator@.service")).unwrap();
     assert!(unit.contains("ExecStart=/opt/x402/%i/x402-facilitator serve"));
@@ -640,7 +613,7 @@ async fn the_image_command_serves_with_its_ledger_on_the_volume_and_logs_callers
         "{database_url}"
     );
     // The same URL with the volume moved to a temporary directory.
-    let dir = TempDir::new("image");
+    let dir = TempDir::new("deploy-image");
     let here = database_url.replace(volume, &format!("{}/", dir.0.display()));
     let chain = chain_with_token(&[]).await;
     let facilitator = Process::spawn(&chain, &[("DATABASE_URL", &here)], &["serve"]).await;
@@ -673,7 +646,7 @@ async fn the_image_command_serves_with_its_ledger_on_the_volume_and_logs_callers
 
 #[test]
 fn the_deploy_tool_refuses_clearly_without_touching_anything() {
-    let state = TempDir::new("refusals");
+    let state = TempDir::new("deploy-refusals");
     let tool = |args: &[&str]| {
         std::process::Command::new(deploy_dir().join("bin/x402-deploy"))
             .args(args)

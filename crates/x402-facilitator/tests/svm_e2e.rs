@@ -3,11 +3,15 @@
 //! v1 with SPL Token and Token-2022, and every negative case answered with its reason while
 //! nothing moves.
 
+#[path = "support/scratch.rs"]
+mod scratch;
+
 use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use scratch::{free_port, TempDir};
 use serde_json::{json, Value};
 use tokio::io::AsyncBufReadExt;
 use x402_svm::inspect::build::{
@@ -35,13 +39,6 @@ struct SurfNode {
     _child: tokio::process::Child,
     url: String,
     http: reqwest::Client,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 impl SurfNode {
@@ -166,14 +163,6 @@ struct World {
     _dir: TempDir,
 }
 
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 async fn world() -> World {
     world_on(DEVNET, 20_000).await
 }
@@ -200,8 +189,8 @@ async fn world_on(network: &'static str, receipt_timeout_ms: u64) -> World {
         node.fund_token(&pay_to, m, program, 0).await;
     }
 
-    let dir = std::env::temp_dir().join(format!("x402-svm-{}-{}", std::process::id(), free_port()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = TempDir::new("svm");
+    let dir = &scratch.0;
     let file = dir.join("facilitator.toml");
     std::fs::write(
         &file,
@@ -236,7 +225,7 @@ async fn world_on(network: &'static str, receipt_timeout_ms: u64) -> World {
         mint,
         mint_2022,
         _shutdown: tx,
-        _dir: TempDir(dir),
+        _dir: scratch,
     }
 }
 
@@ -572,12 +561,7 @@ async fn deep_health_flags_a_node_whose_genesis_is_not_the_configured_network() 
     let node = SurfNode::start().await;
     let fee_payer = Keypair::new();
     node.lamports(&fee_payer.pubkey(), 1_000_000_000).await;
-    let dir = TempDir(std::env::temp_dir().join(format!(
-        "x402-svm-health-{}-{}",
-        std::process::id(),
-        free_port()
-    )));
-    std::fs::create_dir_all(&dir.0).unwrap();
+    let dir = TempDir::new("svm-health");
     let ledger = Arc::new(
         x402_ledger::Ledger::connect(&format!("sqlite://{}/ledger.db?mode=rwc", dir.0.display()))
             .await

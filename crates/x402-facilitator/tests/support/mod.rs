@@ -3,6 +3,10 @@
 
 #![allow(dead_code)]
 
+mod scratch;
+#[allow(unused_imports)] // not every test binary needs them
+pub use scratch::{free_port, TempDir};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

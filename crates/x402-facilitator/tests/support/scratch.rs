@@ -1,0 +1,33 @@
+//! Scratch resources for tests that need no chain: free loopback ports and temporary
+//! directories removed on drop. Kept apart from `support` so the SVM tests, which do not
+//! build the EVM side, can use them too.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A fresh directory under the system temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let dir =
+            std::env::temp_dir().join(format!("x402-{tag}-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
