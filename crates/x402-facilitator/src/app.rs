@@ -721,17 +721,22 @@ struct RequestLog {
 }
 
 impl RequestLog {
+    /// The `network` metric label: the configured id, or `other` before or without one.
+    fn metric_network(&self) -> String {
+        if self.network_metric.is_empty() {
+            "other".to_owned()
+        } else {
+            self.network_metric.clone()
+        }
+    }
+
     /// Counts a settlement that failed on our side (both versions): what a deployment's
     /// rollback watch and the alert rules read, since the breaker sees v2 only.
     fn count_facilitator_failure(&self, settlement: &Settlement) {
         if !is_facilitator_failure(settlement) {
             return;
         }
-        let network = if self.network_metric.is_empty() {
-            "other".to_owned()
-        } else {
-            self.network_metric.clone()
-        };
+        let network = self.metric_network();
         metrics::counter!(
             telemetry::SETTLEMENT_FAILURES,
             "x402_version" => self.version.map(|v| v.label()).unwrap_or("unknown"),
@@ -767,11 +772,7 @@ impl RequestLog {
             latency_ms,
             "{message}"
         );
-        let network = if self.network_metric.is_empty() {
-            "other".to_owned()
-        } else {
-            self.network_metric.clone()
-        };
+        let network = self.metric_network();
         let scheme = if self.scheme == "exact" {
             "exact"
         } else {
