@@ -123,6 +123,45 @@ fn refusal(refused: Refused) -> Verdict {
     Verdict::invalid(refused.reason, refused.message, refused.payer)
 }
 
+/// Where a settlement transaction stands at the node, judged at our commitment level.
+#[derive(Debug, PartialEq)]
+enum Landing {
+    /// The node has no status for it: it never landed (so far).
+    Unseen,
+    /// Seen, but below our commitment: it may still land, fail, or be dropped with a
+    /// fork, so nothing is concluded yet.
+    Below,
+    /// At our commitment: `Ok` transferred, `Err` failed on chain with that error.
+    Final(Result<(), String>),
+}
+
+impl Landing {
+    /// Classifies one entry of a `getSignatureStatuses` answer (`None` or JSON null when
+    /// the node knows nothing of the signature). `commitment` is `processed`,
+    /// `confirmed` or `finalized`; an error counts only once it reached that level too.
+    fn of(status: Option<&Value>, commitment: &str) -> Landing {
+        let Some(status) = status.filter(|s| !s.is_null()) else {
+            return Landing::Unseen;
+        };
+        let level = status
+            .get("confirmationStatus")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let reached = match commitment {
+            "finalized" => level == "finalized",
+            "processed" => true,
+            _ => level == "confirmed" || level == "finalized",
+        };
+        if !reached {
+            return Landing::Below;
+        }
+        match status.get("err").filter(|e| !e.is_null()) {
+            Some(error) => Landing::Final(Err(error.to_string())),
+            None => Landing::Final(Ok(())),
+        }
+    }
+}
+
 impl ExactSvm {
     /// Builds the handler; keys are parsed here so a bad key stops start-up.
     pub fn new(settings: SvmSettings) -> Result<ExactSvm, SvmSetupError> {
@@ -343,15 +382,14 @@ impl ExactSvm {
                 recorded_answer(&entry, Reason::ExactSvmTransactionFailed)
             }
             EntryState::Submitted => match self.status(&entry.tx_hash).await {
-                Ok(Some(status)) => self.finish(&entry, status).await,
+                Ok(Landing::Final(status)) => self.finish(&entry, status).await,
                 _ => self.send_and_confirm(entry, true).await,
             },
         }
     }
 
-    /// `Some(Ok)` confirmed at our commitment, `Some(Err(e))` failed on chain, `None` not
-    /// (yet) seen at that commitment.
-    async fn status(&self, signature: &str) -> Result<Option<Result<(), String>>, RpcUnavailable> {
+    /// Where `signature` stands at the node (see [`Landing`]).
+    async fn status(&self, signature: &str) -> Result<Landing, RpcUnavailable> {
         let answer = self
             .rpc
             .call(
@@ -359,27 +397,11 @@ impl ExactSvm {
                 json!([[signature], {"searchTransactionHistory": true}]),
             )
             .await?;
-        let Ok(result) = answer else { return Ok(None) };
-        let Some(status) = result
-            .get("value")
-            .and_then(|v| v.get(0))
-            .filter(|s| !s.is_null())
-        else {
-            return Ok(None);
+        let Ok(result) = answer else {
+            return Ok(Landing::Unseen);
         };
-        if let Some(error) = status.get("err").filter(|e| !e.is_null()) {
-            return Ok(Some(Err(error.to_string())));
-        }
-        let level = status
-            .get("confirmationStatus")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let reached = match self.commitment.as_str() {
-            "finalized" => level == "finalized",
-            "processed" => true,
-            _ => level == "confirmed" || level == "finalized",
-        };
-        Ok(reached.then_some(Ok(())))
+        let status = result.get("value").and_then(|v| v.get(0));
+        Ok(Landing::of(status, &self.commitment))
     }
 
     async fn finish(&self, entry: &Entry, status: Result<(), String>) -> Settlement {
@@ -419,8 +441,9 @@ impl ExactSvm {
                 if text.contains("already been processed") {
                     // Landed earlier: its status decides.
                 } else if text.contains("blockhash not found") {
-                    // The blockhash expired before it landed: if it never landed, never will.
-                    if let Ok(None) = self.status(&entry.tx_hash).await {
+                    // The blockhash expired: a transaction the node has never seen never
+                    // lands now. One seen below our commitment is still waited for.
+                    if let Ok(Landing::Unseen) = self.status(&entry.tx_hash).await {
                         let failed = Settlement::failed(
                             Reason::ExactSvmTransactionFailed,
                             "the transaction's blockhash expired before it landed",
@@ -454,8 +477,8 @@ impl ExactSvm {
         let mut delay = Duration::from_millis(20);
         loop {
             match self.status(&entry.tx_hash).await {
-                Ok(Some(status)) => return self.finish(&entry, status).await,
-                Ok(None) => {}
+                Ok(Landing::Final(status)) => return self.finish(&entry, status).await,
+                Ok(Landing::Unseen | Landing::Below) => {}
                 Err(e) => return pending_answer(&entry, format!("status unavailable ({e})")),
             }
             let now = Instant::now();
@@ -540,7 +563,7 @@ impl ExactSvm {
         for entry in entries {
             report.examined += 1;
             match self.status(&entry.tx_hash).await {
-                Ok(Some(status)) => {
+                Ok(Landing::Final(status)) => {
                     let settled = self.finish(&entry, status).await;
                     if settled.success {
                         report.confirmed += 1;
@@ -548,7 +571,7 @@ impl ExactSvm {
                         report.failed += 1;
                     }
                 }
-                Ok(None) => {
+                Ok(Landing::Unseen | Landing::Below) => {
                     let outcome = self.send_and_confirm(entry, false).await;
                     match outcome.reason {
                         Some(Reason::SettlementPending) => report.resent += 1,
@@ -605,5 +628,65 @@ impl SchemeHandler for ExactSvm {
 
     async fn reconcile(&self, min_age: Duration) -> ReconcileReport {
         self.reconcile_open(min_age).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Landing;
+    use serde_json::json;
+
+    #[test]
+    fn a_signature_the_node_does_not_know_is_unseen() {
+        assert_eq!(Landing::of(None, "confirmed"), Landing::Unseen);
+        assert_eq!(
+            Landing::of(Some(&json!(null)), "confirmed"),
+            Landing::Unseen
+        );
+    }
+
+    #[test]
+    fn nothing_is_concluded_below_the_commitment_not_even_an_error() {
+        let processed_ok = json!({"confirmationStatus": "processed", "err": null});
+        let processed_err = json!({"confirmationStatus": "processed", "err": {"InstructionError": [2, {"Custom": 1}]}});
+        let confirmed_ok = json!({"confirmationStatus": "confirmed", "err": null});
+        assert_eq!(
+            Landing::of(Some(&processed_ok), "confirmed"),
+            Landing::Below
+        );
+        assert_eq!(
+            Landing::of(Some(&processed_err), "confirmed"),
+            Landing::Below
+        );
+        assert_eq!(
+            Landing::of(Some(&confirmed_ok), "finalized"),
+            Landing::Below
+        );
+        assert_eq!(
+            Landing::of(Some(&json!({"err": null})), "confirmed"),
+            Landing::Below,
+            "no level given is no level reached"
+        );
+    }
+
+    #[test]
+    fn at_the_commitment_the_outcome_is_final() {
+        let confirmed_ok = json!({"confirmationStatus": "confirmed", "err": null});
+        let finalized_err = json!({"confirmationStatus": "finalized", "err": {"InstructionError": [2, {"Custom": 1}]}});
+        assert_eq!(
+            Landing::of(Some(&confirmed_ok), "confirmed"),
+            Landing::Final(Ok(()))
+        );
+        assert_eq!(
+            Landing::of(
+                Some(&json!({"confirmationStatus": "processed", "err": null})),
+                "processed"
+            ),
+            Landing::Final(Ok(()))
+        );
+        match Landing::of(Some(&finalized_err), "confirmed") {
+            Landing::Final(Err(error)) => assert!(error.contains("InstructionError"), "{error}"),
+            other => panic!("{other:?}"),
+        }
     }
 }
