@@ -906,11 +906,13 @@ fn early_refusal(
     reason: Reason,
     message: String,
     network_label: &str,
+    payer: Option<&str>,
 ) -> Value {
+    let payer = payer.map(str::to_owned);
     match endpoint {
-        Endpoint::Verify => Verdict::invalid(reason, message, None).to_json(version),
+        Endpoint::Verify => Verdict::invalid(reason, message, payer).to_json(version),
         Endpoint::Settle => {
-            Settlement::failed(reason, message, None, "").to_json(version, network_label)
+            Settlement::failed(reason, message, payer, "").to_json(version, network_label)
         }
     }
 }
@@ -971,6 +973,7 @@ async fn process(
                 Reason::InvalidX402Version,
                 format!("x402Version {n} is not supported; this facilitator speaks 1 and 2"),
                 "",
+                None,
             ));
         }
         Err(err) => {
@@ -1007,28 +1010,37 @@ async fn process(
                 refusal.reason,
                 refusal.message,
                 &refusal.network_label,
+                None,
             ));
         }
     };
     log.network = payment.network.to_string();
     log.network_metric = state.network_label(&payment.network);
     log.scheme = payment.scheme.clone();
+    // Who the payload says pays: every refusal from here on names them.
+    let handler = state.handler_for(&payment);
+    let payer = handler
+        .as_ref()
+        .ok()
+        .and_then(|h| h.claimed_payer(&payment));
+    let payer = payer.as_deref();
     let flags = state.flags.snapshot();
     if let Err(refusal) = flags.admit(version, endpoint == Endpoint::Settle, &payment.network) {
         let (reason, message) = match refusal {
             FlagRefusal::VersionOff(m) => (Reason::UnsupportedVersion, m),
             FlagRefusal::V2Off(m) => (Reason::FeatureDisabled, m),
         };
-        log.finish("invalid", Some(reason), None, None);
+        log.finish("invalid", Some(reason), payer, None);
         return Ok(early_refusal(
             endpoint,
             version,
             reason,
             message,
             &payment.network_label,
+            payer,
         ));
     }
-    let handler = match state.handler_for(&payment) {
+    let handler = match handler {
         Ok(handler) => handler.clone(),
         Err(reason) => {
             log.finish("invalid", Some(reason), None, None);
@@ -1055,6 +1067,7 @@ async fn process(
                 reason,
                 message,
                 &payment.network_label,
+                None,
             ));
         }
     };
@@ -1076,13 +1089,14 @@ async fn process(
             }
             Err(e) => {
                 tracing::error!(request_id = %log.request_id, error = %e, "settlement refused: ledger unavailable");
-                log.finish("failed", Some(Reason::LedgerUnavailable), None, None);
+                log.finish("failed", Some(Reason::LedgerUnavailable), payer, None);
                 return Ok(early_refusal(
                     endpoint,
                     version,
                     Reason::LedgerUnavailable,
                     "the facilitator cannot record settlements right now; nothing was sent; retry later".into(),
                     &payment.network_label,
+                    payer,
                 ));
             }
         };
@@ -1090,7 +1104,7 @@ async fn process(
             log.finish(
                 "invalid",
                 Some(Reason::PaymentIdentifierConflict),
-                None,
+                payer,
                 None,
             );
             return Ok(early_refusal(
@@ -1099,6 +1113,7 @@ async fn process(
                 Reason::PaymentIdentifierConflict,
                 format!("payment id {id:?} was already used for a different payment"),
                 &payment.network_label,
+                payer,
             ));
         }
     }

@@ -70,6 +70,14 @@ pub trait SchemeHandler: Send + Sync {
     /// Addresses that pay for settlements on this network, for `/supported` `signers`.
     fn signer_addresses(&self) -> Vec<String>;
 
+    /// The payer the payment names, read from its payload alone (no I/O, no signature
+    /// check). Refusals given before the handler runs (flags, payment ids) carry it, so
+    /// that every answer names the payer whenever the payload says who it is.
+    fn claimed_payer(&self, payment: &Payment) -> Option<String> {
+        let _ = payment;
+        None
+    }
+
     /// Checks a payment without moving funds. Never panics; every refusal is a [`Verdict`].
     async fn verify(&self, payment: &Payment) -> Verdict;
 

@@ -1775,6 +1775,11 @@ impl SchemeHandler for ExactEvm {
         self.health_checks().await
     }
 
+    fn claimed_payer(&self, payment: &Payment) -> Option<String> {
+        let (auth, _) = Self::parse_authorization(payment).ok()?;
+        Some(auth.from.to_checksum(None))
+    }
+
     async fn verify(&self, payment: &Payment) -> Verdict {
         match self.check(payment, None, false).await {
             Ok(checked) => Verdict::valid(checked.payer.to_checksum(None)),

@@ -203,6 +203,23 @@ pub fn associated_token_account(owner: &Pubkey, mint: &Pubkey, token_program: &P
     .0
 }
 
+/// The authority of the payment's transfer (the third instruction, when it is a
+/// `TransferChecked`), without any other check: who the transaction says pays. Answers
+/// given before inspection name it; [`inspect`] establishes it.
+pub fn transfer_authority(transaction: &VersionedTransaction) -> Option<Pubkey> {
+    let message = &transaction.message;
+    let keys = message.static_account_keys();
+    let transfer = message.instructions().get(2)?;
+    let program = keys.get(usize::from(transfer.program_id_index))?;
+    if (*program != TOKEN_PROGRAM && *program != TOKEN_2022_PROGRAM)
+        || transfer.data.first() != Some(&TRANSFER_CHECKED)
+    {
+        return None;
+    }
+    let authority = transfer.accounts.get(3)?;
+    keys.get(usize::from(*authority)).copied()
+}
+
 /// Runs every static check; the first failure is the answer.
 pub fn inspect(
     transaction: VersionedTransaction,
@@ -581,6 +598,21 @@ pub(crate) mod tests {
         assert_eq!(inspected.payer, f.payer.pubkey());
         assert_eq!(inspected.amount, 1_000);
         assert_eq!(inspected.token_program, TOKEN_PROGRAM);
+    }
+
+    #[test]
+    fn the_transfer_authority_is_read_without_inspection() {
+        let f = fixture();
+        let tx = build(&f, &good(&f, 1_000), &[&f.payer]);
+        assert_eq!(transfer_authority(&tx), Some(f.payer.pubkey()));
+        // Amount, mint and destination are not looked at: a wrong payment still names its payer.
+        let wrong = build(&f, &good(&f, 1), &[]);
+        assert_eq!(transfer_authority(&wrong), Some(f.payer.pubkey()));
+        // No TransferChecked in third place: nobody is named.
+        let no_transfer = build(&f, &[limit(1), price(1), memo("x")], &[]);
+        assert_eq!(transfer_authority(&no_transfer), None);
+        let too_short = build(&f, &[limit(1)], &[]);
+        assert_eq!(transfer_authority(&too_short), None);
     }
 
     #[test]

@@ -330,7 +330,10 @@ impl ExactSvm {
         let digest = payment.request_digest();
         let network = self.chain_id.to_string();
         match self.ledger.entry(&network, &key).await {
-            Err(e) => return ledger_refusal(&self.chain_id.to_string(), e, None),
+            Err(e) => {
+                let payer = self.claimed_payer(payment);
+                return ledger_refusal(&self.chain_id.to_string(), e, payer);
+            }
             Ok(Some(entry)) => return self.resume(entry, &digest).await,
             Ok(None) => {}
         }
@@ -613,6 +616,12 @@ impl SchemeHandler for ExactSvm {
 
     async fn health(&self) -> Vec<HealthCheck> {
         self.deep_health().await
+    }
+
+    fn claimed_payer(&self, payment: &Payment) -> Option<String> {
+        let encoded = payment.payload.get("transaction")?.as_str()?;
+        let transaction = inspect::decode(encoded).ok()?;
+        inspect::transfer_authority(&transaction).map(|a| a.to_string())
     }
 
     async fn verify(&self, payment: &Payment) -> Verdict {
