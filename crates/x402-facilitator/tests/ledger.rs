@@ -602,3 +602,126 @@ async fn a_pending_settlement_is_finished_by_whichever_instance_the_retry_reache
     let _ = std::fs::remove_dir_all(dir);
     drop_postgres(&database).await;
 }
+
+/// `host:port` of a `postgres://user@host:port/db` URL.
+fn host_port(database_url: &str) -> &str {
+    let after_user = database_url
+        .rsplit_once('@')
+        .map_or(database_url, |(_, r)| r);
+    after_user.split('/').next().unwrap_or(after_user)
+}
+
+/// Posts `body` to `settle_url` and asserts a retryable refusal with `reason`: a protocol
+/// answer (HTTP 200) naming the network and the payer, with nothing broadcast.
+async fn assert_refused(http: &reqwest::Client, settle_url: &str, body: &Value, reason: &str) {
+    let (status, answer) = post_json(http, settle_url, body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["success"], false, "{answer}");
+    assert_eq!(answer["errorReason"], reason, "{answer}");
+    assert_eq!(answer["transaction"], "", "nothing broadcast: {answer}");
+    assert_eq!(answer["network"], NETWORK);
+    assert_eq!(answer["payer"], PAYER, "{answer}");
+}
+
+/// Ruling 5: a retryable refusal (RPC down, no gas, ledger down, flag off) is never
+/// remembered. The one payment is refused for each cause in turn, and once the cause is
+/// gone the same request settles, exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retryable_refusals_are_not_remembered_and_the_same_payment_settles_afterwards() {
+    const TOKEN: &str = "an-admin-token-for-tests";
+    const VALUE: u64 = 700;
+    let chain = chain_with_token(&[]).await;
+    let rpc = SwitchProxy::start(chain.rpc_url.trim_start_matches("http://")).await;
+    let (database_url, database) = fresh_postgres("retryable").await;
+    let db = SwitchProxy::start(host_port(&database_url)).await;
+    let relayed_database_url = database_url.replacen(host_port(&database_url), &db.address, 1);
+    let process = Process::spawn(
+        &chain,
+        &[
+            ("DATABASE_URL", relayed_database_url.as_str()),
+            ("RPC_URL_BASE_SEPOLIA", rpc.url().as_str()),
+            ("ADMIN_TOKEN", TOKEN),
+            // Four facilitator-side failures in a row must not trip v2 settle here.
+            ("BREAKER_THRESHOLD", "100"),
+        ],
+        &[],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let settle_url = format!("{}/settle", process.url);
+    let body = v2_body(
+        sign_authorization(PAYER_KEY, PAY_TO, VALUE, random_nonce()),
+        &VALUE.to_string(),
+    );
+    let mark = ChainMark::take(&chain).await;
+    let put_flag = |on: bool| {
+        let (http, url) = (http.clone(), format!("{}/admin/flags", process.url));
+        async move {
+            let response = http
+                .put(url)
+                .bearer_auth(TOKEN)
+                .json(&json!({ "v2_settle_enabled": on }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+        }
+    };
+
+    // The node is unreachable.
+    rpc.set(false);
+    assert_refused(&http, &settle_url, &body, "rpc_unavailable").await;
+    rpc.set(true);
+
+    // The signer cannot pay gas.
+    let signer_balance = chain
+        .rpc("eth_getBalance", json!([DEV_SIGNER, "latest"]))
+        .await
+        .unwrap();
+    chain
+        .rpc("anvil_setBalance", json!([DEV_SIGNER, "0x0"]))
+        .await
+        .unwrap();
+    assert_refused(&http, &settle_url, &body, "facilitator_insufficient_gas").await;
+    chain
+        .rpc("anvil_setBalance", json!([DEV_SIGNER, signer_balance]))
+        .await
+        .unwrap();
+
+    // The ledger's database is unreachable.
+    db.set(false);
+    assert_refused(&http, &settle_url, &body, "ledger_unavailable").await;
+    db.set(true);
+
+    // An operator switched v2 settle off.
+    put_flag(false).await;
+    assert_refused(&http, &settle_url, &body, "feature_disabled").await;
+    put_flag(true).await;
+
+    // Nothing of the above was stored: the same request now settles, once.
+    let (_, settled) = post_json(&http, &settle_url, &body).await;
+    assert_eq!(settled["success"], true, "{settled}");
+    let hash = settled["transaction"].as_str().unwrap().to_owned();
+    assert!(hash.starts_with("0x") && hash.len() == 66, "{settled}");
+    let (_, again) = post_json(&http, &settle_url, &body).await;
+    assert_eq!(again["success"], true, "{again}");
+    assert_eq!(
+        again["transaction"],
+        hash.as_str(),
+        "a retry gets the original"
+    );
+    mark.assert_moved(&chain, 1, VALUE).await;
+    let ledger = Ledger::connect(&database_url).await.unwrap();
+    assert_eq!(
+        ledger
+            .count_by_state(NETWORK, EntryState::Confirmed)
+            .await
+            .unwrap(),
+        1
+    );
+    for state in [EntryState::Submitted, EntryState::Failed] {
+        assert_eq!(ledger.count_by_state(NETWORK, state).await.unwrap(), 0);
+    }
+    drop(process);
+    drop_postgres(&database).await;
+}

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::*;
-use x402_facilitator::dev::BASE_SEPOLIA_USDC;
+use x402_facilitator::dev::{BASE_SEPOLIA_USDC, DEV_ACCOUNTS};
 
 const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
@@ -495,58 +495,20 @@ async fn metrics_carry_version_and_configured_networks_only() {
     assert!(!text.contains(&h.chain.rpc_url));
 }
 
-/// A TCP proxy in front of anvil that the test can cut: the listener closes and every
-/// open connection is dropped mid-request.
-struct CutProxy {
-    url: String,
-    upstream: Arc<std::sync::Mutex<String>>,
-    cut: tokio::sync::watch::Sender<bool>,
-}
-
-async fn cut_proxy() -> CutProxy {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let upstream = Arc::new(std::sync::Mutex::new(String::new()));
-    let (cut, cut_rx) = tokio::sync::watch::channel(false);
-    let target = upstream.clone();
-    tokio::spawn(async move {
-        let mut stop = cut_rx.clone();
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => {
-                    let Ok((mut inbound, _)) = accepted else { break };
-                    let address = target.lock().unwrap().clone();
-                    let mut stop = cut_rx.clone();
-                    tokio::spawn(async move {
-                        let Ok(mut outbound) = tokio::net::TcpStream::connect(address).await else { return };
-                        tokio::select! {
-                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                            _ = stop.wait_for(|c| *c) => {}
-                        }
-                    });
-                }
-                _ = stop.wait_for(|c| *c) => break,
-            }
-        }
-    });
-    CutProxy { url, upstream, cut }
-}
-
+/// The first RPC endpoint is a relay in front of anvil, switched off mid-run: every open
+/// connection is dropped mid-request and new ones are refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rpc_failover_keeps_settling_when_the_first_endpoint_is_cut_mid_run() {
     const N: usize = 300;
     const VALUE: u64 = 300;
-    let proxy = cut_proxy().await;
-    let (proxy_url, upstream) = (proxy.url.clone(), proxy.upstream.clone());
+    let proxy = SwitchProxy::start("").await;
     let h = start_custom(
         &[],
         |_| {},
-        move |settings| {
+        |settings| {
             // The proxy first, anvil itself second.
-            *upstream.lock().unwrap() = settings.rpc_urls[0]
-                .trim_start_matches("http://")
-                .to_owned();
-            settings.rpc_urls.insert(0, proxy_url);
+            proxy.point_at(settings.rpc_urls[0].trim_start_matches("http://"));
+            settings.rpc_urls.insert(0, proxy.url());
         },
     )
     .await;
@@ -580,7 +542,7 @@ async fn rpc_failover_keeps_settling_when_the_first_endpoint_is_cut_mid_run() {
     )
     .await;
     assert_eq!(h.evm.rpc_failovers(), 0, "nothing failed before the cut");
-    proxy.cut.send(true).unwrap();
+    proxy.set(false);
     let mut failed = Vec::new();
     for task in tasks {
         let answer = task.await.unwrap();
@@ -607,4 +569,47 @@ async fn rpc_failover_keeps_settling_when_the_first_endpoint_is_cut_mid_run() {
         h.chain.balance_of(BASE_SEPOLIA_USDC, PAY_TO).await.unwrap() - payee_before,
         succeeded as u128 * VALUE as u128
     );
+}
+
+/// Ruling 4: a production start with nothing configured serves nothing and says why; it
+/// never falls back to a demo chain or a well-known key. The binary runs with a clean
+/// environment (only `PATH`), once bare and once with the first anvil key but no network.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unconfigured_start_serves_nothing_and_says_why() {
+    let port = free_port();
+    for extra in [vec![], vec![("EVM_PRIVATE_KEY", DEV_ACCOUNTS[0].1)]] {
+        let dir = TempDir::new("unconfigured");
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_x402-facilitator"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .current_dir(&dir.0)
+            .kill_on_drop(true);
+        for (key, value) in &extra {
+            command.env(key, value);
+        }
+        let output = tokio::time::timeout(Duration::from_secs(30), command.output())
+            .await
+            .expect("exits by itself")
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("no network is configured"), "{stderr}");
+        assert!(stderr.contains("x402-facilitator dev"), "{stderr}");
+        assert!(
+            !stderr.contains(DEV_ACCOUNTS[0].1.trim_start_matches("0x")),
+            "no key in the message"
+        );
+        assert_eq!(
+            std::fs::read_dir(&dir.0).unwrap().count(),
+            0,
+            "no ledger opened, nothing written"
+        );
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "nothing listens"
+        );
+    }
 }

@@ -605,3 +605,62 @@ pub async fn pay_once(http: &reqwest::Client, settle_url: &str, value: u64) -> V
         Err(e) => json!({"client_error": e.to_string()}),
     }
 }
+
+/// A TCP relay on a loopback port that a test can switch off and on again, to take a
+/// dependency (an RPC node, the ledger's database) away from a running facilitator and give
+/// it back. Off: every relayed connection is cut and new ones are closed at once.
+pub struct SwitchProxy {
+    /// `host:port` the relay listens on.
+    pub address: String,
+    upstream: Arc<std::sync::Mutex<String>>,
+    on: tokio::sync::watch::Sender<bool>,
+}
+
+impl SwitchProxy {
+    /// Starts relaying to `upstream` (`host:port`; may be set later with [`Self::point_at`]).
+    pub async fn start(upstream: &str) -> SwitchProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("addr").to_string();
+        let upstream = Arc::new(std::sync::Mutex::new(upstream.to_owned()));
+        let (on, watch) = tokio::sync::watch::channel(true);
+        let target = upstream.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !*watch.borrow() {
+                    continue; // dropped: the client sees the connection closed
+                }
+                let address = target.lock().unwrap().clone();
+                let mut off = watch.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(address).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = off.wait_for(|on| !*on) => {}
+                    }
+                });
+            }
+        });
+        SwitchProxy {
+            address,
+            upstream,
+            on,
+        }
+    }
+
+    /// `http://` URL of the relay, for RPC endpoints.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Relays new connections to `upstream` (`host:port`) from now on.
+    pub fn point_at(&self, upstream: &str) {
+        *self.upstream.lock().unwrap() = upstream.to_owned();
+    }
+
+    /// Switches the relay on or off.
+    pub fn set(&self, on: bool) {
+        self.on.send_replace(on);
+    }
+}
