@@ -37,6 +37,9 @@ if [ ! -x "$surf_bin" ]; then
   cp "$surf_cache/target/release/x402-surfnode" "$surf_bin"
 fi
 export X402_SURFNODE="$surf_bin"
+# Coverage-guided fuzzing of the parsers, a bounded time per target (scripts/fuzz.sh runs
+# longer sessions); a finding fails the run.
+./scripts/fuzz.sh "${X402_FUZZ_SECONDS:-20}"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
