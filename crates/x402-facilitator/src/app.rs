@@ -1017,30 +1017,28 @@ async fn process(
     log.network = payment.network.to_string();
     log.network_metric = state.network_label(&payment.network);
     log.scheme = payment.scheme.clone();
-    // Who the payload says pays: every refusal from here on names them.
-    let handler = state.handler_for(&payment);
-    let payer = handler
-        .as_ref()
-        .ok()
-        .and_then(|h| h.claimed_payer(&payment));
-    let payer = payer.as_deref();
     let flags = state.flags.snapshot();
     if let Err(refusal) = flags.admit(version, endpoint == Endpoint::Settle, &payment.network) {
         let (reason, message) = match refusal {
             FlagRefusal::VersionOff(m) => (Reason::UnsupportedVersion, m),
             FlagRefusal::V2Off(m) => (Reason::FeatureDisabled, m),
         };
-        log.finish("invalid", Some(reason), payer, None);
+        // Who the payload says pays; read only for a refusal, off the hot path.
+        let payer = state
+            .handler_for(&payment)
+            .ok()
+            .and_then(|h| h.claimed_payer(&payment));
+        log.finish("invalid", Some(reason), payer.as_deref(), None);
         return Ok(early_refusal(
             endpoint,
             version,
             reason,
             message,
             &payment.network_label,
-            payer,
+            payer.as_deref(),
         ));
     }
-    let handler = match handler {
+    let handler = match state.handler_for(&payment) {
         Ok(handler) => handler.clone(),
         Err(reason) => {
             log.finish("invalid", Some(reason), None, None);
@@ -1089,22 +1087,29 @@ async fn process(
             }
             Err(e) => {
                 tracing::error!(request_id = %log.request_id, error = %e, "settlement refused: ledger unavailable");
-                log.finish("failed", Some(Reason::LedgerUnavailable), payer, None);
+                let payer = handler.claimed_payer(&payment);
+                log.finish(
+                    "failed",
+                    Some(Reason::LedgerUnavailable),
+                    payer.as_deref(),
+                    None,
+                );
                 return Ok(early_refusal(
                     endpoint,
                     version,
                     Reason::LedgerUnavailable,
                     "the facilitator cannot record settlements right now; nothing was sent; retry later".into(),
                     &payment.network_label,
-                    payer,
+                    payer.as_deref(),
                 ));
             }
         };
         if refused {
+            let payer = handler.claimed_payer(&payment);
             log.finish(
                 "invalid",
                 Some(Reason::PaymentIdentifierConflict),
-                payer,
+                payer.as_deref(),
                 None,
             );
             return Ok(early_refusal(
@@ -1113,7 +1118,7 @@ async fn process(
                 Reason::PaymentIdentifierConflict,
                 format!("payment id {id:?} was already used for a different payment"),
                 &payment.network_label,
-                payer,
+                payer.as_deref(),
             ));
         }
     }

@@ -394,10 +394,12 @@ async fn payment_identifier_binds_an_id_to_one_payment() {
     let (status, verdict) = h.post("/verify", &other).await;
     assert_eq!(status, 200);
     assert_eq!(verdict["invalidReason"], "payment_identifier_conflict");
+    assert_eq!(verdict["payer"], PAYER, "the payload names the payer");
     let (_, refused) = h.post("/settle", &other).await;
     assert_eq!(refused["success"], false);
     assert_eq!(refused["errorReason"], "payment_identifier_conflict");
     assert_eq!(refused["network"], "eip155:84532");
+    assert_eq!(refused["payer"], PAYER);
     assert_eq!(payer_before - h.balance(PAYER).await, 10_000);
 
     // A refused payment (nothing broadcast) does not keep its id.
