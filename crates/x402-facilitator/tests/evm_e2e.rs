@@ -303,7 +303,7 @@ async fn erc6492_wallet_is_deployed_only_through_an_allowlisted_factory() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lost_wallet_deployment_is_signed_again_with_the_replacement_transfer() {
+async fn a_lost_wallet_deployment_is_signed_again_before_the_transfer() {
     const FACTORY: &str = "0x00000000000000000000000000000000000064aa";
     let h = start_with(BOTH, |settings| {
         settings.erc6492_factories = vec![FACTORY.parse().unwrap()];
@@ -321,9 +321,10 @@ async fn a_lost_wallet_deployment_is_signed_again_with_the_replacement_transfer(
     let (_, warmed) = h.post("/settle", &warm).await;
     assert_eq!(warmed["success"], true, "{warmed}");
     // Someone else uses the key behind the ledger's back (the dev chain mints with the
-    // signer key, so the wallet's mint is one such use, plus one or two more): the nonces
-    // the deployment and the transfer will be signed with are gone before either is sent.
-    for (foreign, salt) in [(2, 9u8), (3, 10u8)] {
+    // signer key, so the wallet's mint is one such use, plus none, one or two more): the
+    // nonce the deployment will be signed with is gone before it is sent, and with two or
+    // more foreign uses the transfer's too.
+    for (foreign, salt) in [(1, 11u8), (2, 9u8), (3, 10u8)] {
         let usdc = x402_facilitator::dev::BASE_SEPOLIA_USDC;
         let wallet = counterfactual_wallet(&h, FACTORY, PAYER, salt).await;
         h.chain.mint(usdc, &wallet, 50_000).await.unwrap();
@@ -347,8 +348,9 @@ async fn a_lost_wallet_deployment_is_signed_again_with_the_replacement_transfer(
             erc6492_wrap(FACTORY, factory_deploy_calldata(PAYER, salt), &inner).into();
         let pay_to_before = h.balance(PAY_TO).await;
         let (_, settled) = h.post("/settle", &v2_body(payload.clone(), "10000")).await;
-        // The replacement deploys the wallet again before paying, instead of a transfer
-        // that reverts against an empty address.
+        // The wallet is deployed again before the payment, instead of a transfer that
+        // reverts against an empty address; with only the deployment's nonce taken, the new
+        // deployment fills the transfer's nonce and the transfer follows it.
         assert_eq!(settled["success"], true, "{foreign} foreign: {settled}");
         assert_ne!(code_of(&h, &wallet).await, "0x", "the wallet is deployed");
         assert_eq!(h.balance(&wallet).await, 40_000);
@@ -357,6 +359,13 @@ async fn a_lost_wallet_deployment_is_signed_again_with_the_replacement_transfer(
         assert_eq!(again["transaction"], settled["transaction"]);
         assert_eq!(h.balance(&wallet).await, 40_000, "a retry moves nothing");
     }
+    // No nonce gap was left behind: a plain payment after all of it settles at once.
+    let plain = v2_body(
+        sign_authorization(PAYER_KEY, PAY_TO, 1_000, random_nonce()),
+        "1000",
+    );
+    let (_, settled) = h.post("/settle", &plain).await;
+    assert_eq!(settled["success"], true, "{settled}");
 }
 
 fn with_payment_id(mut body: serde_json::Value, id: &str) -> serde_json::Value {

@@ -68,6 +68,21 @@ const VALID_BEFORE_MARGIN: u64 = 6;
 /// Clock slack allowed on `validBefore - now <= maxTimeoutSeconds`.
 const TIMEOUT_SLACK: u64 = 60;
 
+/// How long a deployment refused for its nonce gets to show its own receipt before it is
+/// taken as lost to another transaction (nodes can count a nonce before serving the receipt).
+const LOST_DEPLOYMENT_WAIT: Duration = Duration::from_secs(2);
+
+/// `(max fee, priority fee)` for a transaction that replaces one that can never land: twice
+/// the current gas price, and at least the price plus the tip.
+fn replacement_fees(gas_price: u128, priority: u128) -> (u128, u128) {
+    (
+        gas_price
+            .saturating_mul(2)
+            .max(gas_price.saturating_add(priority)),
+        priority,
+    )
+}
+
 const fn erc6492_suffix() -> [u8; 32] {
     let mut out = [0u8; 32];
     let mut i = 0;
@@ -1059,7 +1074,17 @@ impl ExactEvm {
 
     /// Waits for a receipt, polling fast at first (milliseconds on a dev chain), then slower.
     async fn wait_receipt(&self, tx_hash: &str) -> Result<Option<bool>, RpcUnavailable> {
-        let deadline = Instant::now() + self.receipt_timeout;
+        self.wait_receipt_within(tx_hash, self.receipt_timeout)
+            .await
+    }
+
+    /// [`Self::wait_receipt`] for at most `limit`.
+    async fn wait_receipt_within(
+        &self,
+        tx_hash: &str,
+        limit: Duration,
+    ) -> Result<Option<bool>, RpcUnavailable> {
+        let deadline = Instant::now() + limit.min(self.receipt_timeout);
         let mut delay = Duration::from_millis(2);
         loop {
             if let Some(status) = self.receipt(tx_hash).await? {
@@ -1388,8 +1413,12 @@ impl ExactEvm {
         if let Some(prelude) = &entry.prelude_tx {
             match self.broadcast(prelude).await {
                 Ok(Ok(())) => {}
-                // Already mined (a re-send): the transfer's own broadcast decides.
-                Ok(Err(node)) if nonce_taken(&node) => {}
+                // Mined before (a re-send), or lost to another transaction at its nonce.
+                Ok(Err(node)) if nonce_taken(&node) => {
+                    if let Some(settlement) = self.deploy_again_if_lost(&entry).await {
+                        return settlement;
+                    }
+                }
                 Ok(Err(node)) => return self.refused_broadcast(&entry, &node),
                 Err(e) => {
                     return pending_answer(&entry, format!("broadcast outcome unknown ({e})"))
@@ -1435,6 +1464,93 @@ impl ExactEvm {
                 format!("transaction broadcast, receipt unavailable ({e})"),
             ),
         }
+    }
+
+    /// An ERC-6492 deployment whose nonce went to another transaction while the transfer's
+    /// nonce is still free: sent as it is, the transfer would revert against an empty
+    /// wallet. The deployment is signed again at the transfer's nonce (so no gap is left)
+    /// and the transfer at a fresh nonce after it. `None`: the deployment landed (or the
+    /// transfer's nonce is taken too, which its own broadcast handles); go on as recorded.
+    async fn deploy_again_if_lost(&self, entry: &Entry) -> Option<Settlement> {
+        let deploy = decode_recorded(entry.prelude_tx.as_deref()?)?;
+        let transfer = decode_recorded(&entry.raw_tx)?;
+        let wallet = entry.payment_key.split('/').nth(1)?;
+        let signer = self.signer_named(&entry.signer)?;
+        let address = signer.signer.address().to_string();
+        let calls: Vec<(&'static str, Value)> = vec![
+            (
+                "eth_getTransactionReceipt",
+                json!([deploy.hash.to_string()]),
+            ),
+            ("eth_getCode", json!([wallet, "latest"])),
+            ("eth_getTransactionCount", json!([address, "latest"])),
+            ("eth_getTransactionCount", json!([address, "pending"])),
+            ("eth_gasPrice", json!([])),
+            ("eth_maxPriorityFeePerGas", json!([])),
+        ];
+        let results = match self.rpc.batch(&calls).await {
+            Ok(results) if results.len() == calls.len() => results,
+            Ok(_) => return Some(pending_answer(entry, "node answered a batch partially")),
+            Err(e) => return Some(pending_answer(entry, format!("node unavailable ({e})"))),
+        };
+        let deployed = matches!(&results[1], Ok(Value::String(code)) if !code.trim_start_matches("0x").is_empty());
+        if matches!(&results[0], Ok(Value::Object(_))) || deployed {
+            return None;
+        }
+        let number = |r: &CallResult| {
+            r.as_ref()
+                .ok()
+                .and_then(parse_u256)
+                .and_then(|n| u64::try_from(n).ok())
+        };
+        let (Some(latest), Some(pending), Some(gas_price)) = (
+            number(&results[2]),
+            number(&results[3]),
+            result_u128(&results[4]),
+        ) else {
+            return Some(pending_answer(entry, "node gave no account nonce or fee"));
+        };
+        if latest > transfer.nonce
+            || entry.valid_before <= now_secs() as i64 + VALID_BEFORE_MARGIN as i64
+        {
+            // The transfer's nonce is taken too (its own broadcast finds out and builds the
+            // replacement), or the authorization is about to expire (the recorded transfer
+            // fills its nonce and fails; a new deployment would be wasted).
+            return None;
+        }
+        // A node may count a nonce as used before it serves the receipt: give our own
+        // deployment a moment to show up before calling it lost.
+        if let Ok(Some(_)) = self
+            .wait_receipt_within(&deploy.hash.to_string(), LOST_DEPLOYMENT_WAIT)
+            .await
+        {
+            return None;
+        }
+        let fees = replacement_fees(gas_price, result_u128(&results[5]).unwrap_or(0));
+        let sign = |nonce: u64| -> Result<SignedTransaction, String> {
+            if nonce <= transfer.nonce {
+                return Err(format!(
+                    "fresh nonce {nonce} is not after the transfer's {}",
+                    transfer.nonce
+                ));
+            }
+            let (_, prelude) =
+                self.sign_transaction(signer, fees, deploy.call(), transfer.nonce)?;
+            let (hash, raw) = self.sign_transaction(signer, fees, transfer.call(), nonce)?;
+            Ok(SignedTransaction {
+                hash: hash.to_string(),
+                raw: hex(&raw),
+                prelude: Some(hex(&prelude)),
+            })
+        };
+        let replaced = self
+            .ledger
+            .replace_transaction(entry, Some(pending), 1, sign)
+            .await;
+        Some(
+            self.send_replacement(entry, replaced, "wallet deployment lost to another transaction at its nonce; deployed again at the transfer's nonce and the transfer sent after it")
+                .await,
+        )
     }
 
     /// The node says the transaction's account nonce is taken. Only when the chain proves
@@ -1495,7 +1611,10 @@ impl ExactEvm {
         let (Some(latest), Some(pending)) = (number(&results[1]), number(&results[2])) else {
             return pending_answer(&entry, "node gave no account nonce");
         };
-        let transfer_nonce = entry.tx_nonce + u64::from(entry.prelude_tx.is_some());
+        let Some(call) = decode_recorded(&entry.raw_tx) else {
+            return pending_answer(&entry, "recorded transaction cannot be decoded");
+        };
+        let transfer_nonce = call.nonce;
         if latest <= transfer_nonce {
             // Another transaction holds the nonce in the pool only: not proof it wins.
             return pending_answer(
@@ -1546,14 +1665,7 @@ impl ExactEvm {
             return pending_answer(&entry, "node gave no fee or authorization state");
         };
         debug_assert!(!used_known);
-        let priority = result_u128(&results[5]).unwrap_or(0);
-        let Some(call) = decode_call(&entry.raw_tx) else {
-            return pending_answer(&entry, "recorded transaction cannot be decoded");
-        };
-        let fees = (
-            gas_price.saturating_mul(2).max(gas_price + priority),
-            priority,
-        );
+        let fees = replacement_fees(gas_price, result_u128(&results[5]).unwrap_or(0));
         let redeploy = match entry.prelude_tx.as_deref() {
             None => None,
             Some(prelude) => {
@@ -1561,7 +1673,7 @@ impl ExactEvm {
                     return pending_answer(&entry, "node gave no wallet code");
                 };
                 if code.trim_start_matches("0x").is_empty() {
-                    let Some(deploy) = decode_call(prelude) else {
+                    let Some(deploy) = decode_recorded(prelude) else {
                         return pending_answer(&entry, "recorded deployment cannot be decoded");
                     };
                     Some(deploy)
@@ -1575,45 +1687,54 @@ impl ExactEvm {
             let mut next = nonce;
             let prelude = match &redeploy {
                 Some(deploy) => {
-                    let (_, raw) =
-                        self.sign_transaction(signer, fees, (deploy.0, &deploy.1, deploy.2), next)?;
+                    let (_, raw) = self.sign_transaction(signer, fees, deploy.call(), next)?;
                     next += 1;
                     Some(hex(&raw))
                 }
                 None => None,
             };
-            let (hash, raw) =
-                self.sign_transaction(signer, fees, (call.0, &call.1, call.2), next)?;
+            let (hash, raw) = self.sign_transaction(signer, fees, call.call(), next)?;
             Ok(SignedTransaction {
                 hash: hash.to_string(),
                 raw: hex(&raw),
                 prelude,
             })
         };
-        let replaced = match self
+        let replaced = self
             .ledger
             .replace_transaction(&entry, Some(pending), count, sign)
-            .await
-        {
+            .await;
+        self.send_replacement(&entry, replaced, "settlement transaction could never land (nonce taken by another transaction); sent a replacement").await
+    }
+
+    /// Sends what [`Ledger::replace_transaction`] stored (deployment first, if any) and
+    /// concludes; when another request or instance moved the entry on first, its state is
+    /// the answer.
+    async fn send_replacement(
+        &self,
+        entry: &Entry,
+        replaced: Result<Option<(Entry, Option<NonceMismatch>)>, RecordError>,
+        why: &'static str,
+    ) -> Settlement {
+        let replaced = match replaced {
             Ok(Some((replaced, _))) => replaced,
             Ok(None) => {
-                // Another request or instance moved the entry on: read its state.
                 return match self.ledger.entry(&entry.network, &entry.payment_key).await {
                     Ok(Some(current)) if current.state != EntryState::Submitted => {
                         recorded_answer(&current, Reason::ExactEvmTransactionFailed)
                     }
                     Ok(Some(current)) => pending_answer(&current, "transaction replaced"),
-                    _ => pending_answer(&entry, "transaction replaced elsewhere"),
+                    _ => pending_answer(entry, "transaction replaced elsewhere"),
                 };
             }
-            Err(e) => return pending_answer(&entry, format!("ledger unavailable ({e})")),
+            Err(e) => return pending_answer(entry, format!("ledger unavailable ({e})")),
         };
         metrics::counter!("x402_settlement_replacements_total", "network" => self.chain_id.to_string()).increment(1);
         tracing::warn!(
             network = %self.chain_id,
             old_tx_hash = %entry.tx_hash,
             new_tx_hash = %replaced.tx_hash,
-            "settlement transaction could never land (nonce taken by another transaction); sent a replacement"
+            "{why}"
         );
         if let Some(prelude) = &replaced.prelude_tx {
             match self.broadcast(prelude).await {
@@ -1744,14 +1865,35 @@ fn nonce_taken(node: &NodeError) -> bool {
         || text.contains("nonce has already been used")
 }
 
-/// `(to, input, gas limit)` of a recorded signed transaction.
-fn decode_call(raw_hex: &str) -> Option<(Address, Bytes, u64)> {
+/// What a recorded signed transaction does, read back from its bytes (the ledger keeps
+/// bytes, so re-signing and nonce checks work from what was really signed).
+struct RecordedTx {
+    to: Address,
+    input: Bytes,
+    gas_limit: u64,
+    nonce: u64,
+    hash: B256,
+}
+
+impl RecordedTx {
+    /// `(to, input, gas limit)`, as [`ExactEvm::sign_transaction`] takes a call.
+    fn call(&self) -> (Address, &Bytes, u64) {
+        (self.to, &self.input, self.gas_limit)
+    }
+}
+
+fn decode_recorded(raw_hex: &str) -> Option<RecordedTx> {
     use alloy::consensus::Transaction as _;
     use alloy::eips::eip2718::Decodable2718;
     let bytes = parse_hex_bytes(raw_hex)?;
     let envelope = TxEnvelope::decode_2718(&mut bytes.as_slice()).ok()?;
-    let to = envelope.to()?;
-    Some((to, envelope.input().clone(), envelope.gas_limit()))
+    Some(RecordedTx {
+        to: envelope.to()?,
+        input: envelope.input().clone(),
+        gas_limit: envelope.gas_limit(),
+        nonce: envelope.nonce(),
+        hash: *envelope.tx_hash(),
+    })
 }
 
 #[async_trait]
