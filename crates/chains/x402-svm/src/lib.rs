@@ -313,9 +313,14 @@ impl ExactSvm {
 
     /// The payment's identity in the ledger: the payer's signature over the message
     /// (one message, one payment, whoever sends it).
-    fn payment_key(payment: &Payment) -> Option<String> {
+    /// The payload's transaction, when it decodes (no other check).
+    fn payload_transaction(payment: &Payment) -> Option<VersionedTransaction> {
         let encoded = payment.payload.get("transaction")?.as_str()?;
-        let transaction = inspect::decode(encoded).ok()?;
+        inspect::decode(encoded).ok()
+    }
+
+    fn payment_key(payment: &Payment) -> Option<String> {
+        let transaction = Self::payload_transaction(payment)?;
         let payer_signature = transaction.signatures.get(1)?;
         Some(format!("tx/{payer_signature}"))
     }
@@ -619,8 +624,7 @@ impl SchemeHandler for ExactSvm {
     }
 
     fn claimed_payer(&self, payment: &Payment) -> Option<String> {
-        let encoded = payment.payload.get("transaction")?.as_str()?;
-        let transaction = inspect::decode(encoded).ok()?;
+        let transaction = Self::payload_transaction(payment)?;
         inspect::transfer_authority(&transaction).map(|a| a.to_string())
     }
 
