@@ -674,19 +674,9 @@ async fn retryable_refusals_are_not_remembered_and_the_same_payment_settles_afte
     rpc.set(true);
 
     // The signer cannot pay gas.
-    let signer_balance = chain
-        .rpc("eth_getBalance", json!([DEV_SIGNER, "latest"]))
-        .await
-        .unwrap();
-    chain
-        .rpc("anvil_setBalance", json!([DEV_SIGNER, "0x0"]))
-        .await
-        .unwrap();
+    let signer_balance = drain_signer_gas(&chain).await;
     assert_refused(&http, &settle_url, &body, "facilitator_insufficient_gas").await;
-    chain
-        .rpc("anvil_setBalance", json!([DEV_SIGNER, signer_balance]))
-        .await
-        .unwrap();
+    restore_signer_gas(&chain, signer_balance).await;
 
     // The ledger's database is unreachable.
     db.set(false);

@@ -264,14 +264,7 @@ async fn breaker_turns_v2_settle_off_and_only_an_operator_turns_it_on() {
     assert_eq!(flags().await["v2_settle_enabled"], true);
 
     // The facilitator's signer runs out of gas: real facilitator-side failures.
-    let signer_balance = chain
-        .rpc("eth_getBalance", json!([DEV_SIGNER, "latest"]))
-        .await
-        .unwrap();
-    chain
-        .rpc("anvil_setBalance", json!([DEV_SIGNER, "0x0"]))
-        .await
-        .unwrap();
+    let signer_balance = drain_signer_gas(&chain).await;
     for _ in 0..3 {
         let payload = sign_authorization(PAYER_KEY, PAY_TO, 10_000, random_nonce());
         let (_, answer) = post_json(&http, &url("/settle"), &v2_body(payload, "10000")).await;
@@ -307,10 +300,7 @@ async fn breaker_turns_v2_settle_off_and_only_an_operator_turns_it_on() {
     assert_eq!(status, 503);
 
     // v2 settle is refused by the flag; v2 verify and v1 settle still run.
-    chain
-        .rpc("anvil_setBalance", json!([DEV_SIGNER, signer_balance]))
-        .await
-        .unwrap();
+    restore_signer_gas(&chain, signer_balance).await;
     let payload = sign_authorization(PAYER_KEY, PAY_TO, 10_000, random_nonce());
     let (_, refused) = post_json(&http, &url("/settle"), &v2_body(payload.clone(), "10000")).await;
     assert_eq!(refused["errorReason"], "feature_disabled");

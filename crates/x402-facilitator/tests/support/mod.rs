@@ -475,6 +475,28 @@ pub async fn pending_transactions(chain: &LocalChain) -> u64 {
     }
 }
 
+/// Empties the dev signer's gas balance (the facilitator can no longer pay gas) and returns
+/// what it held, for [`restore_signer_gas`].
+pub async fn drain_signer_gas(chain: &LocalChain) -> Value {
+    let balance = chain
+        .rpc("eth_getBalance", json!([DEV_SIGNER, "latest"]))
+        .await
+        .unwrap();
+    chain
+        .rpc("anvil_setBalance", json!([DEV_SIGNER, "0x0"]))
+        .await
+        .unwrap();
+    balance
+}
+
+/// Gives the dev signer back the balance [`drain_signer_gas`] took.
+pub async fn restore_signer_gas(chain: &LocalChain, balance: Value) {
+    chain
+        .rpc("anvil_setBalance", json!([DEV_SIGNER, balance]))
+        .await
+        .unwrap();
+}
+
 /// A PostgreSQL database of its own for one test, dropped by [`drop_postgres`].
 pub async fn fresh_postgres(tag: &str) -> (String, String) {
     use x402_ledger::sqlx::{self, Connection};
