@@ -711,3 +711,42 @@ async fn fogo_is_served_under_its_genesis_id_in_v1_and_v2() {
     }
     assert_eq!(w.balances().await, after, "nothing moved");
 }
+
+/// Refusals given before any chain check name the payer as SVM payloads carry it: the
+/// transfer authority. Here a `payment-identifier` id reused with another payment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_before_the_chain_checks_name_the_transfer_authority() {
+    async fn paid(w: &World, amount: u64) -> Value {
+        let ix = w.good_instructions(&w.mint, &TOKEN_PROGRAM, amount);
+        let mut body = w.body(
+            &w.transaction(&ix, &[&w.payer], None).await,
+            &w.mint,
+            amount,
+        );
+        body["paymentPayload"]["extensions"] = json!({"payment-identifier": {"info": {"required": false, "id": "pay_svm_0123456789abcdef0123"}}});
+        body
+    }
+    let w = world().await;
+    let before = w.balances().await;
+    let settled = w.post("/settle", &paid(&w, 1_111).await).await;
+    assert_eq!(settled["success"], true, "{settled}");
+
+    let other = paid(&w, 2_222).await;
+    let payer = w.payer.pubkey().to_string();
+    let verdict = w.post("/verify", &other).await;
+    assert_eq!(
+        verdict["invalidReason"], "payment_identifier_conflict",
+        "{verdict}"
+    );
+    assert_eq!(verdict["payer"], payer.as_str());
+    let refused = w.post("/settle", &other).await;
+    assert_eq!(
+        refused["errorReason"], "payment_identifier_conflict",
+        "{refused}"
+    );
+    assert_eq!(refused["payer"], payer.as_str());
+    assert_eq!(refused["network"], w.network);
+    assert_eq!(refused["transaction"], "");
+    let after = w.balances().await;
+    assert_eq!(after.1 - before.1, 1_111, "only the first payment moved");
+}
