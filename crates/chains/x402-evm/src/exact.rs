@@ -329,6 +329,10 @@ fn result_bytes(result: &CallResult) -> Option<Vec<u8>> {
     }
 }
 
+fn result_u64(result: &CallResult) -> Option<u64> {
+    result_u128(result).and_then(|n| u64::try_from(n).ok())
+}
+
 fn result_u128(result: &CallResult) -> Option<u128> {
     match result {
         Ok(v) => parse_u256(v).and_then(|u| u128::try_from(u).ok()),
@@ -1497,15 +1501,9 @@ impl ExactEvm {
         if matches!(&results[0], Ok(Value::Object(_))) || deployed {
             return None;
         }
-        let number = |r: &CallResult| {
-            r.as_ref()
-                .ok()
-                .and_then(parse_u256)
-                .and_then(|n| u64::try_from(n).ok())
-        };
         let (Some(latest), Some(pending), Some(gas_price)) = (
-            number(&results[2]),
-            number(&results[3]),
+            result_u64(&results[2]),
+            result_u64(&results[3]),
             result_u128(&results[4]),
         ) else {
             return Some(pending_answer(entry, "node gave no account nonce or fee"));
@@ -1602,13 +1600,8 @@ impl ExactEvm {
                 .record_outcome(&entry, status == Some(U256::from(1)))
                 .await;
         }
-        let number = |r: &CallResult| {
-            r.as_ref()
-                .ok()
-                .and_then(parse_u256)
-                .and_then(|n| u64::try_from(n).ok())
-        };
-        let (Some(latest), Some(pending)) = (number(&results[1]), number(&results[2])) else {
+        let (Some(latest), Some(pending)) = (result_u64(&results[1]), result_u64(&results[2]))
+        else {
             return pending_answer(&entry, "node gave no account nonce");
         };
         let Some(call) = decode_recorded(&entry.raw_tx) else {
