@@ -362,24 +362,53 @@ async fn a_failing_canary_is_refused_by_the_gate_and_rolled_back_by_the_watch() 
         (v2_settle_flag(&http, &blue.url).await == 0.0).then_some(())
     })
     .await;
-    let enable = lb.deploy(&["enable-v2-settle", &blue.url]).await;
-    assert!(enable.status.success(), "{}", text(&enable));
-    assert_eq!(v2_settle_flag(&http, &blue.url).await, 1.0);
-    // After the rollback green gets nothing new; blue carries the load.
-    let blue_now = successes(&http, &blue.url).await;
-    until(60, "blue settling after the rollback", || async {
-        (successes(&http, &blue.url).await >= blue_now + 20.0).then_some(())
+    // After the rollback green gets nothing new; blue answers the load (refusing v2
+    // settles while the trip holds).
+    let requests = |url: String| {
+        let http = http.clone();
+        async move {
+            let (_, text) = get_text(&http, &format!("{url}/metrics")).await;
+            metric(&text, "x402_requests_total", &[])
+        }
+    };
+    let blue_requests = requests(blue.url.clone()).await;
+    until(60, "blue answering the load after the rollback", || async {
+        (requests(blue.url.clone()).await >= blue_requests + 20.0).then_some(())
     })
     .await;
-    let green_after = metric(
-        &get_text(&http, &format!("{}/metrics", green.url)).await.1,
-        "x402_requests_total",
-        &[],
-    );
+    let green_after = requests(green.url.clone()).await;
     assert!(
         green_after - green_before <= 3.0,
         "green got new requests after the rollback: {green_before} -> {green_after}"
     );
+    // What green counted is final now (it gets nothing new): read it before it stops.
+    let green_metrics = get_text(&http, &format!("{}/metrics", green.url)).await.1;
+    // The rolled-back release is taken out of service before v2 settle is turned back on:
+    // a request reaching it after the shared flag came back would trip the fleet again.
+    let mut green = green;
+    green.signal("TERM");
+    assert!(green.wait_exit(30).await.success());
+    let enable = lb.deploy(&["enable-v2-settle", &blue.url]).await;
+    assert!(enable.status.success(), "{}", text(&enable));
+    assert_eq!(v2_settle_flag(&http, &blue.url).await, 1.0);
+    let blue_now = successes(&http, &blue.url).await;
+    let settling = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while successes(&http, &blue.url).await < blue_now + 20.0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    if settling.is_err() {
+        let noteworthy: Vec<Value> = blue
+            .logs()
+            .into_iter()
+            .filter(|l| l["level"] == "WARN" || l["level"] == "ERROR")
+            .collect();
+        panic!(
+            "blue did not settle 20 more within 60 s after v2 settle was enabled again (v2_settle_enabled={}); its warnings: {noteworthy:#?}",
+            v2_settle_flag(&http, &blue.url).await
+        );
+    }
     // Nothing left to undo.
     let again = lb.deploy(&["rollback"]).await;
     assert_eq!(again.status.code(), Some(1), "{}", text(&again));
@@ -393,7 +422,6 @@ async fn a_failing_canary_is_refused_by_the_gate_and_rolled_back_by_the_watch() 
         .count();
     assert!(unavailable >= 1, "the canary failed some payments");
     // Green counted each of them as its own failure, by reason.
-    let green_metrics = get_text(&http, &format!("{}/metrics", green.url)).await.1;
     assert_eq!(
         metric(
             &green_metrics,
@@ -416,7 +444,6 @@ async fn a_failing_canary_is_refused_by_the_gate_and_rolled_back_by_the_watch() 
         "bad canary: {unavailable} refused rpc_unavailable, {} feature_disabled after the trip, nothing sent; {succeeded} settled",
         failed.len() - unavailable
     );
-    drop(green);
     drop(blue);
     drop_postgres(&database).await;
 }
