@@ -153,6 +153,11 @@ async fn successes(http: &reqwest::Client, instance: &str) -> f64 {
     metric(&metrics, "x402_settlements_total", &[("result", "success")])
 }
 
+async fn requests(http: &reqwest::Client, instance: &str) -> f64 {
+    let (_, metrics) = get_text(http, &format!("{instance}/metrics")).await;
+    metric(&metrics, "x402_requests_total", &[])
+}
+
 async fn v2_settle_flag(http: &reqwest::Client, instance: &str) -> f64 {
     let (_, metrics) = get_text(http, &format!("{instance}/metrics")).await;
     metric(
@@ -348,11 +353,7 @@ async fn a_failing_canary_is_refused_by_the_gate_and_rolled_back_by_the_watch() 
     assert_eq!((health.as_str(), weight.as_str()), ("UP", "0"));
     assert_eq!(lb.slot("blue").await.1, "100");
     assert_eq!(state, "stable=blue previous=none");
-    let green_before = metric(
-        &get_text(&http, &format!("{}/metrics", green.url)).await.1,
-        "x402_requests_total",
-        &[],
-    );
+    let green_before = requests(&http, &green.url).await;
 
     // The trip is shared through the PostgreSQL ledger: blue refuses v2 settles too until
     // an operator turns them back on, which the watch said how to do.
@@ -364,19 +365,12 @@ async fn a_failing_canary_is_refused_by_the_gate_and_rolled_back_by_the_watch() 
     .await;
     // After the rollback green gets nothing new; blue answers the load (refusing v2
     // settles while the trip holds).
-    let requests = |url: String| {
-        let http = http.clone();
-        async move {
-            let (_, text) = get_text(&http, &format!("{url}/metrics")).await;
-            metric(&text, "x402_requests_total", &[])
-        }
-    };
-    let blue_requests = requests(blue.url.clone()).await;
+    let blue_requests = requests(&http, &blue.url).await;
     until(60, "blue answering the load after the rollback", || async {
-        (requests(blue.url.clone()).await >= blue_requests + 20.0).then_some(())
+        (requests(&http, &blue.url).await >= blue_requests + 20.0).then_some(())
     })
     .await;
-    let green_after = requests(green.url.clone()).await;
+    let green_after = requests(&http, &green.url).await;
     assert!(
         green_after - green_before <= 3.0,
         "green got new requests after the rollback: {green_before} -> {green_after}"
@@ -399,14 +393,10 @@ async fn a_failing_canary_is_refused_by_the_gate_and_rolled_back_by_the_watch() 
     })
     .await;
     if settling.is_err() {
-        let noteworthy: Vec<Value> = blue
-            .logs()
-            .into_iter()
-            .filter(|l| l["level"] == "WARN" || l["level"] == "ERROR")
-            .collect();
         panic!(
-            "blue did not settle 20 more within 60 s after v2 settle was enabled again (v2_settle_enabled={}); its warnings: {noteworthy:#?}",
-            v2_settle_flag(&http, &blue.url).await
+            "blue did not settle 20 more within 60 s after v2 settle was enabled again (v2_settle_enabled={}); its warnings: {:#?}",
+            v2_settle_flag(&http, &blue.url).await,
+            blue.warnings()
         );
     }
     // Nothing left to undo.

@@ -492,19 +492,7 @@ async fn flag_changes_reach_every_instance_on_a_shared_ledger() {
     let first = Process::spawn(&chain, &env, &[]).await;
     let second = Process::spawn(&chain, &env, &[]).await;
     let http = reqwest::Client::new();
-    let put = |url: String, body: Value| {
-        let http = http.clone();
-        async move {
-            let response = http
-                .put(format!("{url}/admin/flags"))
-                .bearer_auth(TOKEN)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 200);
-        }
-    };
+    let put = |url: String, body: Value| put_admin_flags(&http, url, TOKEN, body);
     let flag = |url: String| {
         let http = http.clone();
         async move {
@@ -603,6 +591,18 @@ async fn a_pending_settlement_is_finished_by_whichever_instance_the_retry_reache
     drop_postgres(&database).await;
 }
 
+/// `PUT /admin/flags` on `instance` with the admin `token`; the change must be accepted.
+async fn put_admin_flags(http: &reqwest::Client, instance: String, token: &str, body: Value) {
+    let response = http
+        .put(format!("{instance}/admin/flags"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
 /// `host:port` of a `postgres://user@host:port/db` URL.
 fn host_port(database_url: &str) -> &str {
     let after_user = database_url
@@ -655,17 +655,12 @@ async fn retryable_refusals_are_not_remembered_and_the_same_payment_settles_afte
     );
     let mark = ChainMark::take(&chain).await;
     let put_flag = |on: bool| {
-        let (http, url) = (http.clone(), format!("{}/admin/flags", process.url));
-        async move {
-            let response = http
-                .put(url)
-                .bearer_auth(TOKEN)
-                .json(&json!({ "v2_settle_enabled": on }))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 200);
-        }
+        put_admin_flags(
+            &http,
+            process.url.clone(),
+            TOKEN,
+            json!({ "v2_settle_enabled": on }),
+        )
     };
 
     // The node is unreachable.

@@ -383,6 +383,14 @@ impl Process {
         self.logs.lock().unwrap().clone()
     }
 
+    /// The warnings and errors logged so far: where a failed test's cause usually is.
+    pub fn warnings(&self) -> Vec<Value> {
+        self.logs()
+            .into_iter()
+            .filter(|l| l["level"] == "WARN" || l["level"] == "ERROR")
+            .collect()
+    }
+
     /// Kills the process outright (SIGKILL): no drain, no cleanup.
     pub async fn kill(&mut self) {
         self.child.start_kill().expect("kill");
@@ -594,12 +602,7 @@ pub fn assert_all_settled(answers: &[Value], instances: &[(&str, &Process)]) -> 
     let failed: Vec<&Value> = answers.iter().filter(|a| a["success"] != true).collect();
     if !failed.is_empty() {
         for (name, process) in instances {
-            let noteworthy: Vec<Value> = process
-                .logs()
-                .into_iter()
-                .filter(|l| l["level"] == "WARN" || l["level"] == "ERROR")
-                .collect();
-            eprintln!("{name}: {noteworthy:#?}");
+            eprintln!("{name}: {:#?}", process.warnings());
         }
     }
     assert!(
