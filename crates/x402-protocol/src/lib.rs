@@ -25,6 +25,8 @@ pub use amount::TokenAmount;
 pub use caip2::{Caip2Error, ChainId};
 pub use envelope::{parse_request, EnvelopeError, VersionedRequest, X402Version};
 pub use networks::{ChainFamily, KnownNetwork};
-pub use payment::{AmountRule, Payment, Refusal, Requirements, Settlement, Verdict};
+pub use payment::{
+    digest_matches, AmountRule, Payment, Refusal, Requirements, Settlement, Verdict,
+};
 pub use reason::{Reason, ReasonClass};
 pub use scheme::{HealthCheck, ReconcileReport, SchemeHandler};

@@ -215,6 +215,96 @@ pub fn resolve_network(text: &str) -> Result<ChainId, crate::caip2::Caip2Error> 
     }
 }
 
+/// The assets a network serves when its configuration names none: the USDC contract or
+/// mint the official x402 SDKs use there. Strangers can make the facilitator pay gas for a
+/// payment in any token they deploy; by default only these are settled.
+static DEFAULT_ASSETS: &[(&str, &[&str])] = &[
+    (
+        "eip155:8453",
+        &["0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"],
+    ),
+    (
+        "eip155:84532",
+        &["0x036CbD53842c5426634e7929541eC2318f3dCF7e"],
+    ),
+    (
+        "eip155:43114",
+        &["0xB97EF9Ef8734C71904D8002F8b6Bc66Dd9c48a6E"],
+    ),
+    (
+        "eip155:43113",
+        &["0x5425890298aed601595a70AB815c96711a31Bc65"],
+    ),
+    (
+        "eip155:137",
+        &["0x3c499c542cEF5E3811e1192ce70d8cC03d5c3359"],
+    ),
+    (
+        "eip155:80002",
+        &["0x41E94Eb019C0762f9Bfcf9Fb1E58725BfB0e7582"],
+    ),
+    ("eip155:10", &["0x0b2C639c533813f4Aa9D7837CAf62653d097Ff85"]),
+    (
+        "eip155:11155420",
+        &["0x5fd84259d66Cd46123540766Be93DFE6D43130D7"],
+    ),
+    ("eip155:1", &["0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"]),
+    (
+        "eip155:11155111",
+        &["0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238"],
+    ),
+    (
+        "eip155:42161",
+        &["0xaf88d065e77c8cC2239327C5EDb3A432268e5831"],
+    ),
+    (
+        "eip155:421614",
+        &["0x75faf114eafb1BDbe2F0316DF893fd58CE46AA4d"],
+    ),
+    (
+        "eip155:42220",
+        &["0xcebA9300f2b948710d2653dD7B07f33A8B32118C"],
+    ),
+    (
+        "eip155:1329",
+        &["0xe15fC38F6D8c56aF07bbCBe3BAf5708A2Bf42392"],
+    ),
+    (
+        "eip155:1328",
+        &["0x4fCF1784B31630811181f670Aea7A7bEF803eaED"],
+    ),
+    (
+        "eip155:130",
+        &["0x078D782b760474a361dDA0AF3839290b0EF57AD6"],
+    ),
+    (
+        "eip155:1301",
+        &["0x31d0220469e10c4E71834a79b1f276d740d3768F"],
+    ),
+    (
+        "eip155:143",
+        &["0x754704Bc059F8C67012fEd69BC8A327a5aafb603"],
+    ),
+    (
+        "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp",
+        &["EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"],
+    ),
+    (
+        "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1",
+        &["4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU"],
+    ),
+];
+
+/// The assets served on `id` by default (see `docs/operations.md`); empty where the
+/// registry knows none, and then the configuration must name them.
+pub fn default_assets(id: &ChainId) -> &'static [&'static str] {
+    DEFAULT_ASSETS
+        .iter()
+        .find(|(caip2, _)| *caip2 == id.as_str())
+        .map(|(_, assets)| *assets)
+        .unwrap_or(&[])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,5 +447,16 @@ mod tests {
             Some(ChainFamily::Evm)
         );
         assert_eq!(family_of(&ChainId::parse("cosmos:hub").unwrap()), None);
+    }
+
+    #[test]
+    fn default_assets_belong_to_known_networks() {
+        for (caip2, assets) in DEFAULT_ASSETS {
+            let id = ChainId::parse(caip2).unwrap();
+            assert!(by_chain_id(&id).is_some(), "{caip2} is not in the registry");
+            assert!(!assets.is_empty());
+            assert_eq!(default_assets(&id), *assets);
+        }
+        assert!(default_assets(&ChainId::eip155(31337)).is_empty());
     }
 }

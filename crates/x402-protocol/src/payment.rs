@@ -62,6 +62,38 @@ pub struct Payment {
     pub payload: JsonObject,
     /// v2 extensions the client echoed.
     pub extensions: Option<JsonObject>,
+    /// The resource paid for (v1 `resource`, v2 `paymentPayload.resource.url`; empty when
+    /// the request names none): part of the request's identity.
+    pub resource: String,
+}
+
+const DIGEST_PREFIX: &str = "r2:";
+
+/// SHA-256 over length-prefixed parts (no two splits give the same bytes), hex.
+fn digest_of(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether a digest the ledger recorded is the one of this request
+/// ([`Payment::request_digest`]): exactly, or, for an entry an earlier release wrote
+/// (without the `r2:` prefix), by its legacy part.
+pub fn digest_matches(recorded: &str, current: &str) -> bool {
+    if recorded.starts_with(DIGEST_PREFIX) {
+        return recorded == current;
+    }
+    current
+        .rsplit_once(':')
+        .is_some_and(|(_, legacy)| legacy == recorded)
 }
 
 /// A refusal before any chain code runs (unknown v1 network and the like).
@@ -76,30 +108,36 @@ pub struct Refusal {
 }
 
 impl Payment {
-    /// A digest of what was asked (signed payload, network, amount, asset, payee): tells a
-    /// retry of the same payment from a different payment reusing an authorization or an id.
-    /// SHA-256, hex: stable across builds, because ledgers shared by instances of different
-    /// releases (blue-green) compare it.
+    /// The identity of the request, as the ledger records it: a retry of the identical
+    /// request matches, while the same signed payload sent for another resource, under
+    /// another version or with other requirements does not (one payment pays for one
+    /// request). `r2:<sha256 of the whole request>:<legacy digest>`, hex; the legacy part
+    /// (payload, network, amount, asset, payee) lets entries written by earlier releases be
+    /// matched (see [`digest_matches`]). Stable across builds: instances of different
+    /// releases sharing a ledger compare it.
     pub fn request_digest(&self) -> String {
-        use sha2::{Digest, Sha256};
-        let mut hasher = Sha256::new();
         let payload = serde_json::to_string(&self.payload).unwrap_or_default();
-        for part in [
+        let legacy = digest_of(&[
             payload.as_str(),
             self.network.as_str(),
             self.requirements.amount.as_str(),
             &self.requirements.asset.to_ascii_lowercase(),
             &self.requirements.pay_to.to_ascii_lowercase(),
-        ] {
-            // Length-prefixed, so that no two field splits give the same bytes.
-            hasher.update((part.len() as u64).to_be_bytes());
-            hasher.update(part.as_bytes());
-        }
-        hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        ]);
+        let extra = serde_json::to_string(&self.requirements.extra).unwrap_or_default();
+        let extensions = serde_json::to_string(&self.extensions).unwrap_or_default();
+        let timeout = self.requirements.max_timeout_seconds.to_string();
+        let whole = digest_of(&[
+            legacy.as_str(),
+            self.version.label(),
+            self.scheme.as_str(),
+            self.payload_scheme.as_str(),
+            self.resource.as_str(),
+            timeout.as_str(),
+            extra.as_str(),
+            extensions.as_str(),
+        ]);
+        format!("{DIGEST_PREFIX}{whole}:{legacy}")
     }
 
     /// Normalises a parsed request.
@@ -129,6 +167,12 @@ impl Payment {
             },
             payload: r.payment_payload.payload.clone(),
             extensions: r.payment_payload.extensions.clone(),
+            resource: r
+                .payment_payload
+                .resource
+                .as_ref()
+                .map(|info| info.url.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -164,6 +208,7 @@ impl Payment {
             },
             payload: r.payment_payload.payload.clone(),
             extensions: None,
+            resource: req.resource.clone(),
         })
     }
 }

@@ -167,6 +167,10 @@ reasons! {
     PaymentIdentifierConflict = "payment_identifier_conflict", Payer;
     /// The payment is already being settled by another request; retry shortly.
     SettlementInProgress = "settlement_in_progress", Pending;
+    /// A transaction already settled for one request, sent again under another request
+    /// (another resource, another version): one payment pays for one request (the official
+    /// `@x402/svm` code).
+    DuplicateSettlement = "duplicate_settlement", Payer;
 }
 
 impl Reason {
@@ -176,6 +180,24 @@ impl Reason {
             self.class(),
             ReasonClass::Facilitator | ReasonClass::Pending
         )
+    }
+}
+
+impl Reason {
+    /// Whether a failed settlement with this reason is evidence of the facilitator's own
+    /// trouble (a revert the payer did not cause, a node, gas or ledger failure, an unknown
+    /// outcome) and so counts toward the v2 settle breaker and
+    /// `x402_settlement_failures_total`. Derived from the class, so a new chain's reasons
+    /// are counted without a hand-kept list; flag and lifecycle refusals and a settlement
+    /// still running elsewhere are not failures.
+    pub fn is_facilitator_failure(self) -> bool {
+        match self {
+            Reason::FeatureDisabled
+            | Reason::UnsupportedVersion
+            | Reason::ShuttingDown
+            | Reason::SettlementInProgress => false,
+            other => other.class() != ReasonClass::Payer,
+        }
     }
 }
 
@@ -217,5 +239,24 @@ mod tests {
         assert!(Reason::SettlementPending.is_retryable());
         assert!(!Reason::ExactEvmSignature.is_retryable());
         assert!(!Reason::ExactEvmTransactionFailed.is_retryable());
+    }
+
+    #[test]
+    fn every_reason_is_classified_for_the_breaker() {
+        for reason in Reason::ALL {
+            let counted = reason.is_facilitator_failure();
+            match reason.class() {
+                ReasonClass::Payer => assert!(!counted, "{reason} is the payer's"),
+                ReasonClass::Chain => assert!(counted, "{reason} is an on-chain failure"),
+                ReasonClass::Pending | ReasonClass::Facilitator => {}
+            }
+        }
+        assert!(Reason::ExactSvmTransactionFailed.is_facilitator_failure());
+        assert!(Reason::ExactEvmTransactionFailed.is_facilitator_failure());
+        assert!(Reason::RpcUnavailable.is_facilitator_failure());
+        assert!(Reason::SettlementPending.is_facilitator_failure());
+        assert!(!Reason::FeatureDisabled.is_facilitator_failure());
+        assert!(!Reason::SettlementInProgress.is_facilitator_failure());
+        assert!(!Reason::DuplicateSettlement.is_facilitator_failure());
     }
 }

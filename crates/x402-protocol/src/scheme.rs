@@ -78,6 +78,15 @@ pub trait SchemeHandler: Send + Sync {
         None
     }
 
+    /// Whether the ledger already knows this payment (a settlement was recorded for it).
+    /// Flags and policies gate only new settlements: a known payment is answered from its
+    /// record whatever they say. Asked only when a request is about to be refused; a ledger
+    /// that cannot be read counts as "not known".
+    async fn is_recorded(&self, payment: &Payment) -> bool {
+        let _ = payment;
+        false
+    }
+
     /// Checks a payment without moving funds. Never panics; every refusal is a [`Verdict`].
     async fn verify(&self, payment: &Payment) -> Verdict;
 
