@@ -48,7 +48,11 @@ sol! {
     function transferWithAuthorization(address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce, bytes signature) external;
     function isValidSignature(bytes32 hash, bytes signature) external view returns (bytes4);
     function authorizationState(address authorizer, bytes32 nonce) external view returns (bool);
+    function balanceOf(address account) external view returns (uint256);
 }
+
+mod cause;
+use cause::{is_execution_error, node_trouble};
 
 /// Creation code of `contracts/Erc6492Probe.sol` (compiled by `tests/js/compile-contracts.mjs`):
 /// run as an `eth_call` without `to`, it deploys a counterfactual wallet, checks its signature and
@@ -340,6 +344,12 @@ fn result_u128(result: &CallResult) -> Option<u128> {
     }
 }
 
+/// Half the order of secp256k1, big-endian: the largest `s` a canonical signature has.
+const SECP256K1_HALF_ORDER: [u8; 32] = [
+    0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0x5d, 0x57, 0x6e, 0x73, 0x57, 0xa4, 0x50, 0x1d, 0xdf, 0xe9, 0x2f, 0x46, 0x68, 0x1b, 0x20, 0xa0,
+];
+
 /// The address that signed `digest` with a 65-byte `(r, s, v)` signature. Uses
 /// libsecp256k1: signature recovery dominates a verify's CPU time, and the C library is
 /// several times faster than the pure-Rust curve.
@@ -353,6 +363,11 @@ fn recover_signer(digest: &B256, signature: &[u8]) -> Option<Address> {
         1 | 28 => 1,
         _ => return None,
     };
+    // EIP-2: only the lower half of `s`. A high-s signature recovers too, but EIP-3009
+    // tokens refuse it on chain, so settling it would only burn the facilitator's gas.
+    if signature[32..64] > SECP256K1_HALF_ORDER[..] {
+        return None;
+    }
     let id = RecoveryId::try_from(parity).ok()?;
     let recoverable = RecoverableSignature::from_compact(&signature[..64], id).ok()?;
     let key = recoverable
@@ -697,7 +712,9 @@ impl ExactEvm {
                 "authorization is not valid yet".into(),
             ));
         }
-        let longest = now + U256::from(payment.requirements.max_timeout_seconds + TIMEOUT_SLACK);
+        // Checked: maxTimeoutSeconds comes from the caller (u64::MAX must not wrap).
+        let longest =
+            now + U256::from(payment.requirements.max_timeout_seconds) + U256::from(TIMEOUT_SLACK);
         if auth.valid_before > longest {
             return Err(refuse(
                 Reason::ExactEvmValidBefore,
@@ -885,6 +902,12 @@ impl ExactEvm {
 
         let mut probe = None;
         if contract_check {
+            if let Err(error) = &results[code_index] {
+                return Err(refuse(
+                    Reason::RpcUnavailable,
+                    node_trouble("eth_getCode", error),
+                ));
+            }
             let code = result_bytes(&results[code_index]).unwrap_or_default();
             if code.is_empty() {
                 if allowed_deployment.is_none() {
@@ -923,6 +946,14 @@ impl ExactEvm {
         // A counterfactual wallet exists only inside the probe: its answers replace the
         // EIP-1271 call and the plain transfer simulation, which both see an empty account.
         if probe.is_none() && contract_check {
+            if let Err(error) = &results[code_index + 1] {
+                if !is_execution_error(error) {
+                    return Err(refuse(
+                        Reason::RpcUnavailable,
+                        node_trouble("the EIP-1271 check", error),
+                    ));
+                }
+            }
             let magic = result_bytes(&results[code_index + 1])
                 .filter(|b| b.len() >= 4)
                 .map(|b| b[..4] == ERC1271_MAGIC);
@@ -967,10 +998,17 @@ impl ExactEvm {
                 // the probe measured it after deploying.
                 (Some(answer), _) => Some(answer.transfer_gas + intrinsic_gas(&calldata)),
                 (None, Ok(v)) => parse_u256(v).and_then(|u| u64::try_from(u).ok()),
-                (None, Err(error)) => {
+                (None, Err(error)) if is_execution_error(error) => {
                     return Err(refuse(
                         Reason::ExactEvmSimulationFailed,
                         format!("gas estimation reverts: {}", revert_reason(error)),
+                    ))
+                }
+                // A rate limit, an internal error, a missing header: the node's trouble.
+                (None, Err(error)) => {
+                    return Err(refuse(
+                        Reason::RpcUnavailable,
+                        node_trouble("eth_estimateGas", error),
                     ))
                 }
             };
@@ -978,6 +1016,12 @@ impl ExactEvm {
                 (Some(_), Some((factory, factory_calldata))) => {
                     let gas = match &results[probe_index + 1] {
                         Ok(v) => parse_u256(v).and_then(|u| u64::try_from(u).ok()),
+                        Err(error) if !is_execution_error(error) => {
+                            return Err(refuse(
+                                Reason::RpcUnavailable,
+                                node_trouble("the deployment gas estimate", error),
+                            ))
+                        }
                         Err(error) => {
                             return Err(refuse(
                                 Reason::ExactEvmUndeployedSmartWallet,
@@ -1363,7 +1407,7 @@ impl ExactEvm {
 
     /// A payment the ledger already knows: its answer, never a second transaction.
     async fn resume(&self, entry: Entry, digest: &str) -> Settlement {
-        if entry.digest != digest {
+        if !x402_protocol::digest_matches(&entry.digest, digest) {
             return Settlement::failed(
                 Reason::ExactEvmNonceAlreadyUsed,
                 "this authorization was already submitted with a different payload",
@@ -1391,9 +1435,17 @@ impl ExactEvm {
         let settlement = if success {
             Settlement::settled(entry.payer.clone(), entry.tx_hash.clone())
         } else {
+            // The payer's doing (funds or authorization moved first) is answered as theirs.
+            let (reason, message) = match self.payer_caused_revert(entry).await {
+                Some(cause) => cause,
+                None => (
+                    Reason::ExactEvmTransactionFailed,
+                    "settlement transaction reverted on chain".to_owned(),
+                ),
+            };
             Settlement::failed(
-                Reason::ExactEvmTransactionFailed,
-                "settlement transaction reverted on chain",
+                reason,
+                message,
                 Some(entry.payer.clone()),
                 entry.tx_hash.clone(),
             )
@@ -1913,6 +1965,16 @@ impl SchemeHandler for ExactEvm {
     fn claimed_payer(&self, payment: &Payment) -> Option<String> {
         let (auth, _) = Self::parse_authorization(payment).ok()?;
         Some(auth.from.to_checksum(None))
+    }
+
+    async fn is_recorded(&self, payment: &Payment) -> bool {
+        let Some((key, _)) = Self::payment_key(payment) else {
+            return false;
+        };
+        matches!(
+            self.ledger.entry(&self.chain_id.to_string(), &key).await,
+            Ok(Some(_))
+        )
     }
 
     async fn verify(&self, payment: &Payment) -> Verdict {

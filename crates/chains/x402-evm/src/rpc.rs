@@ -127,15 +127,17 @@ impl Rpc {
         for (method, params) in calls {
             let waiter = batch
                 .add_call::<Value, Box<RawValue>>(*method, params)
-                .map_err(|e| e.to_string())?;
+                .map_err(|_| format!("cannot encode {method}"))?;
             waiters.push(waiter);
         }
-        batch.send().await.map_err(|e| e.to_string())?;
+        // Never the client's own text: it quotes the endpoint URL (an API key).
+        batch.send().await.map_err(|e| transport_message(&e))?;
         let mut results = Vec::with_capacity(waiters.len());
         for waiter in waiters {
             match waiter.await {
                 Ok(raw) => {
-                    let value = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+                    let value = serde_json::from_str(raw.get())
+                        .map_err(|_| "undecodable answer".to_owned())?;
                     results.push(Ok(value));
                 }
                 Err(RpcError::ErrorResp(payload)) => results.push(Err(NodeError {

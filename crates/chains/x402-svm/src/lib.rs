@@ -220,8 +220,19 @@ impl ExactSvm {
         )
     }
 
-    /// Static checks, the fee payer's signature, and one simulation on the node.
+    /// [`Self::check_payment`], with every refusal naming the transfer authority whenever
+    /// the payload shows one (refusals found before the transfer is read carry none).
     async fn check(&self, payment: &Payment) -> Result<Ready, Verdict> {
+        self.check_payment(payment).await.map_err(|mut verdict| {
+            if verdict.payer.is_none() {
+                verdict.payer = SchemeHandler::claimed_payer(self, payment);
+            }
+            verdict
+        })
+    }
+
+    /// Static checks, the fee payer's signature, and one simulation on the node.
+    async fn check_payment(&self, payment: &Payment) -> Result<Ready, Verdict> {
         if payment.scheme != "exact" || payment.payload_scheme != "exact" {
             return Err(Verdict::invalid(
                 Reason::UnsupportedScheme,
@@ -295,12 +306,25 @@ impl ExactSvm {
                     ));
                 }
             }
-            Err(node) => {
+            // Invalid parameters or a bad signature: the transaction's fault.
+            Err(node) if node.code == -32602 || node.code == -32003 => {
                 return Err(Verdict::invalid(
                     Reason::ExactSvmSimulationFailed,
                     format!("simulation refused: {}", node.message),
                     Some(payer),
                 ))
+            }
+            // Anything else (rate limit, node behind, internal error) is the node's trouble.
+            Err(node) => {
+                tracing::warn!(network = %self.chain_id, code = node.code, "simulateTransaction failed at the node");
+                return Err(Verdict::invalid(
+                    Reason::RpcUnavailable,
+                    format!(
+                        "the node could not simulate the transaction (error {}); retry later",
+                        node.code
+                    ),
+                    Some(payer),
+                ));
             }
         }
         Ok(Ready {
@@ -377,10 +401,12 @@ impl ExactSvm {
     }
 
     async fn resume(&self, entry: Entry, digest: &str) -> Settlement {
-        if entry.digest != digest {
+        if !x402_protocol::digest_matches(&entry.digest, digest) {
+            // One payment pays for one request: the transaction is not answered as a
+            // success for another resource or another version.
             return Settlement::failed(
-                Reason::InvalidPayload,
-                "this transaction was already submitted with different requirements",
+                Reason::DuplicateSettlement,
+                "this transaction was already settled for a different request",
                 Some(entry.payer),
                 "",
             );
@@ -626,6 +652,16 @@ impl SchemeHandler for ExactSvm {
     fn claimed_payer(&self, payment: &Payment) -> Option<String> {
         let transaction = Self::payload_transaction(payment)?;
         inspect::transfer_authority(&transaction).map(|a| a.to_string())
+    }
+
+    async fn is_recorded(&self, payment: &Payment) -> bool {
+        let Some(key) = Self::payment_key(payment) else {
+            return false;
+        };
+        matches!(
+            self.ledger.entry(&self.chain_id.to_string(), &key).await,
+            Ok(Some(_))
+        )
     }
 
     async fn verify(&self, payment: &Payment) -> Verdict {
