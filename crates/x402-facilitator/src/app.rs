@@ -22,10 +22,12 @@ use x402_protocol::v2::{SupportedKind, SupportedResponse};
 use x402_protocol::{convert, networks, HealthCheck, VersionedRequest};
 use x402_protocol::{ChainId, Payment, Reason, SchemeHandler, Settlement, Verdict};
 
-use crate::breaker::{is_facilitator_failure, Breaker};
+use crate::breaker::{is_facilitator_failure, Breaker, Sightings};
 use crate::config::{Config, Secret};
 use crate::flags::{FlagRefusal, FlagStore, FlagUpdate, Flags};
+use crate::guard::{self, PaymentPolicy};
 use crate::payment_ids;
+use crate::redact;
 use crate::telemetry;
 
 /// Largest request body accepted; larger bodies get 413.
@@ -33,6 +35,11 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// How often an instance on a shared ledger looks for flag changes made elsewhere.
 pub const SHARED_FLAGS_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long a counted settlement outcome is remembered, at least (see [`Sightings`]).
+const SIGHTING_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+/// Settlement outcomes remembered at most.
+const SIGHTING_CAPACITY: usize = 200_000;
 
 /// Settlement handlers by (scheme, network).
 pub type HandlerMap = HashMap<(String, ChainId), Arc<dyn SchemeHandler>>;
@@ -149,6 +156,9 @@ pub struct AppState {
     handlers: HandlerMap,
     flags: FlagStore,
     breaker: Breaker,
+    /// Settlement outcomes already counted (breaker and failure metric count each once).
+    sightings: Sightings,
+    policy: PaymentPolicy,
     supported: RwLock<Value>,
     ledger: Arc<x402_ledger::Ledger>,
     publish_order: Arc<tokio::sync::Mutex<()>>,
@@ -176,7 +186,9 @@ impl AppState {
         let state = Arc::new(AppState {
             handlers,
             flags: FlagStore::new(config.flags.clone()),
-            breaker: Breaker::new(config.breaker_threshold, config.breaker_window),
+            breaker: Breaker::new(config.breaker.clone()),
+            sightings: Sightings::new(config.breaker.window.max(SIGHTING_TTL), SIGHTING_CAPACITY),
+            policy: PaymentPolicy::from_config(config),
             supported: RwLock::new(Value::Null),
             ledger,
             publish_order: Arc::new(tokio::sync::Mutex::new(())),
@@ -332,26 +344,67 @@ impl AppState {
         })
     }
 
-    /// Counts a v2 settlement outcome in the breaker; trips v2 settle at the threshold.
+    /// Counts a v2 settlement outcome (seen for the first time) in the breaker; trips v2
+    /// settle when the breaker's rules say so.
     fn watch_v2_settlement(&self, settlement: &Settlement, network: &ChainId) {
-        if !is_facilitator_failure(settlement) {
-            return;
+        if is_facilitator_failure(settlement) {
+            metrics::counter!(telemetry::BREAKER_FAILURES).increment(1);
         }
-        metrics::counter!(telemetry::BREAKER_FAILURES).increment(1);
-        let Some(count) = self.breaker.record_failure() else {
+        let Some(summary) = self.breaker.observe(settlement) else {
             return;
         };
-        let reason = format!(
-            "{count} facilitator-side v2 settlement failures within {}s (last: {} on {network})",
-            self.breaker.window().as_secs(),
-            settlement.reason.map(Reason::as_str).unwrap_or("unknown"),
-        );
+        let last = settlement.reason.map(Reason::as_str).unwrap_or("unknown");
+        let reason = if summary.on_probation {
+            format!("a facilitator-side v2 settlement failure while probing after a trip (last: {last} on {network})")
+        } else {
+            format!(
+                "{} facilitator-side v2 settlement failures from {} payers within {}s, {:.0}% of the settlements executed (last: {last} on {network})",
+                summary.failures,
+                summary.payers,
+                self.breaker.policy().window.as_secs(),
+                summary.rate * 100.0,
+            )
+        };
         if self.flags.trip_v2_settle(reason.clone()) {
             metrics::counter!(telemetry::BREAKER_TRIPS).increment(1);
-            tracing::error!(reason = %reason, "v2 settle disabled by breaker; an operator must re-enable it");
+            let probe = self
+                .breaker
+                .policy()
+                .probe_after
+                .map(|d| format!("it probes again after {}s", d.as_secs()))
+                .unwrap_or_else(|| "an operator must re-enable it".into());
+            tracing::error!(reason = %reason, probe = %probe, "v2 settle disabled by breaker");
             self.flags_changed();
             self.publish_flags();
         }
+    }
+
+    /// Half-opens a breaker trip once `probe_after` has passed: v2 settle comes back on
+    /// probation (the next counted failure trips it at once, a success closes it). An
+    /// operator's own switch-off is never undone. True when it probed.
+    pub fn probe_breaker(&self) -> bool {
+        let Some(after) = self.breaker.policy().probe_after else {
+            return false;
+        };
+        let Some(trip) = self.flags.trip_of("v2_settle_enabled") else {
+            return false;
+        };
+        if trip.at.elapsed().map_or(true, |elapsed| elapsed < after) {
+            return false;
+        }
+        let update = FlagUpdate {
+            v2_settle_enabled: Some(true),
+            ..FlagUpdate::default()
+        };
+        if self.update_flags(&update, "breaker_probe").is_err() {
+            return false;
+        }
+        self.breaker.enter_probation();
+        tracing::warn!(
+            after_seconds = after.as_secs(),
+            "v2 settle half-open: the breaker lets settlements through again; the next facilitator-side failure turns it off"
+        );
+        true
     }
 }
 
@@ -642,6 +695,15 @@ async fn admin_flags(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    if headers.get_all(header::AUTHORIZATION).iter().count() > 1 {
+        tracing::warn!("admin API call refused: more than one Authorization header");
+        return client_error(
+            StatusCode::BAD_REQUEST,
+            "send exactly one Authorization header".into(),
+            None,
+        )
+        .into_response();
+    }
     if !authorized(&state, &headers) {
         tracing::warn!("admin API call refused: missing or wrong bearer token");
         return (
@@ -846,15 +908,23 @@ struct ClientError {
     status: StatusCode,
     error: String,
     field: Option<String>,
+    /// Seconds for `Retry-After` (429).
+    retry_after: Option<u64>,
 }
 
 impl IntoResponse for ClientError {
     fn into_response(self) -> Response {
-        (
+        let mut response = (
             self.status,
             Json(json!({"error": self.error, "field": self.field})),
         )
-            .into_response()
+            .into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -863,6 +933,28 @@ fn client_error(status: StatusCode, error: String, field: Option<String>) -> Cli
         status,
         error,
         field,
+        retry_after: None,
+    }
+}
+
+/// `/verify` and `/settle` read JSON only: a body sent as anything else (a form, plain
+/// text, no type at all) is refused with 415 instead of being guessed at.
+fn json_content_type(headers: &HeaderMap) -> Result<(), ClientError> {
+    let media = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    match media.as_deref() {
+        Some("application/json") => Ok(()),
+        other => Err(client_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "Content-Type must be application/json (got {})",
+                other.map_or("none".to_owned(), |t| format!("{t:?}"))
+            ),
+            None,
+        )),
     }
 }
 
@@ -934,8 +1026,16 @@ async fn handle(
         scheme: String::new(),
         user_agent: user_agent(&headers),
     };
-    let mut response = match process(&state, body, endpoint, &mut log).await {
-        Ok(value) => Json(value).into_response(),
+    let processed = match json_content_type(&headers) {
+        Ok(()) => process(&state, body, endpoint, &mut log).await,
+        Err(refused) => {
+            log.finish("rejected", None, None, None);
+            Err(refused)
+        }
+    };
+    let mut response = match processed {
+        // Answer texts can quote a node or a library: nothing secret leaves in them.
+        Ok(value) => Json(redact::scrub_value(value)).into_response(),
         Err(error) => error.into_response(),
     };
     if log.version == Some(X402Version::V1) {
@@ -1018,25 +1118,40 @@ async fn process(
     log.network_metric = state.network_label(&payment.network);
     log.scheme = payment.scheme.clone();
     let flags = state.flags.snapshot();
-    if let Err(refusal) = flags.admit(version, endpoint == Endpoint::Settle, &payment.network) {
-        let (reason, message) = match refusal {
+    let gate = flags
+        .admit(version, endpoint == Endpoint::Settle, &payment.network)
+        .map_err(|refusal| match refusal {
             FlagRefusal::VersionOff(m) => (Reason::UnsupportedVersion, m),
             FlagRefusal::V2Off(m) => (Reason::FeatureDisabled, m),
+        })
+        .and_then(|()| {
+            guard::accepted_matches(&request)
+                .and_then(|()| state.policy.check(&payment))
+                .map_err(|r| (r.reason, r.message))
+        });
+    if let Err((reason, message)) = gate {
+        // Flags and policies gate new settlements only: a payment the ledger knows gets
+        // its recorded outcome (a breaker trip must not hide payments already made).
+        let known = match state.handler_for(&payment) {
+            Ok(handler) => handler.is_recorded(&payment).await,
+            Err(_) => false,
         };
-        // Who the payload says pays; read only for a refusal, off the hot path.
-        let payer = state
-            .handler_for(&payment)
-            .ok()
-            .and_then(|h| h.claimed_payer(&payment));
-        log.finish("invalid", Some(reason), payer.as_deref(), None);
-        return Ok(early_refusal(
-            endpoint,
-            version,
-            reason,
-            message,
-            &payment.network_label,
-            payer.as_deref(),
-        ));
+        if !known {
+            // Who the payload says pays; read only for a refusal, off the hot path.
+            let payer = state
+                .handler_for(&payment)
+                .ok()
+                .and_then(|h| h.claimed_payer(&payment));
+            log.finish("invalid", Some(reason), payer.as_deref(), None);
+            return Ok(early_refusal(
+                endpoint,
+                version,
+                reason,
+                message,
+                &payment.network_label,
+                payer.as_deref(),
+            ));
+        }
     }
     let handler = match state.handler_for(&payment) {
         Ok(handler) => handler.clone(),
@@ -1079,7 +1194,7 @@ async fn process(
             Endpoint::Settle => state.ledger.bind_payment_id(id, digest).await.map(Some),
         };
         let refused = match bound {
-            Ok(bound) => bound.is_some_and(|b| b != *digest),
+            Ok(bound) => bound.is_some_and(|b| !x402_protocol::digest_matches(&b, digest)),
             Err(e) if endpoint == Endpoint::Verify => {
                 // Verify moves nothing: answer it, without the id check.
                 tracing::warn!(request_id = %log.request_id, error = %e, "payment id not checked: ledger unavailable");
@@ -1122,6 +1237,27 @@ async fn process(
             ));
         }
     }
+    if endpoint == Endpoint::Settle
+        && state.policy.limits_rates()
+        && !handler.is_recorded(&payment).await
+    {
+        let payer = handler.claimed_payer(&payment);
+        if let Err(wait) = state
+            .policy
+            .admit_settlement(payer.as_deref(), &payment.requirements.pay_to)
+        {
+            log.finish("rejected", None, payer.as_deref(), None);
+            return Err(ClientError {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                error: format!(
+                    "too many settlements for this payer or payTo; retry after {}s",
+                    wait.as_secs()
+                ),
+                field: None,
+                retry_after: Some(wait.as_secs().max(1)),
+            });
+        }
+    }
     match endpoint {
         Endpoint::Verify => {
             // Shadow mode: the v2 path checks the same payment concurrently.
@@ -1147,6 +1283,7 @@ async fn process(
             let task_log = log.clone();
             let task = tokio::spawn(async move {
                 let settlement = handler.settle(&payment).await;
+                let sighting = Sightings::key(&settlement, &payment.request_digest());
                 if let Some((id, digest)) = &identified {
                     // Nothing broadcast: the id is free for another attempt.
                     if settlement.transaction.is_empty() {
@@ -1155,9 +1292,12 @@ async fn process(
                         }
                     }
                 }
-                task_log.count_facilitator_failure(&settlement);
-                if version == X402Version::V2 {
-                    task_state.watch_v2_settlement(&settlement, &payment.network);
+                // A re-sent request (answered from the ledger, or pending again) counts once.
+                if task_state.sightings.first(&sighting) {
+                    task_log.count_facilitator_failure(&settlement);
+                    if version == X402Version::V2 {
+                        task_state.watch_v2_settlement(&settlement, &payment.network);
+                    }
                 }
                 task_log.finish(
                     settle_outcome(&settlement),

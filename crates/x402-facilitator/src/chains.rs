@@ -66,7 +66,7 @@ fn build_one(
                 max_gas_per_settlement: network.max_gas_per_settlement,
                 max_gas_per_deployment: network.max_gas_per_deployment,
                 receipt_timeout: network.receipt_timeout,
-                assets: parse_all(&network.assets, "asset")?,
+                assets: parse_all(&network.assets.listed(), "asset")?,
                 erc6492_factories: parse_all(&network.erc6492_factories, "ERC-6492 factory")?,
                 min_signer_balance: x402_evm::alloy::primitives::U256::from(
                     network.min_signer_balance,

@@ -12,8 +12,11 @@ pub mod config;
 pub mod deprecation;
 pub mod dev;
 pub mod flags;
+pub mod guard;
 pub mod logging;
 pub mod payment_ids;
+pub mod redact;
+pub mod server;
 pub mod telemetry;
 
 use std::net::SocketAddr;
@@ -109,6 +112,16 @@ fn spawn_reconciler(
             }
             age = min_age;
             tokio::time::sleep(interval).await;
+        }
+    })
+}
+
+/// Half-opens a breaker trip once its probe delay has passed (see [`AppState::probe_breaker`]).
+fn spawn_breaker_probe(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            state.probe_breaker();
         }
     })
 }
@@ -232,7 +245,13 @@ pub async fn serve_on(
         None
     };
     state.lifecycle.mark_ready();
-    let server = axum::serve(listener, router(state.clone())).with_graceful_shutdown(graceful);
+    let probe = spawn_breaker_probe(state.clone());
+    let server = server::serve_http(
+        listener,
+        router(state.clone()),
+        config.limits.clone(),
+        graceful,
+    );
     tokio::select! {
         served = server => served.map_err(StartError::Serve)?,
         _ = &mut deadline => return Err(drain_timeout_error(&state)),
@@ -246,6 +265,7 @@ pub async fn serve_on(
         admin.abort();
     }
     reconciler.abort();
+    probe.abort();
     if let Some(task) = flag_sync {
         task.abort();
     }

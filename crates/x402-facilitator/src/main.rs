@@ -132,6 +132,7 @@ async fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            x402_facilitator::redact::install(&config);
             logging::init(config.log_format);
             for notice in &config.notices {
                 tracing::warn!(notice = %notice, "configuration notice");

@@ -32,6 +32,8 @@ pub const SHADOW_COMPARISONS: &str = "x402_shadow_comparisons_total";
 pub const SHADOW_MISMATCHES: &str = "x402_shadow_mismatches_total";
 /// Times the v2 settle breaker tripped.
 pub const BREAKER_TRIPS: &str = "x402_breaker_trips_total";
+/// Connections closed at accept because `MAX_CONNECTIONS` were open.
+pub const CONNECTIONS_REFUSED: &str = "x402_connections_refused_total";
 /// Facilitator-side v2 settlement failures counted by the breaker.
 pub const BREAKER_FAILURES: &str = "x402_breaker_failures_total";
 

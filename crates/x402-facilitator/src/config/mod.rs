@@ -15,8 +15,12 @@ use serde::Deserialize;
 use x402_protocol::networks::{self, ChainFamily};
 use x402_protocol::{ChainId, X402Version};
 
+use crate::breaker::BreakerPolicy;
 use crate::deprecation::V1Deprecation;
 use crate::flags::{parse_networks, Flags};
+
+mod hardening;
+pub use hardening::{check_admin_token, AssetPolicy, RateLimits, ServerLimits};
 
 /// A secret string (private key, RPC URL with an API key): never printed.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -123,8 +127,10 @@ pub struct NetworkConfig {
     pub rpc_urls: Vec<Secret>,
     /// Signer private keys for this network.
     pub signer_keys: Vec<Secret>,
-    /// EIP-3009 tokens served here; empty means any token the payer names.
-    pub assets: Vec<String>,
+    /// The assets settled here (default: the registry's USDC; see `docs/operations.md`).
+    pub assets: AssetPolicy,
+    /// The smallest amount settled here, in the asset's smallest unit (at least 1).
+    pub min_amount: u128,
     /// ERC-6492 factories the facilitator may call to deploy a payer's wallet.
     pub erc6492_factories: Vec<String>,
     /// Upper bound on gas a settlement may use.
@@ -197,10 +203,12 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// After the grace period, how long in-flight requests may take to finish.
     pub drain_timeout: Duration,
-    /// Facilitator-side v2 settle failures that trip the breaker (0: never trips).
-    pub breaker_threshold: usize,
-    /// The breaker's sliding window.
-    pub breaker_window: Duration,
+    /// When the v2 settle breaker trips and when it probes again.
+    pub breaker: BreakerPolicy,
+    /// Timeouts and the connection cap of the listener.
+    pub limits: ServerLimits,
+    /// Per-payer and per-`payTo` settlement rate limits (off by default).
+    pub rate_limits: RateLimits,
     /// The settlement ledger: `sqlite://FILE` (default, one instance) or `postgres://...`
     /// (several instances sharing signer keys). A secret: it may hold a password.
     pub database_url: Secret,
@@ -272,6 +280,14 @@ struct FileConfig {
     drain_timeout_seconds: Option<u64>,
     breaker_threshold: Option<usize>,
     breaker_window_seconds: Option<u64>,
+    breaker_min_payers: Option<usize>,
+    breaker_min_failure_rate: Option<f64>,
+    breaker_probe_after_seconds: Option<u64>,
+    header_read_timeout_seconds: Option<u64>,
+    request_timeout_seconds: Option<u64>,
+    max_connections: Option<usize>,
+    rate_limit_per_payer: Option<u32>,
+    rate_limit_per_pay_to: Option<u32>,
     database_url: Option<Secret>,
     nonce_fetch_mode: Option<String>,
     reconcile_interval_seconds: Option<u64>,
@@ -291,6 +307,7 @@ struct FileNetwork {
     signer_keys: Vec<Secret>,
     #[serde(default)]
     assets: Vec<String>,
+    min_amount: Option<String>,
     #[serde(default)]
     erc6492_factories: Vec<String>,
     max_gas_per_settlement: Option<u64>,
@@ -561,12 +578,16 @@ impl Config {
                 commitment,
                 local_stand_in: network.local_stand_in.unwrap_or(false),
             };
+            let assets = hardening::asset_policy(env, &key, &chain_id, &network.assets)?;
+            let min_amount =
+                hardening::min_amount(env, &key, &chain_id, network.min_amount.as_deref())?;
             networks_out.push(NetworkConfig {
                 chain_id,
                 family,
                 rpc_urls: network.rpc_urls,
                 signer_keys,
-                assets: network.assets,
+                assets,
+                min_amount,
                 erc6492_factories: network.erc6492_factories,
                 max_gas_per_settlement: network.max_gas_per_settlement.unwrap_or(DEFAULT_MAX_GAS),
                 max_gas_per_deployment: network
@@ -622,12 +643,7 @@ impl Config {
             .or(file.admin_token)
             .filter(|t| !t.expose().trim().is_empty());
         if let Some(token) = &admin_token {
-            if token.expose().len() < 16 {
-                return Err(ConfigError::new(
-                    "ADMIN_TOKEN",
-                    "must be at least 16 characters",
-                ));
-            }
+            check_admin_token(token.expose()).map_err(|m| ConfigError::new("ADMIN_TOKEN", m))?;
         }
         let admin_addr = match env.get("ADMIN_ADDR").or(file.admin_addr) {
             Some(text) => Some(text.parse::<SocketAddr>().map_err(|e| {
@@ -661,18 +677,24 @@ impl Config {
             file.drain_timeout_seconds,
             DEFAULT_DRAIN_TIMEOUT.as_secs(),
         )?);
-        let breaker_threshold = number_setting(
+        let file_hardening = hardening::FileHardening {
+            breaker_min_payers: file.breaker_min_payers,
+            breaker_min_failure_rate: file.breaker_min_failure_rate,
+            breaker_probe_after_seconds: file.breaker_probe_after_seconds,
+            header_read_timeout_seconds: file.header_read_timeout_seconds,
+            request_timeout_seconds: file.request_timeout_seconds,
+            max_connections: file.max_connections,
+            rate_limit_per_payer: file.rate_limit_per_payer,
+            rate_limit_per_pay_to: file.rate_limit_per_pay_to,
+        };
+        let breaker = hardening::breaker_policy(
             env,
-            "BREAKER_THRESHOLD",
+            &file_hardening,
             file.breaker_threshold,
-            crate::breaker::DEFAULT_THRESHOLD,
-        )?;
-        let breaker_window = Duration::from_secs(number_setting(
-            env,
-            "BREAKER_WINDOW_SECONDS",
             file.breaker_window_seconds,
-            crate::breaker::DEFAULT_WINDOW.as_secs(),
-        )?);
+        )?;
+        let limits = hardening::server_limits(env, &file_hardening)?;
+        let rate_limits = hardening::rate_limits(env, &file_hardening)?;
         let database_url = env
             .get("DATABASE_URL")
             .map(Secret::new)
@@ -729,8 +751,9 @@ impl Config {
             admin_addr,
             shutdown_grace,
             drain_timeout,
-            breaker_threshold,
-            breaker_window,
+            breaker,
+            limits,
+            rate_limits,
             database_url,
             nonce_fetch_mode,
             reconcile_interval,
@@ -741,193 +764,4 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    const KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
-
-    #[test]
-    fn svm_network_takes_the_svm_key_and_policy_defaults() {
-        let config = Config::load(
-            None,
-            &env(&[
-                ("RPC_URL_SOLANA_DEVNET", "http://127.0.0.1:8899"),
-                ("SVM_PRIVATE_KEY", "base58-keypair"),
-                ("EVM_PRIVATE_KEY", KEY),
-            ]),
-        )
-        .unwrap();
-        let network = &config.networks[0];
-        assert_eq!(
-            network.chain_id.to_string(),
-            "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"
-        );
-        assert_eq!(network.signer_keys.len(), 1);
-        assert_eq!(
-            network.signer_keys[0].expose(),
-            "base58-keypair",
-            "the SVM key, not the EVM one"
-        );
-        assert_eq!(network.svm, SvmOptions::default());
-        assert_eq!(network.min_signer_balance, DEFAULT_MIN_FEE_PAYER_LAMPORTS);
-        let missing = Config::load(
-            None,
-            &env(&[("RPC_URL_SOLANA", "http://x"), ("EVM_PRIVATE_KEY", KEY)]),
-        );
-        assert!(missing.unwrap_err().to_string().contains("SVM_PRIVATE_KEY"));
-    }
-
-    #[test]
-    fn fogo_by_its_retired_spelling_is_served_under_its_genesis_id_with_a_notice() {
-        let dir = std::env::temp_dir().join(format!("x402-config-fogo-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("facilitator.toml");
-        std::fs::write(
-            &path,
-            "[networks.\"fogo:mainnet\"]\nrpc_urls = [\"http://127.0.0.1:1\"]\nsigner_keys = [\"k\"]\n",
-        )
-        .unwrap();
-        let config = Config::load(Some(&path), &env(&[])).unwrap();
-        assert_eq!(
-            config.networks[0].chain_id.as_str(),
-            "solana:CDLtwKnaCoK157uaHQDj4fHu72AyD251"
-        );
-        assert_eq!(config.networks[0].family, ChainFamily::Svm);
-        assert_eq!(config.notices.len(), 1, "{:?}", config.notices);
-        assert!(config.notices[0].contains("solana:CDLtwKnaCoK157uaHQDj4fHu72AyD251"));
-        // The v1 name and the environment variable reach the same network, without a notice.
-        let by_env = Config::load(
-            None,
-            &env(&[
-                ("RPC_URL_FOGO_TESTNET", "http://127.0.0.1:1"),
-                ("SVM_PRIVATE_KEY", "k"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(
-            by_env.networks[0].chain_id.as_str(),
-            "solana:9GGSFo95raqzZxWqKM5tGYvJp5iv4Dm5"
-        );
-        assert!(by_env.notices.is_empty());
-        std::fs::remove_dir_all(&dir).ok();
-    }
-
-    #[test]
-    fn the_v1_retirement_dates_are_read_and_checked() {
-        let config = Config::load(
-            None,
-            &env(&[
-                ("V1_DEPRECATED_SINCE", "2026-12-01T00:00:00Z"),
-                ("V1_SUNSET_AT", "2027-06-30T00:00:00Z"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(config.v1_deprecation.headers().len(), 2);
-        let err = Config::load(None, &env(&[("V1_SUNSET_AT", "soon")])).unwrap_err();
-        assert_eq!(err.key, "V1_SUNSET_AT");
-        let err = Config::load(None, &env(&[("V1_MIGRATION_URL", "docs/v2.md")])).unwrap_err();
-        assert_eq!(err.key, "V1_MIGRATION_URL");
-        assert!(Config::load(None, &env(&[]))
-            .unwrap()
-            .v1_deprecation
-            .headers()
-            .is_empty());
-    }
-
-    #[test]
-    fn defaults() {
-        let config = Config::load(None, &env(&[])).unwrap();
-        assert_eq!(config.port, 8080);
-        assert_eq!(config.host.to_string(), "0.0.0.0");
-        assert_eq!(
-            config.flags.x402_version_support,
-            VersionSupport { v1: true, v2: true }
-        );
-        assert!(config.networks.is_empty());
-    }
-
-    #[test]
-    fn rpc_url_env_adds_network_with_evm_key() {
-        let config = Config::load(
-            None,
-            &env(&[
-                ("RPC_URL_BASE_SEPOLIA", "http://127.0.0.1:8545"),
-                ("EVM_PRIVATE_KEY", KEY),
-                ("X402_VERSION_SUPPORT", "v2"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(config.networks.len(), 1);
-        assert_eq!(config.networks[0].chain_id.as_str(), "eip155:84532");
-        assert_eq!(config.networks[0].signer_keys[0].expose(), KEY);
-        assert_eq!(
-            config.flags.x402_version_support,
-            VersionSupport {
-                v1: false,
-                v2: true
-            }
-        );
-    }
-
-    #[test]
-    fn errors_name_the_key() {
-        let cases = [
-            (vec![("PORT", "eighty")], "PORT"),
-            (vec![("HOST", "localhost:1")], "HOST"),
-            (vec![("X402_VERSION_SUPPORT", "v3")], "X402_VERSION_SUPPORT"),
-            (vec![("SIGNER_TYPE", "kms")], "SIGNER_TYPE"),
-            (vec![("RPC_URL_ATLANTIS", "http://x")], "RPC_URL_ATLANTIS"),
-            (vec![("RPC_URL_BASE", "http://x")], "RPC_URL_BASE"),
-            (
-                vec![("RPC_URL_BASE", "ftp://x"), ("EVM_PRIVATE_KEY", KEY)],
-                "RPC_URL_BASE",
-            ),
-        ];
-        for (pairs, key) in cases {
-            let err = Config::load(None, &env(&pairs)).unwrap_err();
-            assert_eq!(err.key, key, "{err}");
-            assert!(err.to_string().starts_with("invalid configuration: "));
-        }
-    }
-
-    #[test]
-    fn secrets_do_not_print() {
-        let s = Secret::new("http://user:apikey@rpc");
-        assert_eq!(format!("{s:?}"), "Secret(***)");
-    }
-
-    #[test]
-    fn file_then_env_override() {
-        let dir = std::env::temp_dir().join(format!("x402-config-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("facilitator.toml");
-        std::fs::write(
-            &path,
-            format!(
-                "port = 9000\nx402_version_support = \"v1\"\n[networks.\"eip155:31337\"]\nrpc_urls = [\"http://127.0.0.1:1\", \"http://127.0.0.1:2\"]\nsigner_keys = [\"{KEY}\"]\nreceipt_timeout_ms = 500\n"
-            ),
-        )
-        .unwrap();
-        let config = Config::load(Some(&path), &env(&[("PORT", "9100")])).unwrap();
-        assert_eq!(config.port, 9100);
-        assert_eq!(config.flags.x402_version_support.to_string(), "v1");
-        assert_eq!(config.networks[0].chain_id.as_str(), "eip155:31337");
-        assert_eq!(config.networks[0].rpc_urls.len(), 2);
-        assert_eq!(
-            config.networks[0].receipt_timeout,
-            Duration::from_millis(500)
-        );
-
-        std::fs::write(&path, "prot = 1\n").unwrap();
-        let err = Config::load(Some(&path), &env(&[])).unwrap_err();
-        assert!(err.message.contains("prot"), "{err}");
-        std::fs::remove_dir_all(&dir).ok();
-    }
-}
+mod tests;
