@@ -15,7 +15,7 @@ use support::*;
 
 const VALUE: u64 = 600;
 /// The instances' `ADMIN_TOKEN`, given to `x402-deploy enable-v2-settle`.
-const ADMIN_TOKEN: &str = "deploy-test-admin-token";
+const ADMIN_TOKEN: &str = "deploy-test-4f1c9a7e2b6d0835";
 
 fn deploy_dir() -> PathBuf {
     repo_dir().join("deploy")
@@ -332,6 +332,8 @@ async fn a_failing_canary_is_refused_by_the_gate_and_rolled_back_by_the_watch() 
     ));
     // Its first failure trips its breaker, so the watch sees the trip (not only a count).
     env.push(("BREAKER_THRESHOLD", "1".to_owned()));
+    // The load pays from one payer; the default asks for failures from two.
+    env.push(("BREAKER_MIN_PAYERS", "1".to_owned()));
     let green = spawn(&chain, &env).await;
     let verified = lb.deploy(&["verify", &green.url]).await;
     assert_eq!(verified.status.code(), Some(1), "{}", text(&verified));

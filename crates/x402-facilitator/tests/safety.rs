@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use support::*;
 use x402_facilitator::dev::{BASE_SEPOLIA_USDC, DEV_ACCOUNTS};
 
-const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+const ADMIN_TOKEN: &str = "test-admin-9f8e7d6c5b4a3210";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_in_flight_settlements() {
@@ -238,6 +238,7 @@ async fn breaker_turns_v2_settle_off_and_only_an_operator_turns_it_on() {
         &[
             ("BREAKER_THRESHOLD", "3"),
             ("BREAKER_WINDOW_SECONDS", "600"),
+            ("BREAKER_PROBE_AFTER_SECONDS", "0"),
             ("ADMIN_TOKEN", ADMIN_TOKEN),
             ("ADMIN_ADDR", &admin_addr),
         ],
@@ -263,29 +264,42 @@ async fn breaker_turns_v2_settle_off_and_only_an_operator_turns_it_on() {
     }
     assert_eq!(flags().await["v2_settle_enabled"], true);
 
-    // The facilitator's signer runs out of gas: real facilitator-side failures.
+    // The facilitator's signer runs out of gas: real facilitator-side failures. One payer's
+    // failures, however many, do not trip it (one payer cannot switch v2 off for all).
+    chain
+        .mint(BASE_SEPOLIA_USDC, DEV_ACCOUNTS_3, 1_000_000)
+        .await
+        .unwrap();
     let signer_balance = drain_signer_gas(&chain).await;
+    let no_gas = |key: &'static str| {
+        let http = http.clone();
+        let settle = url("/settle");
+        async move {
+            let payload = sign_authorization(key, PAY_TO, 10_000, random_nonce());
+            let (_, answer) = post_json(&http, &settle, &v2_body(payload, "10000")).await;
+            assert_eq!(
+                answer["errorReason"], "facilitator_insufficient_gas",
+                "{answer}"
+            );
+        }
+    };
     for _ in 0..3 {
-        let payload = sign_authorization(PAYER_KEY, PAY_TO, 10_000, random_nonce());
-        let (_, answer) = post_json(&http, &url("/settle"), &v2_body(payload, "10000")).await;
-        assert_eq!(
-            answer["errorReason"], "facilitator_insufficient_gas",
-            "{answer}"
-        );
+        no_gas(PAYER_KEY).await;
     }
+    assert_eq!(flags().await["v2_settle_enabled"], true, "one payer only");
+    no_gas(DEV_ACCOUNTS_3_KEY).await;
     let tripped = process
-        .wait_log(|l| {
-            l["message"] == "v2 settle disabled by breaker; an operator must re-enable it"
-        })
+        .wait_log(|l| l["message"] == "v2 settle disabled by breaker")
         .await;
     assert_eq!(tripped["level"], "ERROR");
+    assert_eq!(tripped["probe"], "an operator must re-enable it");
     let now = flags().await;
     assert_eq!(now["v2_settle_enabled"], false);
     assert_eq!(now["disabled_by"]["v2_settle_enabled"]["by"], "breaker");
     assert!(now["disabled_by"]["v2_settle_enabled"]["reason"]
         .as_str()
         .unwrap()
-        .contains("3 facilitator-side v2 settlement failures"));
+        .contains("4 facilitator-side v2 settlement failures from 2 payers"));
     let (_, text) = get_text(&http, &url("/metrics")).await;
     assert_eq!(metric(&text, "x402_breaker_trips_total", &[]), 1.0);
     assert_eq!(

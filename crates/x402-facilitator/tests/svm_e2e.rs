@@ -195,7 +195,7 @@ async fn world_on(network: &'static str, receipt_timeout_ms: u64) -> World {
     std::fs::write(
         &file,
         format!(
-            "log_format = \"pretty\"\ndatabase_url = \"sqlite://{}/ledger.db?mode=rwc\"\nshutdown_grace_seconds = 0\n\n[networks.\"{network}\"]\nrpc_urls = [\"{}\"]\nsigner_keys = [\"{}\"]\nlocal_stand_in = true\nreceipt_timeout_ms = {receipt_timeout_ms}\n",
+            "log_format = \"pretty\"\ndatabase_url = \"sqlite://{}/ledger.db?mode=rwc\"\nshutdown_grace_seconds = 0\n\n[networks.\"{network}\"]\nrpc_urls = [\"{}\"]\nsigner_keys = [\"{}\"]\nlocal_stand_in = true\nreceipt_timeout_ms = {receipt_timeout_ms}\nassets = [\"{mint}\", \"{mint_2022}\"]\n",
             dir.display(),
             node.url,
             fee_payer.to_base58_string()
@@ -531,10 +531,19 @@ async fn every_refusal_has_its_reason_and_moves_nothing() {
         let verdict = w.post("/verify", &body).await;
         assert_eq!(verdict["isValid"], false, "{name}: {verdict}");
         assert_eq!(verdict["invalidReason"], *reason, "{name}: {verdict}");
+        // Every refusal names the transfer authority the payload shows (the fee payer
+        // itself when it is made the authority).
+        let authority = if *name == "fee payer as authority" {
+            w.fee_payer.to_string()
+        } else {
+            w.payer.pubkey().to_string()
+        };
+        assert_eq!(verdict["payer"], authority.as_str(), "{name}: {verdict}");
         let settled = w.post("/settle", &body).await;
         assert_eq!(settled["success"], false, "{name}: {settled}");
         assert_eq!(settled["errorReason"], *reason, "{name}: {settled}");
         assert_eq!(settled["transaction"], "", "{name}: nothing sent");
+        assert_eq!(settled["payer"], authority.as_str(), "{name}: {settled}");
     }
     assert_eq!(w.balances().await, before, "no refusal moved anything");
 
@@ -547,6 +556,31 @@ async fn every_refusal_has_its_reason_and_moves_nothing() {
     assert_eq!(settled_once.1, before.1 + 777);
     let again = w.post("/settle", &body).await;
     assert_eq!(again["transaction"], first["transaction"], "{again}");
+    // The same transaction for another resource, or wrapped in a v1 request: one payment
+    // pays for one request, so neither is answered as a success.
+    let mut other_resource = body.clone();
+    other_resource["paymentPayload"]["resource"] =
+        json!({"url": "https://example.test/another", "description": "", "mimeType": ""});
+    let v1 = json!({
+        "x402Version": 1,
+        "paymentPayload": {"x402Version": 1, "scheme": "exact", "network": "solana-devnet",
+            "payload": {"transaction": tx}},
+        "paymentRequirements": {
+            "scheme": "exact", "network": "solana-devnet", "maxAmountRequired": "777",
+            "resource": "https://example.test/r", "description": "", "mimeType": "",
+            "payTo": w.pay_to.to_string(), "maxTimeoutSeconds": 60, "asset": spl.0.to_string(),
+            "extra": {"feePayer": w.fee_payer.to_string()}
+        }
+    });
+    for (what, request) in [("another resource", &other_resource), ("v1", &v1)] {
+        let duplicate = w.post("/settle", request).await;
+        assert_eq!(duplicate["success"], false, "{what}: {duplicate}");
+        assert_eq!(
+            duplicate["errorReason"], "duplicate_settlement",
+            "{what}: {duplicate}"
+        );
+        assert_eq!(duplicate["payer"], w.payer.pubkey().to_string(), "{what}");
+    }
     let replay = w.post("/verify", &body).await;
     assert_eq!(replay["isValid"], false, "{replay}");
     assert_eq!(

@@ -3,7 +3,10 @@
 
 #![allow(dead_code)]
 
+mod fault_proxy;
 mod scratch;
+#[allow(unused_imports)] // not every test binary needs them
+pub use fault_proxy::{Fault, FaultProxy};
 #[allow(unused_imports)] // not every test binary needs them
 pub use scratch::{free_port, TempDir};
 
@@ -337,10 +340,10 @@ impl Process {
             use tokio::io::AsyncBufReadExt;
             let mut lines = tokio::io::BufReader::new(stdout).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                if let Ok(value) = serde_json::from_str::<Value>(&line) {
-                    sink.lock().unwrap().push(value);
-                    notify.notify_waiters();
-                }
+                // Lines that are not JSON are kept as strings: nothing printed goes unseen.
+                let value = serde_json::from_str::<Value>(&line).unwrap_or(Value::String(line));
+                sink.lock().unwrap().push(value);
+                notify.notify_waiters();
             }
             notify.notify_waiters();
         });
