@@ -1,7 +1,8 @@
 //! A `/verify` or `/settle` body, as a resource server sends it: parsing never panics, a
 //! parsed request writes back to a body that parses to the same request, conversions
-//! between versions give requests that parse again (shadow mode relies on it), and every
-//! answer the facilitator can build from it serialises.
+//! between versions give requests that parse again (shadow mode relies on it), every
+//! answer the facilitator can build from it serialises, and the arithmetic on the caller's
+//! numbers (the validity window from `maxTimeoutSeconds`) neither wraps nor panics.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -40,7 +41,23 @@ fuzz_target!(|data: &[u8]| {
     let version = request.version();
     match Payment::from_request(&request) {
         Ok(payment) => {
-            assert_eq!(payment.request_digest().len(), 64, "SHA-256 in hex");
+            let digest = payment.request_digest();
+            assert_eq!(digest.len(), 3 + 64 + 1 + 64, "r2:, two SHA-256 in hex");
+            assert!(x402_protocol::digest_matches(&digest, &digest));
+            let legacy = &digest[digest.len() - 64..];
+            assert!(
+                x402_protocol::digest_matches(legacy, &digest),
+                "old entries match"
+            );
+            // Caller numbers in arithmetic (built with overflow checks): saturating, never
+            // wrapping below the clock.
+            let mut clock = [0u8; 8];
+            for (slot, byte) in clock.iter_mut().zip(data) {
+                *slot = *byte;
+            }
+            let now = u64::from_le_bytes(clock);
+            let until = payment.requirements.latest_valid_until(now, 60);
+            assert!(until >= now && until >= payment.requirements.max_timeout_seconds);
             let refused = Verdict::invalid(Reason::InvalidPayload, "fuzz", None);
             let _ = refused.to_json(version);
             let settled = Settlement::settled("payer", "0x00");

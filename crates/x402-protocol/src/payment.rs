@@ -41,6 +41,16 @@ pub struct Requirements {
     pub extra: Option<JsonObject>,
 }
 
+impl Requirements {
+    /// The latest Unix time a payment for these requirements may stay valid until: `now`
+    /// plus `maxTimeoutSeconds` plus `slack`, saturating. `maxTimeoutSeconds` comes from the
+    /// caller: `u64::MAX` must neither wrap (and accept the wrong payments) nor panic.
+    pub fn latest_valid_until(&self, now: u64, slack: u64) -> u64 {
+        now.saturating_add(self.max_timeout_seconds)
+            .saturating_add(slack)
+    }
+}
+
 /// A payment to verify or settle, whatever version it came in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Payment {

@@ -712,9 +712,11 @@ impl ExactEvm {
                 "authorization is not valid yet".into(),
             ));
         }
-        // Checked: maxTimeoutSeconds comes from the caller (u64::MAX must not wrap).
-        let longest =
-            now + U256::from(payment.requirements.max_timeout_seconds) + U256::from(TIMEOUT_SLACK);
+        let longest = U256::from(
+            payment
+                .requirements
+                .latest_valid_until(now_secs(), TIMEOUT_SLACK),
+        );
         if auth.valid_before > longest {
             return Err(refuse(
                 Reason::ExactEvmValidBefore,
