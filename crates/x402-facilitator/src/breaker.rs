@@ -194,14 +194,17 @@ fn summarise(window: &Window) -> TripSummary {
 /// Remembers which settlement outcomes were already counted, so that a re-sent request
 /// (answered from the ledger, or pending again) counts once toward the breaker and the
 /// failure metric. Bounded in time and size; when full, the oldest sighting is forgotten.
+/// Keys are kept as 64-bit keyed hashes (about 40 bytes a sighting): a collision can only
+/// leave one outcome uncounted.
 pub struct Sightings {
     ttl: Duration,
     capacity: usize,
+    hasher: std::collections::hash_map::RandomState,
     seen: Mutex<SeenKeys>,
 }
 
-/// Keys with the time first seen, and the same in the order seen (for expiry).
-type SeenKeys = (HashMap<String, Instant>, VecDeque<(Instant, String)>);
+/// Key hashes with the time first seen, and the same in the order seen (for expiry).
+type SeenKeys = (HashMap<u64, Instant>, VecDeque<(Instant, u64)>);
 
 impl Sightings {
     /// Sightings kept for `ttl`, at most `capacity` of them.
@@ -209,6 +212,7 @@ impl Sightings {
         Sightings {
             ttl,
             capacity: capacity.max(1),
+            hasher: std::collections::hash_map::RandomState::new(),
             seen: Mutex::new((HashMap::new(), VecDeque::new())),
         }
     }
@@ -234,6 +238,8 @@ impl Sightings {
     }
 
     fn first_at(&self, key: &str, now: Instant) -> bool {
+        use std::hash::BuildHasher;
+        let key = self.hasher.hash_one(key);
         let mut guard = self
             .seen
             .lock()
@@ -249,11 +255,11 @@ impl Sightings {
             }
             order.pop_front();
         }
-        if map.contains_key(key) {
+        if map.contains_key(&key) {
             return false;
         }
-        map.insert(key.to_owned(), now);
-        order.push_back((now, key.to_owned()));
+        map.insert(key, now);
+        order.push_back((now, key));
         true
     }
 }
