@@ -1009,6 +1009,19 @@ fn early_refusal(
     }
 }
 
+/// Logs a refusal given before any chain code ran and answers it in the request's shape.
+fn refuse_early(
+    log: &RequestLog,
+    (endpoint, version): (Endpoint, X402Version),
+    reason: Reason,
+    message: String,
+    network_label: &str,
+    payer: Option<&str>,
+) -> Value {
+    log.finish("invalid", Some(reason), payer, None);
+    early_refusal(endpoint, version, reason, message, network_label, payer)
+}
+
 async fn handle(
     state: Arc<AppState>,
     headers: HeaderMap,
@@ -1142,10 +1155,9 @@ async fn process(
                 .handler_for(&payment)
                 .ok()
                 .and_then(|h| h.claimed_payer(&payment));
-            log.finish("invalid", Some(reason), payer.as_deref(), None);
-            return Ok(early_refusal(
-                endpoint,
-                version,
+            return Ok(refuse_early(
+                log,
+                (endpoint, version),
                 reason,
                 message,
                 &payment.network_label,
@@ -1156,7 +1168,6 @@ async fn process(
     let handler = match state.handler_for(&payment) {
         Ok(handler) => handler.clone(),
         Err(reason) => {
-            log.finish("invalid", Some(reason), None, None);
             let message = match reason {
                 Reason::UnsupportedScheme => format!(
                     "scheme {:?} is not served on {}",
@@ -1174,9 +1185,9 @@ async fn process(
                     ),
                 },
             };
-            return Ok(early_refusal(
-                endpoint,
-                version,
+            return Ok(refuse_early(
+                log,
+                (endpoint, version),
                 reason,
                 message,
                 &payment.network_label,
