@@ -487,7 +487,11 @@ pub fn admin_router(state: Arc<AppState>) -> Router {
 }
 
 async fn health() -> Json<Value> {
-    Json(json!({"status": "healthy"}))
+    Json(json!({
+        "status": "healthy",
+        "version": telemetry::VERSION,
+        "build": telemetry::COMMIT,
+    }))
 }
 
 async fn health_ready(State(state): State<Arc<AppState>>) -> Response {

@@ -17,6 +17,39 @@ pub struct ChainSetupError {
     pub message: String,
 }
 
+/// Checks every signer key before anything is created on disk (the ledger file among
+/// them): a bad key is a configuration error naming where it came from.
+pub fn check_keys(networks: &[NetworkConfig]) -> Result<(), crate::config::ConfigError> {
+    for network in networks {
+        for (i, key) in network.signer_keys.iter().enumerate() {
+            let valid = match network.family {
+                #[cfg(feature = "evm")]
+                x402_protocol::ChainFamily::Evm => {
+                    x402_evm::ExactEvm::signer_key_is_valid(key.expose())
+                }
+                #[cfg(feature = "svm")]
+                x402_protocol::ChainFamily::Svm => {
+                    x402_svm::ExactSvm::fee_payer_key_is_valid(key.expose())
+                }
+                // No chain crate to judge it: building the handler refuses the network.
+                _ => true,
+            };
+            if !valid {
+                return Err(crate::config::ConfigError {
+                    key: network.signer_keys_from.clone(),
+                    message: format!(
+                        "key #{} for {} is not a valid {:?} signer key",
+                        i + 1,
+                        network.chain_id,
+                        network.family
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Creates the handlers for all configured networks.
 pub fn build_handlers(
     networks: &[NetworkConfig],

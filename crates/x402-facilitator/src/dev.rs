@@ -304,6 +304,7 @@ impl LocalChain {
                 family: ChainFamily::Evm,
                 rpc_urls: vec![Secret::new(self.rpc_url.clone())],
                 signer_keys: vec![Secret::new(signer_key)],
+                signer_keys_from: "dev".into(),
                 // The test token stands at Base Sepolia's USDC address.
                 assets: crate::config::AssetPolicy::Listed(vec![BASE_SEPOLIA_USDC.to_owned()]),
                 min_amount: 1,
@@ -334,16 +335,51 @@ impl LocalChain {
     }
 }
 
+/// What the demo takes from the environment, as production does: `HOST` (default
+/// 127.0.0.1), `PORT` (or `--port`), `ADMIN_TOKEN`, `LOG_FORMAT` (default `pretty`). The
+/// ledger stays a temporary SQLite file whatever `DATABASE_URL` says: a demo never writes
+/// into a real database.
+#[derive(Debug, Clone)]
+pub struct DevSettings {
+    /// Listen address and port.
+    pub addr: SocketAddr,
+    /// The admin API's token, when set.
+    pub admin_token: Option<Secret>,
+    /// Log style.
+    pub log_format: LogFormat,
+}
+
+impl DevSettings {
+    /// Reads the settings; `port` (from `--port`) wins over `PORT`.
+    pub fn from_env(
+        env: &dyn crate::config::EnvSource,
+        port: Option<u16>,
+    ) -> Result<DevSettings, crate::config::ConfigError> {
+        let listener = crate::config::listener_settings(env, Default::default(), "127.0.0.1")?;
+        Ok(DevSettings {
+            addr: SocketAddr::new(listener.host, port.unwrap_or(listener.port)),
+            admin_token: listener.admin_token,
+            log_format: match env.get("LOG_FORMAT") {
+                Some(_) => listener.log_format,
+                None => LogFormat::Pretty,
+            },
+        })
+    }
+}
+
 /// Runs the local demo until `shutdown`.
 pub async fn run(
-    port: Option<u16>,
+    settings: DevSettings,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), DevError> {
     let chain = LocalChain::start(84532, &[]).await?;
     chain.install_token(BASE_SEPOLIA_USDC).await?;
     let (payer, payer_key) = DEV_ACCOUNTS[1];
     chain.mint(BASE_SEPOLIA_USDC, payer, 1_000_000_000).await?;
-    let config = chain.facilitator_config(DEV_ACCOUNTS[0].1, port.unwrap_or(8080));
+    let mut config = chain.facilitator_config(DEV_ACCOUNTS[0].1, settings.addr.port());
+    config.host = settings.addr.ip();
+    config.log_format = settings.log_format;
+    config.admin_token = settings.admin_token.clone();
     let listener = TcpListener::bind(SocketAddr::new(config.host, config.port))
         .await
         .map_err(|source| crate::StartError::Bind {
@@ -363,7 +399,14 @@ pub async fn run(
     println!("  test USDC   : {BASE_SEPOLIA_USDC} (EIP-3009, name \"USDC\", version \"2\")");
     println!("  demo payer  : {payer} holds 1000 USDC; anvil test key {payer_key}");
     println!("\nPay it with the official x402 client (v2), from the repository root:");
-    println!("  node tests/js/pay.mjs {url} {}\n", chain.rpc_url);
+    println!("  node tests/js/pay.mjs {url} {}", chain.rpc_url);
+    if config.admin_token.is_some() {
+        println!("\nThe admin API (ADMIN_TOKEN is set), for example v2 settle off:");
+        println!("  curl -X PUT {url}/admin/flags -H \"Authorization: Bearer $ADMIN_TOKEN\" -H 'content-type: application/json' -d '{{\"v2_settle_enabled\": false}}'");
+    } else {
+        println!("\nTo try the admin API, start with ADMIN_TOKEN=$(openssl rand -hex 16) set.");
+    }
+    println!();
     let state = crate::build_state(&config).await?;
     crate::serve_on(listener, state, &config, shutdown).await?;
     drop(chain);

@@ -43,7 +43,7 @@ pub enum StartError {
     #[error("no network is configured: set RPC_URL_<NETWORK> and EVM_PRIVATE_KEY, or pass --config FILE (see docs/configuration.md); for a local demo chain run `x402-facilitator dev`")]
     NothingToServe,
     /// The listen address is taken or not allowed.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {source} (choose another with PORT, or `dev --port`, or stop what holds it)")]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -79,6 +79,7 @@ pub async fn build_state(config: &Config) -> Result<Arc<AppState>, StartError> {
     if config.networks.is_empty() {
         return Err(StartError::NothingToServe);
     }
+    chains::check_keys(&config.networks)?;
     let ledger = open_ledger(config).await?;
     let handlers = chains::build_handlers(&config.networks, &ledger, config.nonce_fetch_mode)?;
     Ok(AppState::new(config, handlers, ledger))
@@ -114,6 +115,38 @@ fn spawn_reconciler(
             tokio::time::sleep(interval).await;
         }
     })
+}
+
+/// One line per served network at start: what it serves and whether its own checks pass
+/// (node, chain, signers). Runs beside the listener, so a dead node delays nothing; a
+/// network whose every RPC endpoint is down is reported here and in `/health/deep`, while
+/// readiness stays up (see `docs/operations.md`).
+async fn report_networks(state: Arc<AppState>) {
+    for handler in state.handlers() {
+        let checks = handler.health().await;
+        let failed: Vec<String> = checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| format!("{}: {}", c.name, c.detail))
+            .collect();
+        let signers = handler.signer_addresses();
+        if failed.is_empty() {
+            tracing::info!(
+                network = %handler.network(),
+                scheme = handler.scheme(),
+                signers = signers.len(),
+                "network ready"
+            );
+        } else {
+            tracing::warn!(
+                network = %handler.network(),
+                scheme = handler.scheme(),
+                signers = signers.len(),
+                failed = %failed.join("; "),
+                "network not ready at start; /health/deep shows its checks"
+            );
+        }
+    }
 }
 
 /// Half-opens a breaker trip once its probe delay has passed (see [`AppState::probe_breaker`]).
@@ -244,6 +277,7 @@ pub async fn serve_on(
     } else {
         None
     };
+    tokio::spawn(report_networks(state.clone()));
     state.lifecycle.mark_ready();
     let probe = spawn_breaker_probe(state.clone());
     let server = server::serve_http(

@@ -9,16 +9,24 @@ use std::process::ExitCode;
 
 use std::sync::Arc;
 
-use x402_facilitator::config::{Config, LogFormat, ProcessEnv};
+use x402_facilitator::config::{Config, ProcessEnv};
 use x402_facilitator::flags::FlagUpdate;
 use x402_facilitator::{build_state, dev, logging, serve_state, AppState};
 
-const USAGE: &str =
-    "usage: x402-facilitator [serve] [--config FILE]\n       x402-facilitator dev [--port PORT]";
+const USAGE: &str = "usage: x402-facilitator [serve] [--config FILE]
+       x402-facilitator dev [--port PORT]
+       x402-facilitator --help | --version
+
+  serve  serve the networks the environment (RPC_URL_<NETWORK>, EVM_PRIVATE_KEY, ...)
+         and the optional TOML file configure; every setting: docs/configuration.md
+  dev    a local demo: anvil, a test USDC and a funded payer (PORT, HOST, ADMIN_TOKEN and
+         LOG_FORMAT apply; nothing real is touched)";
 
 enum Command {
     Serve { config: Option<PathBuf> },
     Dev { port: Option<u16> },
+    Help,
+    Version,
 }
 
 fn parse_args() -> Result<Command, String> {
@@ -48,7 +56,8 @@ fn parse_args() -> Result<Command, String> {
                         .map_err(|_| format!("--port {text:?} is not a port"))?,
                 )
             }
-            "-h" | "--help" => return Err(USAGE.into()),
+            "-h" | "--help" => return Ok(Command::Help),
+            "-V" | "--version" => return Ok(Command::Version),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
@@ -124,6 +133,18 @@ async fn main() -> ExitCode {
         }
     };
     match command {
+        Command::Help => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Command::Version => {
+            println!(
+                "x402-facilitator {} (build {})",
+                x402_facilitator::telemetry::VERSION,
+                x402_facilitator::telemetry::COMMIT
+            );
+            ExitCode::SUCCESS
+        }
         Command::Serve { config: path } => {
             let config = match Config::load(path.as_deref(), &ProcessEnv) {
                 Ok(c) => c,
@@ -156,8 +177,15 @@ async fn main() -> ExitCode {
             }
         }
         Command::Dev { port } => {
-            logging::init(LogFormat::Pretty);
-            match dev::run(port, shutdown_signal()).await {
+            let settings = match dev::DevSettings::from_env(&ProcessEnv, port) {
+                Ok(settings) => settings,
+                Err(e) => {
+                    eprintln!("x402-facilitator dev: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            logging::init(settings.log_format);
+            match dev::run(settings, shutdown_signal()).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("x402-facilitator dev: {e}");

@@ -36,6 +36,54 @@ pub const BREAKER_TRIPS: &str = "x402_breaker_trips_total";
 pub const CONNECTIONS_REFUSED: &str = "x402_connections_refused_total";
 /// Facilitator-side v2 settlement failures counted by the breaker.
 pub const BREAKER_FAILURES: &str = "x402_breaker_failures_total";
+/// New transactions built because a recorded one could never land (emitted by chain crates).
+pub const SETTLEMENT_REPLACEMENTS: &str = "x402_settlement_replacements_total";
+/// Always 1, labelled with the running version and commit.
+pub const BUILD_INFO: &str = "x402_build_info";
+
+/// What kind of series a metric is.
+#[derive(Clone, Copy)]
+enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// Every metric with its `# HELP` text: the one list that names them.
+const CATALOGUE: &[(&str, Kind, &str)] = &[
+    (REQUESTS, Kind::Counter, "Requests answered, by endpoint, x402_version, network, scheme and outcome."),
+    (REQUEST_DURATION, Kind::Histogram, "Request latency in seconds, by endpoint, x402_version and network."),
+    (SETTLEMENTS_IN_FLIGHT, Kind::Gauge, "Settlements being executed right now."),
+    (SETTLEMENTS, Kind::Counter, "Settlement outcomes, by x402_version, network and result."),
+    (SETTLEMENT_FAILURES, Kind::Counter, "Settlements that failed on the facilitator's side, each once, by x402_version, network and reason."),
+    (CAIP2_PARSE_ERRORS, Kind::Counter, "Request bodies refused because a CAIP-2 id did not parse, by endpoint."),
+    (NONCE_MISMATCHES, Kind::Counter, "Times the chain's nonce was found ahead of the ledger's, by network."),
+    (SETTLEMENT_REPLACEMENTS, Kind::Counter, "Replacement transactions for recorded ones that could never land, by network."),
+    (FLAG_STATE, Kind::Gauge, "Feature flag states (1 on, 0 off), by flag."),
+    (SHADOW_COMPARISONS, Kind::Counter, "Shadow v1/v2 verification comparisons, by result."),
+    (SHADOW_MISMATCHES, Kind::Counter, "Shadow comparisons whose v1 and v2 verdicts differed."),
+    (BREAKER_TRIPS, Kind::Counter, "Times the v2 settle breaker tripped."),
+    (BREAKER_FAILURES, Kind::Counter, "Facilitator-side v2 settlement failures the breaker counted."),
+    (CONNECTIONS_REFUSED, Kind::Counter, "Connections closed at accept because MAX_CONNECTIONS were open."),
+    (BUILD_INFO, Kind::Gauge, "Always 1; the labels name the running version and commit."),
+];
+
+/// The running version, as `--version`, `/health` and the build metric say it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The commit the binary was built from (`unknown` outside a git checkout).
+pub const COMMIT: &str = env!("X402_BUILD_COMMIT");
+
+/// Registers the `# HELP` text of every metric and sets the build metric.
+fn describe() {
+    for (name, kind, help) in CATALOGUE {
+        match kind {
+            Kind::Counter => metrics::describe_counter!(*name, *help),
+            Kind::Gauge => metrics::describe_gauge!(*name, *help),
+            Kind::Histogram => metrics::describe_histogram!(*name, *help),
+        }
+    }
+    metrics::gauge!(BUILD_INFO, "version" => VERSION, "commit" => COMMIT).set(1.0);
+}
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -55,6 +103,7 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                 .ok()?;
             match builder.install_recorder() {
                 Ok(handle) => {
+                    describe();
                     let upkeep = handle.clone();
                     std::thread::Builder::new()
                         .name("metrics-upkeep".into())

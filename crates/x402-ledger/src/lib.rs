@@ -81,6 +81,19 @@ fn unavailable(error: sqlx::Error) -> LedgerError {
     LedgerError::Unavailable(text)
 }
 
+/// Where a ledger URL points, for error messages: the SQLite file, or PostgreSQL's
+/// `host:port/database` (user, password and options left out).
+pub fn location_of(url: &str) -> String {
+    let (scheme, rest) = url.split_once(':').unwrap_or(("", url));
+    let rest = rest.trim_start_matches("//");
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    if scheme.eq_ignore_ascii_case("sqlite") {
+        return format!("SQLite file {rest}");
+    }
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    format!("PostgreSQL at {host}")
+}
+
 /// Where a settlement stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryState {
@@ -340,9 +353,10 @@ impl Ledger {
             "postgres" | "postgresql" => Backend::Postgres,
             _ => return Err(LedgerError::UnsupportedUrl(scheme)),
         };
-        let options: AnyConnectOptions = url
-            .parse()
-            .map_err(|_| LedgerError::Unavailable("DATABASE_URL cannot be parsed".into()))?;
+        let location = location_of(url);
+        let options: AnyConnectOptions = url.parse().map_err(|_| {
+            LedgerError::Unavailable(format!("DATABASE_URL for {location} cannot be parsed"))
+        })?;
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
                 Backend::Sqlite => 4,
@@ -352,7 +366,12 @@ impl Ledger {
             .acquire_timeout(Duration::from_secs(3))
             .connect_with(options)
             .await
-            .map_err(unavailable)?;
+            .map_err(|e| match unavailable(e) {
+                LedgerError::Unavailable(why) => {
+                    LedgerError::Unavailable(format!("{location}: {why}"))
+                }
+                other => other,
+            })?;
         let ledger = Ledger { pool, backend };
         ledger.migrate().await?;
         Ok(ledger)
@@ -829,6 +848,33 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ledger_location_names_host_or_file_and_never_the_password() {
+        assert_eq!(
+            location_of("postgres://facilitator:s3cret@db.internal:5432/x402?sslmode=require"),
+            "PostgreSQL at db.internal:5432/x402"
+        );
+        assert_eq!(
+            location_of("sqlite://x402-ledger.db?mode=rwc"),
+            "SQLite file x402-ledger.db"
+        );
+        assert!(!location_of("postgresql://u:p@h/d").contains(":p"));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_ledger_is_named_in_the_error() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("postgres://x402:hunter2@127.0.0.1:{port}/ledger");
+        let error = Ledger::connect(&url).await.err().expect("nothing listens");
+        let text = error.to_string();
+        assert!(text.contains(&format!("127.0.0.1:{port}/ledger")), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
 
     fn temp_sqlite() -> (String, std::path::PathBuf) {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);

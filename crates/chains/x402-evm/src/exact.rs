@@ -54,6 +54,11 @@ sol! {
 mod cause;
 use cause::{is_execution_error, node_trouble};
 
+/// The metrics this crate emits (their `# HELP` text is in the service's catalogue).
+const NONCE_MISMATCHES: &str = "x402_nonce_mismatches_total";
+/// See [`NONCE_MISMATCHES`].
+const SETTLEMENT_REPLACEMENTS: &str = "x402_settlement_replacements_total";
+
 /// Creation code of `contracts/Erc6492Probe.sol` (compiled by `tests/js/compile-contracts.mjs`):
 /// run as an `eth_call` without `to`, it deploys a counterfactual wallet, checks its signature and
 /// simulates the transfer without writing anything.
@@ -395,6 +400,12 @@ fn deployless_call(creation_code: &str, args: &[u8]) -> String {
 }
 
 impl ExactEvm {
+    /// Whether `key` is a signer key this crate can use (checked at start-up, before
+    /// anything is created on disk).
+    pub fn signer_key_is_valid(key: &str) -> bool {
+        PrivateKeySigner::from_str(key.trim()).is_ok()
+    }
+
     /// Builds the handler; keys are parsed here so a bad key stops start-up.
     pub fn new(settings: EvmSettings) -> Result<ExactEvm, EvmSetupError> {
         let numeric_chain_id = settings
@@ -1235,8 +1246,7 @@ impl ExactEvm {
     }
 
     fn report_mismatch(&self, signer: &str, mismatch: NonceMismatch) {
-        metrics::counter!("x402_nonce_mismatches_total", "network" => self.chain_id.to_string())
-            .increment(1);
+        metrics::counter!(NONCE_MISMATCHES, "network" => self.chain_id.to_string()).increment(1);
         tracing::warn!(
             network = %self.chain_id,
             signer = %signer,
@@ -1776,7 +1786,8 @@ impl ExactEvm {
             }
             Err(e) => return pending_answer(entry, format!("ledger unavailable ({e})")),
         };
-        metrics::counter!("x402_settlement_replacements_total", "network" => self.chain_id.to_string()).increment(1);
+        metrics::counter!(SETTLEMENT_REPLACEMENTS, "network" => self.chain_id.to_string())
+            .increment(1);
         tracing::warn!(
             network = %self.chain_id,
             old_tx_hash = %entry.tx_hash,
@@ -1876,7 +1887,8 @@ impl ExactEvm {
                 .await
             {
                 Ok(Some(mismatch)) => {
-                    metrics::counter!("x402_nonce_mismatches_total", "network" => self.chain_id.to_string()).increment(1);
+                    metrics::counter!(NONCE_MISMATCHES, "network" => self.chain_id.to_string())
+                        .increment(1);
                     tracing::warn!(
                         network = %self.chain_id,
                         signer = %name,

@@ -163,6 +163,14 @@ impl Landing {
 }
 
 impl ExactSvm {
+    /// Whether `key` is a fee-payer key this crate can use (the base58 64-byte keypair),
+    /// checked at start-up before anything is created on disk.
+    pub fn fee_payer_key_is_valid(key: &str) -> bool {
+        bs58::decode(key.trim())
+            .into_vec()
+            .is_ok_and(|bytes| Keypair::try_from(bytes.as_slice()).is_ok())
+    }
+
     /// Builds the handler; keys are parsed here so a bad key stops start-up.
     pub fn new(settings: SvmSettings) -> Result<ExactSvm, SvmSetupError> {
         if settings.chain_id.namespace() != "solana" {

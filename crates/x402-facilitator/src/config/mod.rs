@@ -127,6 +127,8 @@ pub struct NetworkConfig {
     pub rpc_urls: Vec<Secret>,
     /// Signer private keys for this network.
     pub signer_keys: Vec<Secret>,
+    /// Where the keys came from (`EVM_PRIVATE_KEY`, `networks.<id>.signer_keys`), for errors.
+    pub signer_keys_from: String,
     /// The assets settled here (default: the registry's USDC; see `docs/operations.md`).
     pub assets: AssetPolicy,
     /// The smallest amount settled here, in the asset's smallest unit (at least 1).
@@ -402,6 +404,74 @@ where
     }
 }
 
+/// What the file says about the listener and the log (see [`listener_settings`]).
+#[derive(Default)]
+pub struct ListenerFile {
+    host: Option<String>,
+    port: Option<u16>,
+    log_format: Option<String>,
+    admin_token: Option<Secret>,
+}
+
+/// The settings production and the `dev` demo share: listen address, log format, admin
+/// token.
+#[derive(Debug, Clone)]
+pub struct ListenerSettings {
+    /// `HOST`.
+    pub host: IpAddr,
+    /// `PORT`.
+    pub port: u16,
+    /// `LOG_FORMAT`.
+    pub log_format: LogFormat,
+    /// `ADMIN_TOKEN`, checked for strength.
+    pub admin_token: Option<Secret>,
+}
+
+/// `HOST`, `PORT`, `LOG_FORMAT` and `ADMIN_TOKEN` from the environment over the file.
+pub fn listener_settings(
+    env: &dyn EnvSource,
+    file: ListenerFile,
+    default_host: &str,
+) -> Result<ListenerSettings, ConfigError> {
+    let host_text = env
+        .get("HOST")
+        .or(file.host)
+        .unwrap_or_else(|| default_host.into());
+    let host = host_text.parse::<IpAddr>().map_err(|e| {
+        ConfigError::new("HOST", format!("{host_text:?} is not an IP address: {e}"))
+    })?;
+    let port = number_setting(env, "PORT", file.port, 8080u16)?;
+    let log_format = match env
+        .get("LOG_FORMAT")
+        .or(file.log_format)
+        .as_deref()
+        .unwrap_or("json")
+    {
+        "json" => LogFormat::Json,
+        "pretty" => LogFormat::Pretty,
+        other => {
+            return Err(ConfigError::new(
+                "LOG_FORMAT",
+                format!("{other:?}; expected json or pretty"),
+            ))
+        }
+    };
+    let admin_token = env
+        .get("ADMIN_TOKEN")
+        .map(Secret::new)
+        .or(file.admin_token)
+        .filter(|t| !t.expose().trim().is_empty());
+    if let Some(token) = &admin_token {
+        check_admin_token(token.expose()).map_err(|m| ConfigError::new("ADMIN_TOKEN", m))?;
+    }
+    Ok(ListenerSettings {
+        host,
+        port,
+        log_format,
+        admin_token,
+    })
+}
+
 /// Turns `RPC_URL_BASE_SEPOLIA` into `base-sepolia`.
 fn env_suffix_to_v1_name(suffix: &str) -> String {
     suffix.to_ascii_lowercase().replace('_', "-")
@@ -424,14 +494,17 @@ impl Config {
     }
 
     fn merge(file: FileConfig, env: &dyn EnvSource) -> Result<Config, ConfigError> {
-        let host_text = env
-            .get("HOST")
-            .or(file.host)
-            .unwrap_or_else(|| "0.0.0.0".into());
-        let host = host_text.parse::<IpAddr>().map_err(|e| {
-            ConfigError::new("HOST", format!("{host_text:?} is not an IP address: {e}"))
-        })?;
-        let port = number_setting(env, "PORT", file.port, 8080u16)?;
+        let listener = listener_settings(
+            env,
+            ListenerFile {
+                host: file.host,
+                port: file.port,
+                log_format: file.log_format,
+                admin_token: file.admin_token,
+            },
+            "0.0.0.0",
+        )?;
+        let (host, port, log_format) = (listener.host, listener.port, listener.log_format);
         let support_text = env
             .get("X402_VERSION_SUPPORT")
             .or(file.x402_version_support)
@@ -448,21 +521,6 @@ impl Config {
                 format!("{signer_type:?} is not supported; the only signer type is private-key"),
             ));
         }
-        let log_format = match env
-            .get("LOG_FORMAT")
-            .or(file.log_format)
-            .as_deref()
-            .unwrap_or("json")
-        {
-            "json" => LogFormat::Json,
-            "pretty" => LogFormat::Pretty,
-            other => {
-                return Err(ConfigError::new(
-                    "LOG_FORMAT",
-                    format!("{other:?}; expected json or pretty"),
-                ))
-            }
-        };
         let evm_key = env
             .get("EVM_PRIVATE_KEY")
             .map(Secret::new)
@@ -530,12 +588,21 @@ impl Config {
                     ));
                 }
             }
+            if matches!(family, ChainFamily::Near | ChainFamily::Stellar) {
+                return Err(ConfigError::new(
+                    key,
+                    format!("{chain_id} ({family:?}) is not served by this facilitator yet; the networks it serves are in docs/networks.md"),
+                ));
+            }
             let mut signer_keys = network.signer_keys;
+            let mut signer_keys_from = format!("{key}.signer_keys");
             if signer_keys.is_empty() && family == ChainFamily::Evm {
                 signer_keys.extend(evm_key.clone());
+                signer_keys_from = "EVM_PRIVATE_KEY".into();
             }
             if signer_keys.is_empty() && family == ChainFamily::Svm {
                 signer_keys.extend(svm_key.clone());
+                signer_keys_from = "SVM_PRIVATE_KEY".into();
             }
             if signer_keys.is_empty() {
                 return Err(ConfigError::new(
@@ -586,6 +653,7 @@ impl Config {
                 family,
                 rpc_urls: network.rpc_urls,
                 signer_keys,
+                signer_keys_from,
                 assets,
                 min_amount,
                 erc6492_factories: network.erc6492_factories,
@@ -637,14 +705,7 @@ impl Config {
                 false,
             )?,
         };
-        let admin_token = env
-            .get("ADMIN_TOKEN")
-            .map(Secret::new)
-            .or(file.admin_token)
-            .filter(|t| !t.expose().trim().is_empty());
-        if let Some(token) = &admin_token {
-            check_admin_token(token.expose()).map_err(|m| ConfigError::new("ADMIN_TOKEN", m))?;
-        }
+        let admin_token = listener.admin_token;
         let admin_addr = match env.get("ADMIN_ADDR").or(file.admin_addr) {
             Some(text) => Some(text.parse::<SocketAddr>().map_err(|e| {
                 ConfigError::new("ADMIN_ADDR", format!("{text:?} is not ip:port: {e}"))
