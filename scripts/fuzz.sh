@@ -34,7 +34,8 @@ for target in "${targets[@]}"; do
   corpus="$cache/fuzz-corpus/$target"
   mkdir -p "$corpus"
   read -r -a seeds <<<"$(seeds_for "$target" || true)"
-  log="$(mktemp)"
+  # The log stays in the cache, not in /tmp, and goes once the target passed.
+  log="$cache/fuzz-$target.log"
   if cargo fuzz run --sanitizer none --release --debug-assertions "$target" "$corpus" "${seeds[@]}" -- \
       -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
     runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")"

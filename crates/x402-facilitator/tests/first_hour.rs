@@ -123,7 +123,22 @@ async fn the_readme_examples_answer_as_shown() {
         same_shape(&example.shown, &answer, &example.path);
     }
     println!("{} README examples answered as shown", examples.len());
-    let _ = demo.start_kill();
+    stop(demo).await;
+}
+
+/// Stops the demo as a user does (SIGTERM): it shuts down and removes its ledger file.
+async fn stop(mut demo: tokio::process::Child) {
+    let pid = demo.id().expect("running").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-s", "TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let exited = tokio::time::timeout(std::time::Duration::from_secs(30), demo.wait())
+        .await
+        .expect("the demo stops on SIGTERM")
+        .expect("exit status");
+    assert!(exited.success(), "{exited}");
 }
 
 fn binary() -> tokio::process::Command {
@@ -300,5 +315,5 @@ async fn the_demo_takes_port_host_admin_token_and_log_format_like_production() {
     let said = String::from_utf8_lossy(&second.stderr);
     assert_ne!(second.status.code(), Some(0));
     assert!(said.contains("choose another with PORT"), "{said}");
-    let _ = demo.start_kill();
+    stop(demo).await;
 }

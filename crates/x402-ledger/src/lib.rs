@@ -876,6 +876,15 @@ mod tests {
         assert!(!text.contains("hunter2"), "{text}");
     }
 
+    /// Removes a test database with its WAL and shared-memory files (nothing left in /tmp).
+    fn remove_sqlite(path: &std::path::Path) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let _ = std::fs::remove_file(name);
+        }
+    }
+
     fn temp_sqlite() -> (String, std::path::PathBuf) {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let path = std::env::temp_dir().join(format!(
@@ -961,7 +970,7 @@ mod tests {
             panic!("not recorded")
         };
         assert_eq!(c.tx_nonce, 15);
-        let _ = std::fs::remove_file(path);
+        remove_sqlite(&path);
     }
 
     #[tokio::test]
@@ -984,7 +993,7 @@ mod tests {
             .await
             .expect("read")
             .is_none());
-        let _ = std::fs::remove_file(path);
+        remove_sqlite(&path);
     }
 
     #[tokio::test]
@@ -1034,7 +1043,7 @@ mod tests {
                 .expect("up"),
             1
         );
-        let _ = std::fs::remove_file(path);
+        remove_sqlite(&path);
     }
 
     #[tokio::test]
@@ -1058,7 +1067,7 @@ mod tests {
             ledger.bind_payment_id("id-1", "d2").await.expect("up"),
             "d2"
         );
-        let _ = std::fs::remove_file(path);
+        remove_sqlite(&path);
     }
 
     #[tokio::test]
