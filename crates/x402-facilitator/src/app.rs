@@ -22,6 +22,11 @@ use x402_protocol::v2::{SupportedKind, SupportedResponse};
 use x402_protocol::{convert, networks, HealthCheck, VersionedRequest};
 use x402_protocol::{ChainId, Payment, Reason, SchemeHandler, Settlement, Verdict};
 
+mod breaker_watch;
+mod errors;
+
+use errors::{body_or_error, client_error, json_content_type, ClientError};
+
 use crate::breaker::{is_facilitator_failure, Breaker, Sightings};
 use crate::config::{Config, Secret};
 use crate::flags::{FlagRefusal, FlagStore, FlagUpdate, Flags};
@@ -342,69 +347,6 @@ impl AppState {
         } else {
             Reason::InvalidNetwork
         })
-    }
-
-    /// Counts a v2 settlement outcome (seen for the first time) in the breaker; trips v2
-    /// settle when the breaker's rules say so.
-    fn watch_v2_settlement(&self, settlement: &Settlement, network: &ChainId) {
-        if is_facilitator_failure(settlement) {
-            metrics::counter!(telemetry::BREAKER_FAILURES).increment(1);
-        }
-        let Some(summary) = self.breaker.observe(settlement) else {
-            return;
-        };
-        let last = settlement.reason.map(Reason::as_str).unwrap_or("unknown");
-        let reason = if summary.on_probation {
-            format!("a facilitator-side v2 settlement failure while probing after a trip (last: {last} on {network})")
-        } else {
-            format!(
-                "{} facilitator-side v2 settlement failures from {} payers within {}s, {:.0}% of the settlements executed (last: {last} on {network})",
-                summary.failures,
-                summary.payers,
-                self.breaker.policy().window.as_secs(),
-                summary.rate * 100.0,
-            )
-        };
-        if self.flags.trip_v2_settle(reason.clone()) {
-            metrics::counter!(telemetry::BREAKER_TRIPS).increment(1);
-            let probe = self
-                .breaker
-                .policy()
-                .probe_after
-                .map(|d| format!("it probes again after {}s", d.as_secs()))
-                .unwrap_or_else(|| "an operator must re-enable it".into());
-            tracing::error!(reason = %reason, probe = %probe, "v2 settle disabled by breaker");
-            self.flags_changed();
-            self.publish_flags();
-        }
-    }
-
-    /// Half-opens a breaker trip once `probe_after` has passed: v2 settle comes back on
-    /// probation (the next counted failure trips it at once, a success closes it). An
-    /// operator's own switch-off is never undone. True when it probed.
-    pub fn probe_breaker(&self) -> bool {
-        let Some(after) = self.breaker.policy().probe_after else {
-            return false;
-        };
-        let Some(trip) = self.flags.trip_of("v2_settle_enabled") else {
-            return false;
-        };
-        if trip.at.elapsed().map_or(true, |elapsed| elapsed < after) {
-            return false;
-        }
-        let update = FlagUpdate {
-            v2_settle_enabled: Some(true),
-            ..FlagUpdate::default()
-        };
-        if self.update_flags(&update, "breaker_probe").is_err() {
-            return false;
-        }
-        self.breaker.enter_probation();
-        tracing::warn!(
-            after_seconds = after.as_secs(),
-            "v2 settle half-open: the breaker lets settlements through again; the next facilitator-side failure turns it off"
-        );
-        true
     }
 }
 
@@ -905,78 +847,6 @@ fn with_request_id(mut response: Response, request_id: &str) -> Response {
         response.headers_mut().insert("x-request-id", value);
     }
     response
-}
-
-/// A request that is not a request: 4xx with `{"error", "field"}`.
-struct ClientError {
-    status: StatusCode,
-    error: String,
-    field: Option<String>,
-    /// Seconds for `Retry-After` (429).
-    retry_after: Option<u64>,
-}
-
-impl IntoResponse for ClientError {
-    fn into_response(self) -> Response {
-        let mut response = (
-            self.status,
-            Json(json!({"error": self.error, "field": self.field})),
-        )
-            .into_response();
-        if let Some(seconds) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        response
-    }
-}
-
-fn client_error(status: StatusCode, error: String, field: Option<String>) -> ClientError {
-    ClientError {
-        status,
-        error,
-        field,
-        retry_after: None,
-    }
-}
-
-/// `/verify` and `/settle` read JSON only: a body sent as anything else (a form, plain
-/// text, no type at all) is refused with 415 instead of being guessed at.
-fn json_content_type(headers: &HeaderMap) -> Result<(), ClientError> {
-    let media = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase());
-    match media.as_deref() {
-        Some("application/json") => Ok(()),
-        other => Err(client_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!(
-                "Content-Type must be application/json (got {})",
-                other.map_or("none".to_owned(), |t| format!("{t:?}"))
-            ),
-            None,
-        )),
-    }
-}
-
-/// Reads the body, or answers 413/400 in JSON.
-fn body_or_error(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ClientError> {
-    match body {
-        Ok(bytes) => Ok(bytes),
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(client_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body exceeds {MAX_BODY_BYTES} bytes"),
-            None,
-        )),
-        Err(rejection) => Err(client_error(
-            StatusCode::BAD_REQUEST,
-            format!("cannot read request body: {rejection}"),
-            None,
-        )),
-    }
 }
 
 async fn verify(

@@ -618,6 +618,19 @@ pub fn assert_all_settled(answers: &[Value], instances: &[(&str, &Process)]) -> 
     answers.len() as u64
 }
 
+/// `/settle` at the facilitator `url`; the answer's body.
+pub async fn settle(http: &reqwest::Client, url: &str, body: &Value) -> Value {
+    post_json(http, &format!("{url}/settle"), body).await.1
+}
+
+/// A v2 request for a freshly signed payment of `value` from `key` to [`PAY_TO`].
+pub fn fresh_body(key: &str, value: u64) -> Value {
+    v2_body(
+        sign_authorization(key, PAY_TO, value, random_nonce()),
+        &value.to_string(),
+    )
+}
+
 /// Settles one fresh v2 payment of `value` at `settle_url`; a transport failure comes back
 /// as `{"client_error": ...}` so load clients keep every outcome.
 pub async fn pay_once(http: &reqwest::Client, settle_url: &str, value: u64) -> Value {
