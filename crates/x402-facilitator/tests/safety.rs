@@ -519,7 +519,11 @@ async fn rpc_failover_keeps_settling_when_the_first_endpoint_is_cut_mid_run() {
     let nonce_before = account_nonce(&h.chain, DEV_SIGNER, "latest").await;
     let payee_before = h.chain.balance_of(BASE_SEPOLIA_USDC, PAY_TO).await.unwrap();
     let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let gate = Arc::new(tokio::sync::Semaphore::new(16));
+    // Four at a time, as the other multi-client tests: with more, anvil's instant-mining pool
+    // sometimes keeps out-of-order transactions queued (foundry-rs/foundry#10122), which
+    // stalls every later settlement of the one signer; seen once in CI at 16, with the test
+    // binary's other tests loading the two cores.
+    let gate = Arc::new(tokio::sync::Semaphore::new(4));
     let mut tasks = Vec::new();
     for _ in 0..N {
         let body = v2_body(
