@@ -105,7 +105,7 @@ surf_key="$(cat tools/surfnode/Cargo.toml tools/surfnode/Cargo.lock tools/surfno
 surf_bin="$surf_cache/x402-surfnode-$surf_key"
 phase "local Solana node (tools/surfnode)"
 if [ ! -x "$surf_bin" ]; then
-  echo "    building it once into $surf_cache (about 25 minutes on 2 cores)" >&2
+  echo "    building it once into $surf_cache (about 15 minutes on 2 cores)" >&2
   CARGO_TARGET_DIR="$surf_cache/target" cargo build --release --locked --manifest-path tools/surfnode/Cargo.toml
   cp "$surf_cache/target/release/x402-surfnode" "$surf_bin"
 else
@@ -117,7 +117,7 @@ fuzz_seconds="${X402_FUZZ_SECONDS:-20}"
 phase "fuzzing each parser for $fuzz_seconds s (first time: cargo-fuzz and an instrumented build, about 5 minutes)"
 ./scripts/fuzz.sh "$fuzz_seconds"
 
-phase "cargo test --workspace (first time: about 10 minutes of building)"
+phase "cargo test --workspace (first time: about 6 minutes of building)"
 log="$cache/last-test.log"
 status=0
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
