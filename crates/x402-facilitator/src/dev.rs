@@ -108,7 +108,8 @@ pub struct LocalChain {
     /// Numeric chain id.
     pub chain_id: u64,
     /// A SQLite ledger file of this chain's own (a ledger's nonces belong to one chain's
-    /// history; a fresh dev chain must not inherit another one's), removed on drop.
+    /// history; a fresh dev chain must not inherit another one's), in a temporary
+    /// directory removed on drop.
     pub ledger_path: PathBuf,
     http: reqwest::Client,
 }
@@ -116,10 +117,8 @@ pub struct LocalChain {
 impl Drop for LocalChain {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
-        for suffix in ["", "-wal", "-shm"] {
-            let mut path = self.ledger_path.clone().into_os_string();
-            path.push(suffix);
-            let _ = std::fs::remove_file(path);
+        if let Some(dir) = self.ledger_path.parent() {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
@@ -173,11 +172,15 @@ impl LocalChain {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        let ledger_path = std::env::temp_dir().join(format!(
-            "x402-dev-ledger-{}-{}-{stamp}.db",
+        // In a directory of its own: removing the directory on drop also keeps a facilitator
+        // process that is still shutting down from creating the file again.
+        let ledger_dir = std::env::temp_dir().join(format!(
+            "x402-dev-ledger-{}-{}-{stamp}",
             std::process::id(),
             address.replace([':', '.'], "_")
         ));
+        std::fs::create_dir_all(&ledger_dir).map_err(|e| DevError::Start(e.to_string()))?;
+        let ledger_path = ledger_dir.join("ledger.db");
         Ok(LocalChain {
             child,
             rpc_url: format!("http://{address}"),
