@@ -200,6 +200,18 @@ pub(super) fn rate_limits(
     })
 }
 
+/// `<PREFIX>_<V1 NAME>` of a registry network (`ASSETS_BASE_SEPOLIA`), with its value when
+/// set: the key and the value.
+fn network_env(env: &dyn EnvSource, prefix: &str, chain_id: &ChainId) -> Option<(String, String)> {
+    let known = networks::by_chain_id(chain_id)?;
+    let key = format!(
+        "{prefix}_{}",
+        known.v1_name.to_ascii_uppercase().replace('-', "_")
+    );
+    let value = env.get(&key)?;
+    Some((key, value))
+}
+
 /// A network's assets: `ASSETS_<V1 NAME>` (comma list), else the file's `assets`, else the
 /// registry's defaults; `*` alone means any asset.
 pub(super) fn asset_policy(
@@ -208,18 +220,9 @@ pub(super) fn asset_policy(
     chain_id: &ChainId,
     file_assets: &[String],
 ) -> Result<AssetPolicy, ConfigError> {
-    let env_key = networks::by_chain_id(chain_id).map(|k| {
-        format!(
-            "ASSETS_{}",
-            k.v1_name.to_ascii_uppercase().replace('-', "_")
-        )
-    });
-    let (source, listed): (String, Vec<String>) = match env_key
-        .as_ref()
-        .and_then(|k| env.get(k).map(|v| (k, v)))
-    {
+    let (source, listed): (String, Vec<String>) = match network_env(env, "ASSETS", chain_id) {
         Some((k, value)) => (
-            k.clone(),
+            k,
             value
                 .split(',')
                 .map(|a| a.trim().to_owned())
@@ -260,14 +263,8 @@ pub(super) fn min_amount(
     chain_id: &ChainId,
     file_value: Option<&str>,
 ) -> Result<u128, ConfigError> {
-    let env_key = networks::by_chain_id(chain_id).map(|k| {
-        format!(
-            "MIN_AMOUNT_{}",
-            k.v1_name.to_ascii_uppercase().replace('-', "_")
-        )
-    });
-    let (source, text) = match env_key.as_ref().and_then(|k| env.get(k).map(|v| (k, v))) {
-        Some((k, v)) => (k.clone(), v),
+    let (source, text) = match network_env(env, "MIN_AMOUNT", chain_id) {
+        Some(found) => found,
         None => match file_value {
             Some(v) => (format!("{key}.min_amount"), v.to_owned()),
             None => return Ok(1),
