@@ -12,7 +12,7 @@
 //! - after `probe_after`, a tripped breaker half-opens by itself: v2 settle comes back on
 //!   probation, where the next counted failure trips it at once and a success closes it.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -69,16 +69,62 @@ pub struct TripSummary {
     pub on_probation: bool,
 }
 
+/// One counted settlement; `failed_payer` is `Some` for a failure (the payer, when known).
 struct Event {
     at: Instant,
-    failure: bool,
-    payer: Option<String>,
+    failed_payer: Option<Option<String>>,
 }
 
+/// The settlements in the window, with the failure counts kept as events come and go, so
+/// that an observation costs the same however busy the window is.
 #[derive(Default)]
 struct Window {
     events: VecDeque<Event>,
+    failures: usize,
+    /// Failures in the window by payer.
+    payers: HashMap<String, usize>,
     probation: bool,
+}
+
+impl Window {
+    fn push(&mut self, event: Event) {
+        if let Some(payer) = &event.failed_payer {
+            self.failures += 1;
+            if let Some(payer) = payer {
+                *self.payers.entry(payer.clone()).or_default() += 1;
+            }
+        }
+        self.events.push_back(event);
+    }
+
+    fn expire(&mut self, now: Instant, window: Duration) {
+        while let Some(event) = self
+            .events
+            .pop_front_if(|e| now.duration_since(e.at) > window)
+        {
+            let Some(payer) = event.failed_payer else {
+                continue;
+            };
+            self.failures -= 1;
+            if let Some(payer) = payer {
+                if let Some(n) = self.payers.get_mut(&payer) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.payers.remove(&payer);
+                    }
+                }
+            }
+        }
+    }
+
+    fn summary(&self) -> TripSummary {
+        TripSummary {
+            failures: self.failures,
+            payers: self.payers.len(),
+            rate: self.failures as f64 / self.events.len().max(1) as f64,
+            on_probation: self.probation,
+        }
+    }
 }
 
 /// The v2 settle breaker of one instance.
@@ -126,24 +172,17 @@ impl Breaker {
             return None;
         }
         let mut window = self.lock();
-        window.events.push_back(Event {
+        window.push(Event {
             at: now,
-            failure,
-            payer: settlement.payer.clone(),
+            failed_payer: failure.then(|| settlement.payer.clone()),
         });
-        while window
-            .events
-            .front()
-            .is_some_and(|e| now.duration_since(e.at) > self.policy.window)
-        {
-            window.events.pop_front();
-        }
+        window.expire(now, self.policy.window);
         if !failure {
             // A success on probation closes the breaker again.
             window.probation = false;
             return None;
         }
-        let summary = summarise(&window);
+        let summary = window.summary();
         let trips = summary.on_probation
             || (summary.failures >= self.policy.threshold
                 && summary.payers >= self.policy.min_payers
@@ -162,32 +201,14 @@ impl Breaker {
     /// Half-open: the window starts empty and the next counted failure trips at once.
     pub fn enter_probation(&self) {
         *self.lock() = Window {
-            events: VecDeque::new(),
             probation: true,
+            ..Window::default()
         };
     }
 
     /// The policy, for messages and the probe.
     pub fn policy(&self) -> &BreakerPolicy {
         &self.policy
-    }
-}
-
-fn summarise(window: &Window) -> TripSummary {
-    let failures = window.events.iter().filter(|e| e.failure).count();
-    let payers: HashSet<&str> = window
-        .events
-        .iter()
-        .filter(|e| e.failure)
-        .filter_map(|e| e.payer.as_deref())
-        .map(|p| p.trim())
-        .collect();
-    let total = window.events.len().max(1);
-    TripSummary {
-        failures,
-        payers: payers.len(),
-        rate: failures as f64 / total as f64,
-        on_probation: window.probation,
     }
 }
 
@@ -326,6 +347,21 @@ mod tests {
         assert!(breaker
             .observe_at(&gas_failure("0xa"), later + Duration::from_secs(1))
             .is_some());
+    }
+
+    #[test]
+    fn payers_leave_the_window_with_their_failures() {
+        let breaker = Breaker::new(policy(1, 2, 0.0));
+        let start = Instant::now();
+        assert_eq!(breaker.observe_at(&gas_failure("0xa"), start), None);
+        let later = start + Duration::from_secs(61);
+        assert_eq!(
+            breaker.observe_at(&gas_failure("0xb"), later),
+            None,
+            "0xa expired"
+        );
+        let tripped = breaker.observe_at(&gas_failure("0xa"), later).unwrap();
+        assert_eq!((tripped.failures, tripped.payers), (2, 2));
     }
 
     #[test]
