@@ -1019,16 +1019,14 @@ async fn process(
     if let Err((reason, message)) = gate {
         // Flags and policies gate new settlements only: a payment the ledger knows gets
         // its recorded outcome (a breaker trip must not hide payments already made).
-        let known = match state.handler_for(&payment) {
-            Ok(handler) => handler.is_recorded(&payment).await,
-            Err(_) => false,
+        let served = state.handler_for(&payment).ok();
+        let known = match served {
+            Some(handler) => handler.is_recorded(&payment).await,
+            None => false,
         };
         if !known {
             // Who the payload says pays; read only for a refusal, off the hot path.
-            let payer = state
-                .handler_for(&payment)
-                .ok()
-                .and_then(|h| h.claimed_payer(&payment));
+            let payer = served.and_then(|h| h.claimed_payer(&payment));
             return Ok(refuse_early(
                 log,
                 (endpoint, version),
@@ -1168,7 +1166,7 @@ async fn process(
             let task_log = log.clone();
             let task = tokio::spawn(async move {
                 let settlement = handler.settle(&payment).await;
-                let sighting = Sightings::key(&settlement, &payment.request_digest());
+                let sighting = Sightings::key(&settlement, || payment.request_digest());
                 if let Some((id, digest)) = &identified {
                     // Nothing broadcast: the id is free for another attempt.
                     if settlement.transaction.is_empty() {

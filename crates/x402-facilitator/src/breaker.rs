@@ -239,15 +239,16 @@ impl Sightings {
     }
 
     /// The key of one settlement outcome: its transaction when there is one (one broadcast
-    /// is one event, whichever request re-sends it), else the request's digest.
-    pub fn key(settlement: &Settlement, digest: &str) -> String {
+    /// is one event, whichever request re-sends it), else the request's digest (computed
+    /// only then).
+    pub fn key(settlement: &Settlement, digest: impl FnOnce() -> String) -> String {
         let outcome = if settlement.success {
             "ok"
         } else {
             settlement.reason.map(|r| r.as_str()).unwrap_or("failed")
         };
         if settlement.transaction.is_empty() {
-            format!("{outcome}/digest/{digest}")
+            format!("{outcome}/digest/{}", digest())
         } else {
             format!("{outcome}/tx/{}", settlement.transaction)
         }
@@ -400,13 +401,19 @@ mod tests {
     fn sightings_count_each_outcome_once_within_the_time_to_live() {
         let sightings = Sightings::new(Duration::from_secs(10), 3);
         let reverted = Settlement::failed(Reason::ExactEvmTransactionFailed, "", None, "0xab");
-        let key = Sightings::key(&reverted, "d1");
-        assert_eq!(key, Sightings::key(&reverted, "another request, same tx"));
+        let key = Sightings::key(&reverted, || "d1".into());
+        assert_eq!(
+            key,
+            Sightings::key(&reverted, || unreachable!("a transaction is the key"))
+        );
         let start = Instant::now();
         assert!(sightings.first_at(&key, start));
         assert!(!sightings.first_at(&key, start));
         let no_tx = Settlement::failed(Reason::RpcUnavailable, "", None, "");
-        assert_ne!(Sightings::key(&no_tx, "d1"), Sightings::key(&no_tx, "d2"));
+        assert_ne!(
+            Sightings::key(&no_tx, || "d1".into()),
+            Sightings::key(&no_tx, || "d2".into())
+        );
         assert!(sightings.first_at(&key, start + Duration::from_secs(11)));
         for i in 0..5 {
             assert!(sightings.first_at(&format!("k{i}"), start + Duration::from_secs(12)));
