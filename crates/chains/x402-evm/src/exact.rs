@@ -349,6 +349,11 @@ fn result_u128(result: &CallResult) -> Option<u128> {
     }
 }
 
+/// A signer from its hex private key; `None` when it is not one.
+fn signer_from(key: &str) -> Option<PrivateKeySigner> {
+    PrivateKeySigner::from_str(key.trim()).ok()
+}
+
 /// Half the order of secp256k1, big-endian: the largest `s` a canonical signature has.
 const SECP256K1_HALF_ORDER: [u8; 32] = [
     0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
@@ -403,7 +408,7 @@ impl ExactEvm {
     /// Whether `key` is a signer key this crate can use (checked at start-up, before
     /// anything is created on disk).
     pub fn signer_key_is_valid(key: &str) -> bool {
-        PrivateKeySigner::from_str(key.trim()).is_ok()
+        signer_from(key).is_some()
     }
 
     /// Builds the handler; keys are parsed here so a bad key stops start-up.
@@ -417,8 +422,7 @@ impl ExactEvm {
         }
         let mut signers = Vec::new();
         for (i, key) in settings.signer_keys.iter().enumerate() {
-            let signer =
-                PrivateKeySigner::from_str(key.trim()).map_err(|_| EvmSetupError::BadKey(i + 1))?;
+            let signer = signer_from(key).ok_or(EvmSetupError::BadKey(i + 1))?;
             signers.push(FacilitatorSigner {
                 signer,
                 seeded: AtomicBool::new(false),

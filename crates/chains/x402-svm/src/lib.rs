@@ -119,6 +119,12 @@ struct Ready {
     raw_b64: String,
 }
 
+/// A fee payer's keypair from its base58 64-byte form; `None` when it is not one.
+fn fee_payer_keypair(key: &str) -> Option<Keypair> {
+    let bytes = bs58::decode(key.trim()).into_vec().ok()?;
+    Keypair::try_from(bytes.as_slice()).ok()
+}
+
 fn refusal(refused: Refused) -> Verdict {
     Verdict::invalid(refused.reason, refused.message, refused.payer)
 }
@@ -166,9 +172,7 @@ impl ExactSvm {
     /// Whether `key` is a fee-payer key this crate can use (the base58 64-byte keypair),
     /// checked at start-up before anything is created on disk.
     pub fn fee_payer_key_is_valid(key: &str) -> bool {
-        bs58::decode(key.trim())
-            .into_vec()
-            .is_ok_and(|bytes| Keypair::try_from(bytes.as_slice()).is_ok())
+        fee_payer_keypair(key).is_some()
     }
 
     /// Builds the handler; keys are parsed here so a bad key stops start-up.
@@ -181,12 +185,7 @@ impl ExactSvm {
         }
         let mut fee_payers = Vec::new();
         for (i, key) in settings.fee_payer_keys.iter().enumerate() {
-            let bytes = bs58::decode(key.trim())
-                .into_vec()
-                .map_err(|_| SvmSetupError::BadKey(i + 1))?;
-            let keypair =
-                Keypair::try_from(bytes.as_slice()).map_err(|_| SvmSetupError::BadKey(i + 1))?;
-            fee_payers.push(keypair);
+            fee_payers.push(fee_payer_keypair(key).ok_or(SvmSetupError::BadKey(i + 1))?);
         }
         let mut optional_programs = Vec::new();
         for program in &settings.optional_programs {
