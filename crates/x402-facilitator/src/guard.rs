@@ -152,7 +152,8 @@ pub fn accepted_matches(request: &VersionedRequest) -> Result<(), GuardRefusal> 
     }
 }
 
-/// Sliding one-minute counters per payer and per payee, bounded in size.
+/// Sliding one-minute counters per payer and per payee: what they hold is bounded by the
+/// last minute of settle requests (idle keys are dropped once more than [`MAX_TRACKED`]).
 struct RateLimiter {
     limits: RateLimits,
     seen: Mutex<HashMap<String, VecDeque<Instant>>>,
