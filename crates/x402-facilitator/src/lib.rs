@@ -210,12 +210,13 @@ pub async fn serve_on(
             tracing::info!(address = %addr, "Admin API listening");
             let mut stop = signalled_rx.clone();
             let admin = app::admin_router(state.clone());
+            // The same listener as the main one: its timeouts and cap hold here too.
+            let limits = config.limits.clone();
             Some(tokio::spawn(async move {
-                let _ = axum::serve(admin_listener, admin)
-                    .with_graceful_shutdown(async move {
-                        let _ = stop.wait_for(|s| *s).await;
-                    })
-                    .await;
+                let _ = server::serve_http(admin_listener, admin, limits, async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
             }))
         }
         None => None,
