@@ -178,17 +178,17 @@ async fn configuration_errors_name_the_fix_before_anything_is_written() {
     let cases = [
         (
             vec![("RPC_URL_BASE_SEPOLIA", "http://127.0.0.1:1".to_owned()), ("EVM_PRIVATE_KEY", "0x1234".to_owned())],
-            "invalid configuration: EVM_PRIVATE_KEY: key #1 for eip155:84532 is not a valid",
+            "invalid configuration: EVM_PRIVATE_KEY: key #1 for eip155:84532 is not a valid".to_owned(),
             vec!["0x1234"],
         ),
         (
             vec![("RPC_URL_NEAR", "http://127.0.0.1:1".to_owned())],
-            "invalid configuration: RPC_URL_NEAR: near:mainnet (Near) is not served by this facilitator yet",
+            "invalid configuration: RPC_URL_NEAR: near:mainnet (Near) is not served by this facilitator yet".to_owned(),
             vec![],
         ),
         (
             vec![("RPC_URL_STELLAR_TESTNET", "http://127.0.0.1:1".to_owned())],
-            "is not served by this facilitator yet",
+            "is not served by this facilitator yet".to_owned(),
             vec![],
         ),
         (
@@ -197,7 +197,7 @@ async fn configuration_errors_name_the_fix_before_anything_is_written() {
                 ("EVM_PRIVATE_KEY", x402_facilitator::dev::DEV_ACCOUNTS[0].1.to_owned()),
                 ("DATABASE_URL", format!("postgres://x402:hunter2secret@127.0.0.1:{dead}/ledger")),
             ],
-            &*Box::leak(format!("PostgreSQL at 127.0.0.1:{dead}/ledger").into_boxed_str()),
+            format!("PostgreSQL at 127.0.0.1:{dead}/ledger"),
             vec!["hunter2secret"],
         ),
     ];
@@ -211,7 +211,7 @@ async fn configuration_errors_name_the_fix_before_anything_is_written() {
         let output = command.output().await.unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{env:?}: {stderr}");
-        assert!(stderr.contains(said), "{env:?}: {stderr}");
+        assert!(stderr.contains(&said), "{env:?}: {stderr}");
         for secret in secrets {
             assert!(!stderr.contains(secret), "{stderr}");
         }
