@@ -943,6 +943,77 @@ fn settle_outcome(settlement: &Settlement) -> &'static str {
     }
 }
 
+/// Flags, then the payment policy (`accepted` as required, assets, amounts, payee): the
+/// refusal a new payment gets. Flags and policies gate new settlements only: a payment the
+/// ledger knows gets its recorded outcome (a breaker trip must not hide payments made).
+async fn gate(
+    state: &AppState,
+    flags: &Flags,
+    request: &VersionedRequest,
+    payment: &Payment,
+    (endpoint, version): (Endpoint, X402Version),
+    log: &RequestLog,
+) -> Option<Value> {
+    let (reason, message) = flags
+        .admit(version, endpoint == Endpoint::Settle, &payment.network)
+        .map_err(|refusal| match refusal {
+            FlagRefusal::VersionOff(m) => (Reason::UnsupportedVersion, m),
+            FlagRefusal::V2Off(m) => (Reason::FeatureDisabled, m),
+        })
+        .and_then(|()| {
+            guard::accepted_matches(request)
+                .and_then(|()| state.policy.check(payment))
+                .map_err(|r| (r.reason, r.message))
+        })
+        .err()?;
+    let served = state.handler_for(payment).ok();
+    if let Some(handler) = served {
+        if handler.is_recorded(payment).await {
+            return None;
+        }
+    }
+    // Who the payload says pays; read only for a refusal, off the hot path.
+    let payer = served.and_then(|h| h.claimed_payer(payment));
+    Some(refuse_early(
+        log,
+        (endpoint, version),
+        reason,
+        message,
+        &payment.network_label,
+        payer.as_deref(),
+    ))
+}
+
+/// The per-payer and per-`payTo` limits, for a settlement the ledger does not know yet
+/// (asked only when a limit is on); 429 with `Retry-After` past them.
+async fn within_rate_limits(
+    state: &AppState,
+    handler: &Arc<dyn SchemeHandler>,
+    payment: &Payment,
+    log: &RequestLog,
+) -> Result<(), ClientError> {
+    if !state.policy.limits_rates() || handler.is_recorded(payment).await {
+        return Ok(());
+    }
+    let payer = handler.claimed_payer(payment);
+    let Err(wait) = state
+        .policy
+        .admit_settlement(payer.as_deref(), &payment.requirements.pay_to)
+    else {
+        return Ok(());
+    };
+    log.finish("rejected", None, payer.as_deref(), None);
+    Err(ClientError {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        error: format!(
+            "too many settlements for this payer or payTo; retry after {}s",
+            wait.as_secs()
+        ),
+        field: None,
+        retry_after: Some(wait.as_secs().max(1)),
+    })
+}
+
 async fn process(
     state: &Arc<AppState>,
     body: Result<Bytes, BytesRejection>,
@@ -1005,37 +1076,8 @@ async fn process(
     log.network_metric = state.network_label(&payment.network);
     log.scheme = payment.scheme.clone();
     let flags = state.flags.snapshot();
-    let gate = flags
-        .admit(version, endpoint == Endpoint::Settle, &payment.network)
-        .map_err(|refusal| match refusal {
-            FlagRefusal::VersionOff(m) => (Reason::UnsupportedVersion, m),
-            FlagRefusal::V2Off(m) => (Reason::FeatureDisabled, m),
-        })
-        .and_then(|()| {
-            guard::accepted_matches(&request)
-                .and_then(|()| state.policy.check(&payment))
-                .map_err(|r| (r.reason, r.message))
-        });
-    if let Err((reason, message)) = gate {
-        // Flags and policies gate new settlements only: a payment the ledger knows gets
-        // its recorded outcome (a breaker trip must not hide payments already made).
-        let served = state.handler_for(&payment).ok();
-        let known = match served {
-            Some(handler) => handler.is_recorded(&payment).await,
-            None => false,
-        };
-        if !known {
-            // Who the payload says pays; read only for a refusal, off the hot path.
-            let payer = served.and_then(|h| h.claimed_payer(&payment));
-            return Ok(refuse_early(
-                log,
-                (endpoint, version),
-                reason,
-                message,
-                &payment.network_label,
-                payer.as_deref(),
-            ));
-        }
+    if let Some(refused) = gate(state, &flags, &request, &payment, (endpoint, version), log).await {
+        return Ok(refused);
     }
     let handler = match state.handler_for(&payment) {
         Ok(handler) => handler.clone(),
@@ -1120,26 +1162,8 @@ async fn process(
             ));
         }
     }
-    if endpoint == Endpoint::Settle
-        && state.policy.limits_rates()
-        && !handler.is_recorded(&payment).await
-    {
-        let payer = handler.claimed_payer(&payment);
-        if let Err(wait) = state
-            .policy
-            .admit_settlement(payer.as_deref(), &payment.requirements.pay_to)
-        {
-            log.finish("rejected", None, payer.as_deref(), None);
-            return Err(ClientError {
-                status: StatusCode::TOO_MANY_REQUESTS,
-                error: format!(
-                    "too many settlements for this payer or payTo; retry after {}s",
-                    wait.as_secs()
-                ),
-                field: None,
-                retry_after: Some(wait.as_secs().max(1)),
-            });
-        }
+    if endpoint == Endpoint::Settle {
+        within_rate_limits(state, &handler, &payment, log).await?;
     }
     match endpoint {
         Endpoint::Verify => {

@@ -294,6 +294,19 @@ impl ExactSvm {
             )
         })?;
         let raw_b64 = base64::engine::general_purpose::STANDARD.encode(raw);
+        self.simulate(&raw_b64, &payer).await?;
+        Ok(Ready {
+            payer,
+            fee_payer: inspected.fee_payer,
+            signature: signed.signatures[0].to_string(),
+            raw_b64,
+        })
+    }
+
+    /// One `simulateTransaction` of the fee-payer-signed transaction. A failed simulation
+    /// or a transaction the node calls malformed (invalid params, bad signature) is the
+    /// payer's; any other node error (rate limit, node behind, internal) is ours.
+    async fn simulate(&self, raw_b64: &str, payer: &str) -> Result<(), Verdict> {
         let simulated = self
             .rpc
             .call(
@@ -301,45 +314,33 @@ impl ExactSvm {
                 json!([raw_b64, {"encoding": "base64", "sigVerify": true, "commitment": self.commitment}]),
             )
             .await
-            .map_err(|e| self.rpc_refusal(e, Some(payer.clone())))?;
+            .map_err(|e| self.rpc_refusal(e, Some(payer.to_owned())))?;
+        let refuse = |reason, message: String| {
+            Err(Verdict::invalid(reason, message, Some(payer.to_owned())))
+        };
         match simulated {
-            Ok(result) => {
-                let error = result.get("value").and_then(|v| v.get("err"));
-                if let Some(error) = error.filter(|e| !e.is_null()) {
-                    return Err(Verdict::invalid(
-                        Reason::ExactSvmSimulationFailed,
-                        format!("simulation failed: {error}"),
-                        Some(payer),
-                    ));
-                }
-            }
-            // Invalid parameters or a bad signature: the transaction's fault.
-            Err(node) if node.code == -32602 || node.code == -32003 => {
-                return Err(Verdict::invalid(
+            Ok(result) => match result.get("value").and_then(|v| v.get("err")) {
+                Some(error) if !error.is_null() => refuse(
                     Reason::ExactSvmSimulationFailed,
-                    format!("simulation refused: {}", node.message),
-                    Some(payer),
-                ))
-            }
-            // Anything else (rate limit, node behind, internal error) is the node's trouble.
+                    format!("simulation failed: {error}"),
+                ),
+                _ => Ok(()),
+            },
+            Err(node) if node.code == -32602 || node.code == -32003 => refuse(
+                Reason::ExactSvmSimulationFailed,
+                format!("simulation refused: {}", node.message),
+            ),
             Err(node) => {
                 tracing::warn!(network = %self.chain_id, code = node.code, "simulateTransaction failed at the node");
-                return Err(Verdict::invalid(
+                refuse(
                     Reason::RpcUnavailable,
                     format!(
                         "the node could not simulate the transaction (error {}); retry later",
                         node.code
                     ),
-                    Some(payer),
-                ));
+                )
             }
         }
-        Ok(Ready {
-            payer,
-            fee_payer: inspected.fee_payer,
-            signature: signed.signatures[0].to_string(),
-            raw_b64,
-        })
     }
 
     /// The payment's identity in the ledger: the payer's signature over the message
