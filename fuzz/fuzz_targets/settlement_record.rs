@@ -4,14 +4,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use x402_protocol::Settlement;
+use x402_settlement::record::{from_record, to_record};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Some(settlement) = Settlement::from_record(text) {
-        let again = Settlement::from_record(&settlement.to_record());
+    if let Some(settlement) = from_record(text) {
+        let again = from_record(&to_record(&settlement));
         assert_eq!(again, Some(settlement));
     }
 });

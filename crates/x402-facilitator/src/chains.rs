@@ -1,11 +1,12 @@
-//! Builds one scheme handler per configured network, by chain family.
+//! Builds one chain per configured network, by chain family, and the schemes its
+//! configuration names on it.
 
 use std::sync::Arc;
 
-use x402_protocol::SchemeHandler;
+use x402_protocol::{Chain, Scheme};
 
-use crate::app::HandlerMap;
-use crate::config::{NetworkConfig, NonceFetchMode};
+use crate::config::{ChainOptions, NetworkConfig, NonceFetchMode};
+use crate::served::Served;
 
 /// Why a network could not be served.
 #[derive(Debug, thiserror::Error)]
@@ -25,11 +26,11 @@ pub fn check_keys(networks: &[NetworkConfig]) -> Result<(), crate::config::Confi
             let valid = match network.family {
                 #[cfg(feature = "evm")]
                 x402_protocol::ChainFamily::Evm => {
-                    x402_evm::ExactEvm::signer_key_is_valid(key.expose())
+                    x402_evm::EvmNetwork::signer_key_is_valid(key.expose())
                 }
                 #[cfg(feature = "svm")]
                 x402_protocol::ChainFamily::Svm => {
-                    x402_svm::ExactSvm::fee_payer_key_is_valid(key.expose())
+                    x402_svm::SvmNetwork::fee_payer_key_is_valid(key.expose())
                 }
                 // No chain crate to judge it: building the handler refuses the network.
                 _ => true,
@@ -50,28 +51,50 @@ pub fn check_keys(networks: &[NetworkConfig]) -> Result<(), crate::config::Confi
     Ok(())
 }
 
-/// Creates the handlers for all configured networks.
-pub fn build_handlers(
+/// Creates the chains and schemes of all configured networks.
+pub fn build(
     networks: &[NetworkConfig],
     ledger: &Arc<x402_ledger::Ledger>,
     nonce_mode: NonceFetchMode,
-) -> Result<HandlerMap, ChainSetupError> {
-    let mut handlers = HandlerMap::new();
+) -> Result<Served, ChainSetupError> {
+    let mut served = Served::new();
     for network in networks {
-        let handler = build_one(network, ledger, nonce_mode)?;
-        handlers.insert(
-            (handler.scheme().to_owned(), network.chain_id.clone()),
-            handler,
-        );
+        let (chain, schemes) = build_one(network, ledger, nonce_mode)?;
+        served.add(chain, schemes);
     }
-    Ok(handlers)
+    Ok(served)
+}
+
+/// A network's chain and the schemes configured on it.
+type Built = (Arc<dyn Chain>, Vec<Arc<dyn Scheme>>);
+
+/// The schemes `names` of one network, or the error naming the one its crate lacks.
+#[cfg(any(feature = "evm", feature = "svm"))]
+fn schemes_of(
+    network: &NetworkConfig,
+    served: &[&str],
+    scheme: impl Fn(&str) -> Option<Arc<dyn Scheme>>,
+) -> Result<Vec<Arc<dyn Scheme>>, ChainSetupError> {
+    network
+        .schemes
+        .iter()
+        .map(|name| {
+            scheme(name).ok_or_else(|| ChainSetupError {
+                network: network.chain_id.to_string(),
+                message: format!(
+                    "scheme {name:?} is not served on this chain family (served: {})",
+                    served.join(", ")
+                ),
+            })
+        })
+        .collect()
 }
 
 fn build_one(
     network: &NetworkConfig,
     ledger: &Arc<x402_ledger::Ledger>,
     nonce_mode: NonceFetchMode,
-) -> Result<Arc<dyn SchemeHandler>, ChainSetupError> {
+) -> Result<Built, ChainSetupError> {
     #[cfg(not(feature = "evm"))]
     let _ = nonce_mode; // only EVM chains have account nonces
     #[cfg(not(any(feature = "evm", feature = "svm")))]
@@ -80,31 +103,26 @@ fn build_one(
         network: network.chain_id.to_string(),
         message,
     };
-    match network.family {
+    match &network.chain {
         #[cfg(feature = "evm")]
-        x402_protocol::ChainFamily::Evm => {
-            let parse_all = |items: &[String], what: &str| {
-                items
-                    .iter()
-                    .map(|a| {
-                        x402_evm_address(a)
-                            .ok_or_else(|| fail(format!("{what} {a:?} is not an address")))
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            };
+        ChainOptions::Evm(options) => {
+            let assets = network
+                .assets
+                .listed()
+                .iter()
+                .map(|a| {
+                    a.parse::<x402_evm::EvmAddress>()
+                        .map_err(|_| fail(format!("asset {a:?} is not an address")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             let settings = x402_evm::EvmSettings {
                 chain_id: network.chain_id.clone(),
                 rpc_urls: exposed(&network.rpc_urls),
                 signer_keys: exposed(&network.signer_keys),
-                max_gas_per_settlement: network.max_gas_per_settlement,
-                max_gas_per_deployment: network.max_gas_per_deployment,
+                options: options.clone(),
                 receipt_timeout: network.receipt_timeout,
-                assets: parse_all(&network.assets.listed(), "asset")?,
-                erc6492_factories: parse_all(&network.erc6492_factories, "ERC-6492 factory")?,
-                min_signer_balance: x402_evm::alloy::primitives::U256::from(
-                    network.min_signer_balance,
-                ),
-                expected_block_interval: network.expected_block_interval,
+                assets,
+                min_signer_balance: network.min_signer_balance,
                 rpc_timeout: network.rpc_timeout,
                 ledger: ledger.clone(),
                 nonce_mode: match nonce_mode {
@@ -112,34 +130,27 @@ fn build_one(
                     NonceFetchMode::AlwaysFresh => x402_evm::NonceFetchMode::AlwaysFresh,
                 },
             };
-            x402_evm::ExactEvm::new(settings)
-                .map(|h| Arc::new(h) as Arc<dyn SchemeHandler>)
-                .map_err(|e| fail(e.to_string()))
+            let chain = x402_evm::EvmNetwork::new(settings).map_err(|e| fail(e.to_string()))?;
+            let schemes = schemes_of(network, x402_evm::SCHEMES, |name| chain.scheme(name))?;
+            Ok((Arc::new(chain), schemes))
         }
         #[cfg(feature = "svm")]
-        x402_protocol::ChainFamily::Svm => {
+        ChainOptions::Svm(options) => {
             let settings = x402_svm::SvmSettings {
                 chain_id: network.chain_id.clone(),
                 rpc_urls: exposed(&network.rpc_urls),
                 fee_payer_keys: exposed(&network.signer_keys),
-                max_compute_units: network.svm.max_compute_units,
-                max_compute_unit_price: network.svm.max_compute_unit_price,
-                optional_programs: network.svm.optional_programs.clone(),
-                commitment: network.svm.commitment.clone(),
+                options: options.clone(),
                 confirm_timeout: network.receipt_timeout,
                 rpc_timeout: network.rpc_timeout,
-                local_stand_in: network.svm.local_stand_in,
                 min_fee_payer_lamports: u64::try_from(network.min_signer_balance)
                     .unwrap_or(u64::MAX),
                 ledger: ledger.clone(),
             };
-            x402_svm::ExactSvm::new(settings)
-                .map(|h| Arc::new(h) as Arc<dyn SchemeHandler>)
-                .map_err(|e| fail(e.to_string()))
+            let chain = x402_svm::SvmNetwork::new(settings).map_err(|e| fail(e.to_string()))?;
+            let schemes = schemes_of(network, x402_svm::SCHEMES, |name| chain.scheme(name))?;
+            Ok((Arc::new(chain), schemes))
         }
-        other => Err(fail(format!(
-            "the {other:?} chain family is not available in this build"
-        ))),
     }
 }
 
@@ -147,9 +158,4 @@ fn build_one(
 #[cfg(any(feature = "evm", feature = "svm"))]
 fn exposed(secrets: &[crate::config::Secret]) -> Vec<String> {
     secrets.iter().map(|s| s.expose().to_owned()).collect()
-}
-
-#[cfg(feature = "evm")]
-fn x402_evm_address(text: &str) -> Option<x402_evm::exact::EvmAddress> {
-    text.parse().ok()
 }

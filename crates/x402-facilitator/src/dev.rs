@@ -14,11 +14,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 
+use crate::config::{ChainOptions, DEFAULT_DRAIN_TIMEOUT, DEFAULT_RECEIPT_TIMEOUT};
 use crate::config::{Config, LogFormat, NetworkConfig, Secret};
-use crate::config::{
-    DEFAULT_DRAIN_TIMEOUT, DEFAULT_MAX_DEPLOY_GAS, DEFAULT_MAX_GAS, DEFAULT_MIN_SIGNER_BALANCE,
-    DEFAULT_RECEIPT_TIMEOUT,
-};
 use crate::flags::Flags;
 use x402_protocol::{ChainFamily, ChainId};
 
@@ -311,14 +308,11 @@ impl LocalChain {
                 // The test token stands at Base Sepolia's USDC address.
                 assets: crate::config::AssetPolicy::Listed(vec![BASE_SEPOLIA_USDC.to_owned()]),
                 min_amount: 1,
-                erc6492_factories: Vec::new(),
-                max_gas_per_settlement: DEFAULT_MAX_GAS,
-                max_gas_per_deployment: DEFAULT_MAX_DEPLOY_GAS,
                 receipt_timeout: DEFAULT_RECEIPT_TIMEOUT,
-                min_signer_balance: DEFAULT_MIN_SIGNER_BALANCE,
-                expected_block_interval: None,
+                min_signer_balance: x402_evm::config::DEFAULT_MIN_SIGNER_BALANCE,
                 rpc_timeout: crate::config::DEFAULT_RPC_TIMEOUT,
-                svm: crate::config::SvmOptions::default(),
+                schemes: crate::config::default_schemes(),
+                chain: ChainOptions::Evm(x402_evm::EvmOptions::default()),
             }],
             log_format: LogFormat::Pretty,
             flags: Flags::default(),

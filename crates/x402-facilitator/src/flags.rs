@@ -16,34 +16,92 @@ use x402_protocol::{ChainId, X402Version};
 
 use crate::config::VersionSupport;
 
-/// One consistent view of all flags.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Flags {
-    /// `X402_VERSION_SUPPORT`: which protocol versions are answered at all.
-    pub x402_version_support: VersionSupport,
-    /// `V2_ENABLED`: the master switch of v2 traffic.
-    pub v2_enabled: bool,
-    /// `V2_VERIFY_ENABLED`: v2 `/verify`.
-    pub v2_verify_enabled: bool,
-    /// `V2_SETTLE_ENABLED`: v2 `/settle` (the breaker turns this one off).
-    pub v2_settle_enabled: bool,
-    /// `V2_NETWORKS`: networks v2 may use; empty means every served network.
-    pub v2_networks: Vec<ChainId>,
-    /// `SHADOW_V2_ENABLED`: v1 verifications are also checked by the v2 path.
-    pub shadow_v2_enabled: bool,
+/// The table of on/off flags: one line a flag (its field, environment key, default and
+/// meaning). The field of [`Flags`] and [`FlagUpdate`], the default, the `/flags` entry,
+/// the admin update, the `x402_feature_flag_enabled` gauge and the configuration key (the
+/// environment key, or the field's name in the file) all come from this line.
+macro_rules! switches {
+    ($( $(#[$doc:meta])* $name:ident = $env:literal, $default:literal; )*) => {
+        /// One consistent view of all flags.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct Flags {
+            /// `X402_VERSION_SUPPORT`: which protocol versions are answered at all.
+            pub x402_version_support: VersionSupport,
+            /// `V2_NETWORKS`: networks v2 may use; empty means every served network.
+            pub v2_networks: Vec<ChainId>,
+            $( $(#[$doc])* pub $name: bool, )*
+        }
+
+        impl Default for Flags {
+            fn default() -> Self {
+                Flags {
+                    x402_version_support: VersionSupport { v1: true, v2: true },
+                    v2_networks: Vec::new(),
+                    $( $name: $default, )*
+                }
+            }
+        }
+
+        /// A partial change: the body of `PUT /admin/flags`, or a reloaded file.
+        #[derive(Debug, Default, Clone, Deserialize, Serialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct FlagUpdate {
+            /// New `x402_version_support` (`v1,v2`, `v1` or `v2`).
+            pub x402_version_support: Option<String>,
+            /// New `v2_networks` (CAIP-2 ids or v1 names; empty: all).
+            pub v2_networks: Option<Vec<String>>,
+            $( $(#[$doc])* pub $name: Option<bool>, )*
+        }
+
+        impl Flags {
+            /// Every on/off flag: (name, environment key, default).
+            pub const SWITCHES: &'static [(&'static str, &'static str, bool)] =
+                &[ $( (stringify!($name), $env, $default), )* ];
+
+            /// Every on/off flag with its current value.
+            pub fn switches(&self) -> Vec<(&'static str, bool)> {
+                vec![ $( (stringify!($name), self.$name), )* ]
+            }
+
+            /// Sets the on/off flag `name`; `false` when there is none by that name.
+            pub fn set_switch(&mut self, name: &str, on: bool) -> bool {
+                match name {
+                    $( stringify!($name) => self.$name = on, )*
+                    _ => return false,
+                }
+                true
+            }
+        }
+
+        impl FlagUpdate {
+            /// The update that sets every flag to `flags`.
+            pub fn from_flags(flags: &Flags) -> Self {
+                FlagUpdate {
+                    x402_version_support: Some(flags.x402_version_support.to_string()),
+                    v2_networks: Some(flags.v2_networks.iter().map(ToString::to_string).collect()),
+                    $( $name: Some(flags.$name), )*
+                }
+            }
+
+            /// The on/off flags this update sets.
+            fn switches(&self) -> Vec<(&'static str, bool)> {
+                let mut set = Vec::new();
+                $( if let Some(on) = self.$name { set.push((stringify!($name), on)); } )*
+                set
+            }
+        }
+    };
 }
 
-impl Default for Flags {
-    fn default() -> Self {
-        Flags {
-            x402_version_support: VersionSupport { v1: true, v2: true },
-            v2_enabled: true,
-            v2_verify_enabled: true,
-            v2_settle_enabled: true,
-            v2_networks: Vec::new(),
-            shadow_v2_enabled: false,
-        }
-    }
+switches! {
+    /// `V2_ENABLED`: the master switch of v2 traffic.
+    v2_enabled = "V2_ENABLED", true;
+    /// `V2_VERIFY_ENABLED`: v2 `/verify`.
+    v2_verify_enabled = "V2_VERIFY_ENABLED", true;
+    /// `V2_SETTLE_ENABLED`: v2 `/settle` (the breaker turns this one off).
+    v2_settle_enabled = "V2_SETTLE_ENABLED", true;
+    /// `SHADOW_V2_ENABLED`: v1 verifications are also checked by the v2 path.
+    shadow_v2_enabled = "SHADOW_V2_ENABLED", false;
 }
 
 /// Why a request is refused by a flag, in words an operator recognises.
@@ -99,14 +157,11 @@ impl Flags {
     }
 
     fn as_map(&self) -> BTreeMap<&'static str, Value> {
-        BTreeMap::from([
+        let mut map = BTreeMap::from([
             (
                 "x402_version_support",
                 json!(self.x402_version_support.to_string()),
             ),
-            ("v2_enabled", json!(self.v2_enabled)),
-            ("v2_verify_enabled", json!(self.v2_verify_enabled)),
-            ("v2_settle_enabled", json!(self.v2_settle_enabled)),
             (
                 "v2_networks",
                 json!(self
@@ -115,8 +170,11 @@ impl Flags {
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()),
             ),
-            ("shadow_v2_enabled", json!(self.shadow_v2_enabled)),
-        ])
+        ]);
+        for (name, on) in self.switches() {
+            map.insert(name, json!(on));
+        }
+        map
     }
 }
 
@@ -132,37 +190,7 @@ pub fn parse_networks(items: &[String]) -> Result<Vec<ChainId>, String> {
     Ok(out)
 }
 
-/// A partial change: the body of `PUT /admin/flags`, or a reloaded file.
-#[derive(Debug, Default, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct FlagUpdate {
-    /// New `x402_version_support` (`v1,v2`, `v1` or `v2`).
-    pub x402_version_support: Option<String>,
-    /// New `v2_enabled`.
-    pub v2_enabled: Option<bool>,
-    /// New `v2_verify_enabled`.
-    pub v2_verify_enabled: Option<bool>,
-    /// New `v2_settle_enabled`.
-    pub v2_settle_enabled: Option<bool>,
-    /// New `v2_networks` (CAIP-2 ids or v1 names; empty: all).
-    pub v2_networks: Option<Vec<String>>,
-    /// New `shadow_v2_enabled`.
-    pub shadow_v2_enabled: Option<bool>,
-}
-
 impl FlagUpdate {
-    /// The update that sets every flag to `flags`.
-    pub fn from_flags(flags: &Flags) -> Self {
-        FlagUpdate {
-            x402_version_support: Some(flags.x402_version_support.to_string()),
-            v2_enabled: Some(flags.v2_enabled),
-            v2_verify_enabled: Some(flags.v2_verify_enabled),
-            v2_settle_enabled: Some(flags.v2_settle_enabled),
-            v2_networks: Some(flags.v2_networks.iter().map(ToString::to_string).collect()),
-            shadow_v2_enabled: Some(flags.shadow_v2_enabled),
-        }
-    }
-
     /// `flags` with this update applied, or what is wrong with the update.
     fn applied_to(&self, flags: &Flags) -> Result<Flags, String> {
         let mut next = flags.clone();
@@ -170,20 +198,11 @@ impl FlagUpdate {
             next.x402_version_support =
                 VersionSupport::parse(text).map_err(|m| format!("x402_version_support: {m}"))?;
         }
-        if let Some(v) = self.v2_enabled {
-            next.v2_enabled = v;
-        }
-        if let Some(v) = self.v2_verify_enabled {
-            next.v2_verify_enabled = v;
-        }
-        if let Some(v) = self.v2_settle_enabled {
-            next.v2_settle_enabled = v;
-        }
         if let Some(list) = &self.v2_networks {
             next.v2_networks = parse_networks(list).map_err(|m| format!("v2_networks: {m}"))?;
         }
-        if let Some(v) = self.shadow_v2_enabled {
-            next.shadow_v2_enabled = v;
+        for (name, on) in self.switches() {
+            next.set_switch(name, on);
         }
         Ok(next)
     }

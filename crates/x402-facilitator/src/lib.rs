@@ -16,6 +16,7 @@ pub mod guard;
 pub mod logging;
 pub mod payment_ids;
 pub mod redact;
+pub mod served;
 pub mod server;
 pub mod telemetry;
 
@@ -81,8 +82,8 @@ pub async fn build_state(config: &Config) -> Result<Arc<AppState>, StartError> {
     }
     chains::check_keys(&config.networks)?;
     let ledger = open_ledger(config).await?;
-    let handlers = chains::build_handlers(&config.networks, &ledger, config.nonce_fetch_mode)?;
-    Ok(AppState::new(config, handlers, ledger))
+    let served = chains::build(&config.networks, &ledger, config.nonce_fetch_mode)?;
+    Ok(AppState::new(config, served, ledger))
 }
 
 /// Reconciles unfinished settlements at once (start-up recovery), then every `interval`
@@ -95,11 +96,11 @@ fn spawn_reconciler(
     tokio::spawn(async move {
         let mut age = std::time::Duration::ZERO;
         loop {
-            for handler in state.handlers() {
-                let report = handler.reconcile(age).await;
+            for chain in state.served().chains() {
+                let report = chain.reconcile(age).await;
                 if report.examined > 0 || report.errors > 0 {
                     tracing::info!(
-                        network = %handler.network(),
+                        network = %chain.network(),
                         examined = report.examined,
                         confirmed = report.confirmed,
                         failed = report.failed,
@@ -122,25 +123,23 @@ fn spawn_reconciler(
 /// network whose every RPC endpoint is down is reported here and in `/health/deep`, while
 /// readiness stays up (see `docs/operations.md`).
 async fn report_networks(state: Arc<AppState>) {
-    for handler in state.handlers() {
-        let checks = handler.health().await;
+    for chain in state.served().chains() {
+        let checks = chain.health().await;
         let failed: Vec<String> = checks
             .iter()
             .filter(|c| !c.ok)
             .map(|c| format!("{}: {}", c.name, c.detail))
             .collect();
-        let signers = handler.signer_addresses();
+        let signers = chain.signer_addresses();
         if failed.is_empty() {
             tracing::info!(
-                network = %handler.network(),
-                scheme = handler.scheme(),
+                network = %chain.network(),
                 signers = signers.len(),
                 "network ready"
             );
         } else {
             tracing::warn!(
-                network = %handler.network(),
-                scheme = handler.scheme(),
+                network = %chain.network(),
                 signers = signers.len(),
                 failed = %failed.join("; "),
                 "network not ready at start; /health/deep shows its checks"
@@ -202,25 +201,7 @@ pub async fn serve_on(
     let grace = config.shutdown_grace;
     let drain_timeout = config.drain_timeout;
 
-    let admin_server = match config.admin_addr {
-        Some(addr) => {
-            let admin_listener = TcpListener::bind(addr)
-                .await
-                .map_err(|source| StartError::Bind { addr, source })?;
-            tracing::info!(address = %addr, "Admin API listening");
-            let mut stop = signalled_rx.clone();
-            let admin = app::admin_router(state.clone());
-            // The same listener as the main one: its timeouts and cap hold here too.
-            let limits = config.limits.clone();
-            Some(tokio::spawn(async move {
-                let _ = server::serve_http(admin_listener, admin, limits, async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await;
-            }))
-        }
-        None => None,
-    };
+    let admin_server = spawn_admin(&state, config, signalled_rx.clone()).await?;
 
     let drain_state = state.clone();
     let graceful = async move {
@@ -264,20 +245,7 @@ pub async fn serve_on(
         config.reconcile_interval,
         longest_receipt_wait + config.reconcile_interval,
     );
-    let flag_sync = if state.ledger().is_shared() {
-        // The fleet's current flags (a tripped breaker, v2 turned off) win over this
-        // instance's configuration from the first request on.
-        let mut seen = state.sync_shared_flags(0).await;
-        let state = state.clone();
-        Some(tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(app::SHARED_FLAGS_POLL).await;
-                seen = state.sync_shared_flags(seen).await;
-            }
-        }))
-    } else {
-        None
-    };
+    let flag_sync = spawn_flag_sync(&state).await;
     tokio::spawn(report_networks(state.clone()));
     state.lifecycle.mark_ready();
     let probe = spawn_breaker_probe(state.clone());
@@ -309,6 +277,46 @@ pub async fn serve_on(
         "graceful shutdown complete"
     );
     Ok(())
+}
+
+/// The admin API on its own listener (`ADMIN_ADDR`), stopped with the drain signal.
+async fn spawn_admin(
+    state: &std::sync::Arc<AppState>,
+    config: &Config,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<tokio::task::JoinHandle<()>>, StartError> {
+    let Some(addr) = config.admin_addr else {
+        return Ok(None);
+    };
+    let admin_listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })?;
+    tracing::info!(address = %addr, "Admin API listening");
+    let admin = app::admin_router(state.clone());
+    // The same listener as the main one: its timeouts and cap hold here too.
+    let limits = config.limits.clone();
+    Ok(Some(tokio::spawn(async move {
+        let _ = server::serve_http(admin_listener, admin, limits, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await;
+    })))
+}
+
+/// On a shared ledger, the fleet's current flags (a tripped breaker, v2 turned off) win
+/// over this instance's configuration from the first request on, and are followed.
+async fn spawn_flag_sync(state: &std::sync::Arc<AppState>) -> Option<tokio::task::JoinHandle<()>> {
+    if !state.ledger().is_shared() {
+        return None;
+    }
+    let mut seen = state.sync_shared_flags(0).await;
+    let state = state.clone();
+    Some(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(app::SHARED_FLAGS_POLL).await;
+            seen = state.sync_shared_flags(seen).await;
+        }
+    }))
 }
 
 fn drain_timeout_error(state: &AppState) -> StartError {

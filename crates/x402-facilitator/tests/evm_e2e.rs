@@ -167,8 +167,8 @@ async fn unreachable_rpc_is_not_the_payers_fault() {
 
 /// The ERC-6492 wrapper around `inner`: `abi.encode(factory, factoryCalldata, inner) ++ magic`.
 fn erc6492_wrap(factory: &str, factory_calldata: Vec<u8>, inner: &str) -> String {
-    use x402_evm::alloy::primitives::{Address, Bytes};
-    use x402_evm::alloy::sol_types::SolValue;
+    use alloy::primitives::{Address, Bytes};
+    use alloy::sol_types::SolValue;
     let inner = Bytes::from(
         (0..inner.len() / 2 - 1)
             .map(|i| u8::from_str_radix(&inner[2 + 2 * i..4 + 2 * i], 16).unwrap())
@@ -181,8 +181,8 @@ fn erc6492_wrap(factory: &str, factory_calldata: Vec<u8>, inner: &str) -> String
 
 /// Calldata of `TestWalletFactory.deploy(owner, salt)`.
 fn factory_deploy_calldata(owner: &str, salt: u8) -> Vec<u8> {
-    use x402_evm::alloy::primitives::{keccak256, Address, B256};
-    use x402_evm::alloy::sol_types::SolValue;
+    use alloy::primitives::{keccak256, Address, B256};
+    use alloy::sol_types::SolValue;
     let owner: Address = owner.parse().unwrap();
     let mut data = keccak256("deploy(address,bytes32)")[..4].to_vec();
     data.extend((owner, B256::with_last_byte(salt)).abi_encode_params());
@@ -191,8 +191,8 @@ fn factory_deploy_calldata(owner: &str, salt: u8) -> Vec<u8> {
 
 /// The counterfactual address `TestWalletFactory` at `factory` gives `owner` with `salt`.
 async fn counterfactual_wallet(h: &Harness, factory: &str, owner: &str, salt: u8) -> String {
-    use x402_evm::alloy::primitives::{keccak256, Address, B256};
-    use x402_evm::alloy::sol_types::SolValue;
+    use alloy::primitives::{keccak256, Address, B256};
+    use alloy::sol_types::SolValue;
     let owner: Address = owner.parse().unwrap();
     let mut data = keccak256("walletAddress(address,bytes32)")[..4].to_vec();
     data.extend((owner, B256::with_last_byte(salt)).abi_encode_params());
@@ -225,7 +225,7 @@ async fn erc6492_wallet_is_deployed_only_through_an_allowlisted_factory() {
     const ALLOWED: &str = "0x00000000000000000000000000000000000064aa";
     const STRANGER: &str = "0x00000000000000000000000000000000000064bb";
     let h = start_with(BOTH, |settings| {
-        settings.erc6492_factories = vec![ALLOWED.parse().unwrap()];
+        settings.options.erc6492_factories = vec![ALLOWED.parse().unwrap()];
     })
     .await;
     for factory in [ALLOWED, STRANGER] {
@@ -306,7 +306,7 @@ async fn erc6492_wallet_is_deployed_only_through_an_allowlisted_factory() {
 async fn a_lost_wallet_deployment_is_signed_again_before_the_transfer() {
     const FACTORY: &str = "0x00000000000000000000000000000000000064aa";
     let h = start_with(BOTH, |settings| {
-        settings.erc6492_factories = vec![FACTORY.parse().unwrap()];
+        settings.options.erc6492_factories = vec![FACTORY.parse().unwrap()];
     })
     .await;
     h.chain

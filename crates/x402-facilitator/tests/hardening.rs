@@ -170,8 +170,8 @@ fn transfer_data(to: &str, amount: u128) -> String {
 
 /// `transferWithAuthorization(from,to,value,validAfter,validBefore,nonce,v,r,s)` of a payload.
 fn authorization_call(payload: &Value) -> String {
-    use x402_evm::alloy::primitives::{Address, FixedBytes, U256};
-    use x402_evm::alloy::sol_types::SolCall;
+    use alloy::primitives::{Address, FixedBytes, U256};
+    use alloy::sol_types::SolCall;
     let a = &payload["authorization"];
     let number = |k: &str| U256::from_str_radix(a[k].as_str().unwrap(), 10).unwrap();
     let signature = payload["signature"]
@@ -182,7 +182,7 @@ fn authorization_call(payload: &Value) -> String {
         .step_by(2)
         .map(|i| u8::from_str_radix(&signature[i..i + 2], 16).unwrap())
         .collect();
-    let call = x402_evm::exact::transferWithAuthorization_0Call {
+    let call = support::transferWithAuthorizationCall {
         from: a["from"].as_str().unwrap().parse::<Address>().unwrap(),
         to: a["to"].as_str().unwrap().parse::<Address>().unwrap(),
         value: number("value"),

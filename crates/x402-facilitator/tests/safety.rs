@@ -437,7 +437,7 @@ async fn deep_health_flags_a_stale_head_only_with_an_expected_interval() {
     let judged = start_custom(
         &stale_args,
         |_| {},
-        |settings| settings.expected_block_interval = Some(Duration::from_secs(2)),
+        |settings| settings.options.expected_block_interval = Some(Duration::from_secs(2)),
     )
     .await;
     let (status, deep) = judged.get("/health/deep").await;

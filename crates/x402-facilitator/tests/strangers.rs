@@ -228,7 +228,7 @@ async fn requests_are_read_strictly() {
 /// The signature with `s` replaced by `n - s` and the parity flipped: it recovers to the
 /// same address, and EIP-3009 tokens refuse it on chain.
 fn high_s_twin(signature: &str) -> String {
-    use x402_evm::alloy::primitives::U256;
+    use alloy::primitives::U256;
     let hex = signature.trim_start_matches("0x");
     let n = U256::from_str_radix(
         "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141",

@@ -3,6 +3,9 @@
 //! v1 with SPL Token and Token-2022, and every negative case answered with its reason while
 //! nothing moves.
 
+#[path = "support/fault_proxy.rs"]
+#[allow(dead_code)]
+mod fault_proxy;
 #[path = "support/scratch.rs"]
 mod scratch;
 
@@ -11,8 +14,16 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
+use fault_proxy::{Fault, FaultProxy};
 use scratch::{free_port, TempDir};
 use serde_json::{json, Value};
+use solana_instruction::{AccountMeta, Instruction};
+use solana_keypair::Keypair;
+use solana_message::{v0, VersionedMessage};
+use solana_pubkey::Pubkey;
+use solana_signer::Signer;
+use solana_transaction::versioned::VersionedTransaction;
 use tokio::io::AsyncBufReadExt;
 use x402_svm::inspect::build::{
     self, compute_unit_limit as compute_limit, compute_unit_price as compute_price, memo,
@@ -20,13 +31,6 @@ use x402_svm::inspect::build::{
 use x402_svm::inspect::{
     associated_token_account, MEMO_PROGRAM, TOKEN_2022_PROGRAM, TOKEN_PROGRAM,
 };
-use x402_svm::sdk::base64::Engine as _;
-use x402_svm::sdk::solana_instruction::{AccountMeta, Instruction};
-use x402_svm::sdk::solana_keypair::Keypair;
-use x402_svm::sdk::solana_message::{v0, VersionedMessage};
-use x402_svm::sdk::solana_pubkey::Pubkey;
-use x402_svm::sdk::solana_signer::Signer;
-use x402_svm::sdk::solana_transaction::versioned::VersionedTransaction;
 
 /// The devnet id: the official client knows only mainnet, devnet and testnet ids.
 const DEVNET: &str = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1";
@@ -140,7 +144,7 @@ impl SurfNode {
             .expect("token balance")
     }
 
-    async fn blockhash(&self) -> x402_svm::sdk::solana_hash::Hash {
+    async fn blockhash(&self) -> solana_hash::Hash {
         let answer = self.rpc("getLatestBlockhash", json!([])).await;
         answer["value"]["blockhash"]
             .as_str()
@@ -159,6 +163,8 @@ struct World {
     pay_to: Pubkey,
     mint: Pubkey,
     mint_2022: Pubkey,
+    /// The relay between facilitator and node, when the world was built with one.
+    proxy: Option<FaultProxy>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
     _dir: TempDir,
 }
@@ -173,7 +179,18 @@ async fn world_with(receipt_timeout_ms: u64) -> World {
 
 /// A local node standing in for `network`, and a facilitator serving it.
 async fn world_on(network: &'static str, receipt_timeout_ms: u64) -> World {
+    world_at(network, receipt_timeout_ms, false).await
+}
+
+/// [`world_on`], with the facilitator reaching the node through a [`FaultProxy`] when
+/// `relayed` (in `World::proxy`).
+async fn world_at(network: &'static str, receipt_timeout_ms: u64, relayed: bool) -> World {
     let node = SurfNode::start().await;
+    let proxy = match relayed {
+        true => Some(FaultProxy::start(&node.url).await),
+        false => None,
+    };
+    let rpc_url = proxy.as_ref().map_or(node.url.clone(), |p| p.url.clone());
     let fee_payer = Keypair::new();
     let payer = Keypair::new();
     let pay_to = Pubkey::new_unique();
@@ -197,7 +214,7 @@ async fn world_on(network: &'static str, receipt_timeout_ms: u64) -> World {
         format!(
             "log_format = \"pretty\"\ndatabase_url = \"sqlite://{}/ledger.db?mode=rwc\"\nshutdown_grace_seconds = 0\n\n[networks.\"{network}\"]\nrpc_urls = [\"{}\"]\nsigner_keys = [\"{}\"]\nlocal_stand_in = true\nreceipt_timeout_ms = {receipt_timeout_ms}\nassets = [\"{mint}\", \"{mint_2022}\"]\n",
             dir.display(),
-            node.url,
+            rpc_url,
             fee_payer.to_base58_string()
         ),
     )
@@ -216,6 +233,7 @@ async fn world_on(network: &'static str, receipt_timeout_ms: u64) -> World {
     });
     World {
         node,
+        proxy,
         network,
         url,
         http: reqwest::Client::new(),
@@ -263,7 +281,7 @@ impl World {
         &self,
         instructions: &[Instruction],
         signers: &[&Keypair],
-        blockhash: Option<x402_svm::sdk::solana_hash::Hash>,
+        blockhash: Option<solana_hash::Hash>,
     ) -> String {
         let blockhash = match blockhash {
             Some(h) => h,
@@ -287,8 +305,7 @@ impl World {
             signatures,
             message: versioned,
         };
-        x402_svm::sdk::base64::engine::general_purpose::STANDARD
-            .encode(x402_svm::sdk::bincode::serialize(&tx).unwrap())
+        base64::engine::general_purpose::STANDARD.encode(bincode::serialize(&tx).unwrap())
     }
 
     fn body(&self, transaction: &str, mint: &Pubkey, amount: u64) -> Value {
@@ -502,15 +519,15 @@ async fn every_refusal_has_its_reason_and_moves_nothing() {
     ));
     // A signature from another key in the payer's place.
     let tx = w.transaction(&good(1_000), &[&w.payer], None).await;
-    let mut decoded: VersionedTransaction = x402_svm::sdk::bincode::deserialize(
-        &x402_svm::sdk::base64::engine::general_purpose::STANDARD
+    let mut decoded: VersionedTransaction = bincode::deserialize(
+        &base64::engine::general_purpose::STANDARD
             .decode(&tx)
             .unwrap(),
     )
     .unwrap();
     decoded.signatures[1] = stranger.sign_message(&decoded.message.serialize());
-    let forged = x402_svm::sdk::base64::engine::general_purpose::STANDARD
-        .encode(x402_svm::sdk::bincode::serialize(&decoded).unwrap());
+    let forged =
+        base64::engine::general_purpose::STANDARD.encode(bincode::serialize(&decoded).unwrap());
     cases.push((
         "signature from another key",
         forged,
@@ -518,7 +535,7 @@ async fn every_refusal_has_its_reason_and_moves_nothing() {
         "invalid_exact_svm_payload_signature_invalid",
     ));
     // An expired (unknown) blockhash: only the simulation can tell.
-    let stale = x402_svm::sdk::solana_hash::Hash::new_from_array([9; 32]);
+    let stale = solana_hash::Hash::new_from_array([9; 32]);
     cases.push((
         "expired blockhash",
         w.transaction(&good(1_000), &[&w.payer], Some(stale)).await,
@@ -602,23 +619,25 @@ async fn deep_health_flags_a_node_whose_genesis_is_not_the_configured_network() 
             .unwrap(),
     );
     let handler = |stand_in: bool| {
-        x402_svm::ExactSvm::new(x402_svm::SvmSettings {
+        x402_svm::SvmNetwork::new(x402_svm::SvmSettings {
             chain_id: DEVNET.parse().unwrap(),
             rpc_urls: vec![node.url.clone()],
             fee_payer_keys: vec![fee_payer.to_base58_string()],
-            max_compute_units: 400_000,
-            max_compute_unit_price: 5_000_000,
-            optional_programs: vec![MEMO_PROGRAM.to_string()],
-            commitment: "confirmed".into(),
+            options: x402_svm::SvmOptions {
+                max_compute_units: 400_000,
+                max_compute_unit_price: 5_000_000,
+                optional_programs: vec![MEMO_PROGRAM.to_string()],
+                commitment: "confirmed".into(),
+                local_stand_in: stand_in,
+            },
             confirm_timeout: Duration::from_secs(5),
             rpc_timeout: Duration::from_secs(5),
-            local_stand_in: stand_in,
             min_fee_payer_lamports: 10_000_000,
             ledger: ledger.clone(),
         })
         .unwrap()
     };
-    use x402_protocol::SchemeHandler;
+    use x402_protocol::Chain;
     for (stand_in, expected) in [(false, false), (true, true)] {
         let checks = handler(stand_in).health().await;
         let chain = checks
@@ -783,4 +802,109 @@ async fn refusals_before_the_chain_checks_name_the_transfer_authority() {
     assert_eq!(refused["transaction"], "");
     let after = w.balances().await;
     assert_eq!(after.1 - before.1, 1_111, "only the first payment moved");
+}
+
+/// The sum of every series of `name` in a Prometheus text, or of those carrying `label`.
+fn metric_sum(text: &str, name: &str, label: Option<&str>) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .filter(|l| label.is_none_or(|wanted| l.contains(wanted)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Stand-in for a node whose simulation disagrees with execution (a provider lagging
+/// behind the cluster): the relay answers `simulateTransaction` with success, so a
+/// transfer the payer cannot fund is sent and fails on chain. Such a failure is the
+/// facilitator's (it paid the fee for nothing): the answer says so with the signature,
+/// and the breaker, `x402_settlement_failures_total` and `x402-deploy watch` count it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_svm_transaction_failing_on_chain_counts_for_the_breaker_the_metric_and_the_watch() {
+    let w = world_at(DEVNET, 20_000, true).await;
+    let failures = |text: &str| {
+        metric_sum(
+            text,
+            "x402_settlement_failures_total",
+            Some("reason=\"invalid_exact_svm_transaction_failed\""),
+        )
+    };
+    let metrics = || async {
+        w.http
+            .get(format!("{}/metrics", w.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let before = metrics().await;
+    // Twice what the payer holds: a correct node refuses it in simulation.
+    let amount = 2_000_000_000;
+    let tx = w
+        .transaction(
+            &w.good_instructions(&w.mint, &TOKEN_PROGRAM, amount),
+            &[&w.payer],
+            None,
+        )
+        .await;
+    let refused = w.post("/settle", &w.body(&tx, &w.mint, amount)).await;
+    assert_eq!(
+        refused["errorReason"], "invalid_exact_svm_transaction_simulation_failed",
+        "{refused}"
+    );
+    w.proxy.as_ref().unwrap().set(Fault::SimulationPasses);
+    let tx = w
+        .transaction(
+            &w.good_instructions(&w.mint, &TOKEN_PROGRAM, amount),
+            &[&w.payer],
+            None,
+        )
+        .await;
+    let failed = w.post("/settle", &w.body(&tx, &w.mint, amount)).await;
+    assert_eq!(failed["success"], false, "{failed}");
+    assert_eq!(
+        failed["errorReason"], "invalid_exact_svm_transaction_failed",
+        "{failed}"
+    );
+    assert_eq!(failed["payer"], w.payer.pubkey().to_string(), "{failed}");
+    let signature = failed["transaction"].as_str().unwrap().to_owned();
+    assert!(!signature.is_empty(), "{failed}");
+    let status = w
+        .node
+        .rpc(
+            "getSignatureStatuses",
+            json!([[signature], {"searchTransactionHistory": true}]),
+        )
+        .await;
+    assert!(
+        !status["value"][0]["err"].is_null(),
+        "failed on chain: {status}"
+    );
+
+    let after = metrics().await;
+    assert_eq!(failures(&after) - failures(&before), 1.0, "{after}");
+    assert!(
+        metric_sum(&after, "x402_breaker_failures_total", None)
+            > metric_sum(&before, "x402_breaker_failures_total", None),
+        "the breaker counted it"
+    );
+    // The watch reads the same counter: with the count before this failure as its
+    // allowance, it calls the instance unhealthy (and, with no load balancer here, stops
+    // at the rollback).
+    let allowed = metric_sum(&before, "x402_settlement_failures_total", None) as u64;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/bin/x402-deploy");
+    let watch = tokio::process::Command::new("bash")
+        .args([script, "watch", "green", &w.url, "5", &allowed.to_string()])
+        .env("X402_LB_ADMIN", format!("127.0.0.1:{}", free_port()))
+        .output()
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&watch.stderr);
+    assert!(!watch.status.success(), "{said}");
+    assert!(
+        said.contains("facilitator-side settlement failures >") && said.contains("rolling back"),
+        "{said}"
+    );
 }

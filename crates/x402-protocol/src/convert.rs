@@ -1,8 +1,10 @@
 //! Conversions between v1 and v2 requests.
 //!
-//! Shadow mode re-checks v1 traffic through the v2 path, which needs a faithful v1 → v2
-//! translation; v2 → v1 exists for the reverse comparison and for tests, and fails
-//! where v1 cannot express the network.
+//! [`requirements_v1_to_v2`] is the one v1 → v2 mapping: production reads a v1 request
+//! through it ([`crate::Payment::from_request`]) and shadow mode re-checks v1 traffic
+//! through the v2 path with [`request_v1_to_v2`], built on it, so both check the same
+//! payment. v2 → v1 exists for the reverse comparison and for tests, and fails where v1
+//! cannot express the network.
 
 use serde_json::Value;
 
@@ -18,9 +20,6 @@ pub enum ConvertError {
     /// A CAIP-2 id with no v1 name in the registry.
     #[error("network {0} has no v1 name")]
     NoV1Name(String),
-    /// v1 `extra` that is not a JSON object cannot be carried in v2.
-    #[error("v1 extra is not a JSON object")]
-    ExtraNotObject,
 }
 
 fn caip2_of(name: &str) -> Result<crate::caip2::ChainId, ConvertError> {
@@ -29,14 +28,15 @@ fn caip2_of(name: &str) -> Result<crate::caip2::ChainId, ConvertError> {
         .ok_or_else(|| ConvertError::UnknownV1Network(name.to_owned()))
 }
 
-/// v1 requirements → v2 requirements and the resource description they carried.
+/// v1 requirements → v2 requirements and the resource description they carried. An
+/// `extra` that is not a JSON object carries nothing a scheme can read and maps to none
+/// (the scheme then names what is missing, as it does for a v2 request without it).
 pub fn requirements_v1_to_v2(
     r: &v1::PaymentRequirements,
 ) -> Result<(v2::PaymentRequirements, v2::ResourceInfo), ConvertError> {
     let extra = match &r.extra {
-        None | Some(Value::Null) => None,
         Some(Value::Object(map)) => Some(map.clone()),
-        Some(_) => return Err(ConvertError::ExtraNotObject),
+        _ => None,
     };
     let requirements = v2::PaymentRequirements {
         scheme: r.scheme.clone(),
@@ -161,6 +161,37 @@ mod tests {
         let original = v1_request();
         let back = request_v2_to_v1(&request_v1_to_v2(&original).unwrap()).unwrap();
         assert_eq!(back, original);
+    }
+
+    /// Production reads a v1 request, shadow mode its v2 conversion: the payment a scheme
+    /// sees is the same but for the version (whatever `extra` holds).
+    #[test]
+    fn production_and_shadow_see_the_same_payment() {
+        use crate::{Payment, VersionedRequest};
+        for extra in [
+            json!({"name": "USDC", "version": "2"}),
+            json!("USDC"),
+            json!(7),
+            json!(null),
+            json!([1]),
+        ] {
+            let mut r = v1_request();
+            r.payment_requirements.extra = Some(extra.clone());
+            let production =
+                Payment::from_request(&VersionedRequest::V1(Box::new(r.clone()))).unwrap();
+            let converted = request_v1_to_v2(&r).unwrap();
+            let shadow = Payment::from_request(&VersionedRequest::V2(Box::new(converted))).unwrap();
+            assert_eq!(production.requirements, shadow.requirements, "{extra}");
+            assert_eq!(production.network, shadow.network, "{extra}");
+            assert_eq!(
+                production.payload_network, shadow.payload_network,
+                "{extra}"
+            );
+            assert_eq!(production.scheme, shadow.scheme, "{extra}");
+            assert_eq!(production.payload_scheme, shadow.payload_scheme, "{extra}");
+            assert_eq!(production.payload, shadow.payload, "{extra}");
+            assert_eq!(production.resource, shadow.resource, "{extra}");
+        }
     }
 
     #[test]

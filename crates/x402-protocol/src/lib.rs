@@ -3,7 +3,8 @@
 //! Pure data and rules, no I/O: wire types of both versions ([`v1`], [`v2`]), CAIP-2
 //! ids ([`caip2`]), the network registry ([`networks`]), version detection
 //! ([`envelope`]), version conversion ([`convert`]), reason codes ([`reason`]) and the
-//! interface chain crates implement ([`scheme`], [`payment`]).
+//! interface chain crates implement ([`scheme`], [`payment`]). Settling, storing and
+//! reaching nodes belong to `x402-settlement`, `x402-ledger` and the chain crates.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -12,7 +13,6 @@ pub mod amount;
 pub mod caip2;
 pub mod convert;
 pub mod envelope;
-pub mod failover;
 pub mod networks;
 pub mod payment;
 pub mod reason;
@@ -25,8 +25,6 @@ pub use amount::TokenAmount;
 pub use caip2::{Caip2Error, ChainId};
 pub use envelope::{parse_request, EnvelopeError, VersionedRequest, X402Version};
 pub use networks::{ChainFamily, KnownNetwork};
-pub use payment::{
-    digest_matches, AmountRule, Payment, Refusal, Requirements, Settlement, Verdict,
-};
+pub use payment::{digest_matches, Payment, Refusal, Requirements, Settlement, Verdict};
 pub use reason::{Reason, ReasonClass};
-pub use scheme::{HealthCheck, ReconcileReport, SchemeHandler};
+pub use scheme::{Chain, HealthCheck, ReconcileReport, Scheme, SectionError};

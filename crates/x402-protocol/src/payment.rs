@@ -15,13 +15,17 @@ use crate::reason::Reason;
 use crate::v2::JsonObject;
 use crate::{v1, v2};
 
-/// How the signed value must relate to the required amount.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AmountRule {
-    /// v2 `exact`: value must equal `amount`.
-    Exact,
-    /// v1 `exact`: value must be at least `maxAmountRequired` (v1 specification).
-    AtLeast,
+impl Requirements {
+    /// The version-neutral form of (v2, or v1 mapped to v2) requirements.
+    fn of(r: &v2::PaymentRequirements) -> Requirements {
+        Requirements {
+            amount: r.amount.clone(),
+            asset: r.asset.clone(),
+            pay_to: r.pay_to.clone(),
+            max_timeout_seconds: r.max_timeout_seconds,
+            extra: r.extra.clone(),
+        }
+    }
 }
 
 /// Requirements in version-neutral form.
@@ -29,8 +33,6 @@ pub enum AmountRule {
 pub struct Requirements {
     /// Required amount in atomic units.
     pub amount: TokenAmount,
-    /// How the payment value must compare to `amount`.
-    pub amount_rule: AmountRule,
     /// Token address.
     pub asset: String,
     /// Recipient.
@@ -167,14 +169,7 @@ impl Payment {
             scheme: req.scheme.clone(),
             payload_scheme: r.payment_payload.accepted.scheme.clone(),
             payload_network: Some(r.payment_payload.accepted.network.clone()),
-            requirements: Requirements {
-                amount: req.amount.clone(),
-                amount_rule: AmountRule::Exact,
-                asset: req.asset.clone(),
-                pay_to: req.pay_to.clone(),
-                max_timeout_seconds: req.max_timeout_seconds,
-                extra: req.extra.clone(),
-            },
+            requirements: Requirements::of(req),
             payload: r.payment_payload.payload.clone(),
             extensions: r.payment_payload.extensions.clone(),
             resource: r
@@ -186,39 +181,31 @@ impl Payment {
         }
     }
 
+    /// A v1 request, read through the one v1 → v2 mapping
+    /// ([`crate::convert::requirements_v1_to_v2`]) that shadow mode uses too.
     fn from_v1(r: &v1::PaymentRequest) -> Result<Payment, Refusal> {
         let req = &r.payment_requirements;
-        let network = networks::by_v1_name(&req.network)
-            .map(|k| k.chain_id())
-            .ok_or_else(|| Refusal {
+        let (requirements, resource) =
+            crate::convert::requirements_v1_to_v2(req).map_err(|_| Refusal {
                 reason: Reason::InvalidNetwork,
                 message: format!("unknown v1 network name {:?}", req.network),
                 network_label: req.network.clone(),
             })?;
+        // An unknown payload network is the scheme's refusal (network mismatch), with
+        // the payer named, not an unreadable request.
         let payload_network =
             networks::by_v1_name(&r.payment_payload.network).map(|k| k.chain_id());
-        let extra = match &req.extra {
-            Some(Value::Object(map)) => Some(map.clone()),
-            _ => None,
-        };
         Ok(Payment {
             version: X402Version::V1,
-            network,
+            network: requirements.network.clone(),
             network_label: req.network.clone(),
-            scheme: req.scheme.clone(),
+            scheme: requirements.scheme.clone(),
             payload_scheme: r.payment_payload.scheme.clone(),
             payload_network,
-            requirements: Requirements {
-                amount: req.max_amount_required.clone(),
-                amount_rule: AmountRule::AtLeast,
-                asset: req.asset.clone(),
-                pay_to: req.pay_to.clone(),
-                max_timeout_seconds: req.max_timeout_seconds,
-                extra,
-            },
+            requirements: Requirements::of(&requirements),
             payload: r.payment_payload.payload.clone(),
             extensions: None,
-            resource: req.resource.clone(),
+            resource: resource.url,
         })
     }
 }
@@ -329,35 +316,6 @@ impl Settlement {
             payer,
             transaction: transaction.into(),
         }
-    }
-
-    /// The settlement as the ledger stores a final answer (stable JSON, reason as its code).
-    pub fn to_record(&self) -> String {
-        serde_json::json!({
-            "success": self.success,
-            "reason": self.reason.map(Reason::as_str),
-            "message": self.message,
-            "payer": self.payer,
-            "transaction": self.transaction,
-        })
-        .to_string()
-    }
-
-    /// Reads back [`Settlement::to_record`]; `None` for text it did not write.
-    pub fn from_record(text: &str) -> Option<Settlement> {
-        let value: serde_json::Value = serde_json::from_str(text).ok()?;
-        let text_field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-        let reason = match value.get("reason") {
-            None | Some(serde_json::Value::Null) => None,
-            Some(code) => Some(Reason::from_code(code.as_str()?)?),
-        };
-        Some(Settlement {
-            success: value.get("success")?.as_bool()?,
-            reason,
-            message: text_field("message"),
-            payer: text_field("payer"),
-            transaction: text_field("transaction")?,
-        })
     }
 
     /// A settlement refused because the payment failed verification.

@@ -1,7 +1,6 @@
-//! The one interface every chain crate implements.
-//!
-//! A facilitator serves a set of (scheme, network) handlers. Each handler sees only
-//! version-neutral [`Payment`]s, so a chain is written once for v1 and v2.
+//! The two interfaces every chain crate implements: a [`Chain`] per configured network
+//! (health, signers, reconciliation) and a [`Scheme`] per scheme served on it (verify,
+//! settle). A second scheme on a network is a second [`Scheme`] on the same [`Chain`].
 
 use async_trait::async_trait;
 
@@ -53,9 +52,53 @@ pub struct ReconcileReport {
     pub errors: usize,
 }
 
-/// Verifies and settles payments of one scheme on one network.
+/// Why a chain crate refused its part of a network's configuration: the key at fault (as
+/// the file or the environment spells it) and what is wrong, without the value when it
+/// could be a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct SectionError {
+    /// The setting, e.g. `commitment`.
+    pub key: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl SectionError {
+    /// An error about `key`.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        SectionError {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// One configured network: what every scheme served on it shares (the node, the signers,
+/// the ledger entries of its settlements). The service keeps one per network, whatever
+/// number of schemes run on it, so health is checked and unfinished settlements are
+/// reconciled once per network.
 #[async_trait]
-pub trait SchemeHandler: Send + Sync {
+pub trait Chain: Send + Sync {
+    /// The network served.
+    fn network(&self) -> &ChainId;
+
+    /// Addresses that pay for settlements on this network, for `/supported` `signers`.
+    fn signer_addresses(&self) -> Vec<String>;
+
+    /// Checks the network's own dependencies (node reachable, right chain, head advancing,
+    /// signers funded). Called by `/health/deep`; must not move funds.
+    async fn health(&self) -> Vec<HealthCheck>;
+
+    /// Drives settlements left unfinished (by a crash, a node outage or a dropped
+    /// transaction) to their outcome. Runs at start (`min_age` zero) and periodically.
+    async fn reconcile(&self, min_age: std::time::Duration) -> ReconcileReport;
+}
+
+/// The rules of one scheme on one network: verify and settle. Each sees only
+/// version-neutral [`Payment`]s, so a scheme is written once for v1 and v2.
+#[async_trait]
+pub trait Scheme: Send + Sync {
     /// Scheme name, e.g. `exact`.
     fn scheme(&self) -> &str;
 
@@ -67,46 +110,23 @@ pub trait SchemeHandler: Send + Sync {
         None
     }
 
-    /// Addresses that pay for settlements on this network, for `/supported` `signers`.
-    fn signer_addresses(&self) -> Vec<String>;
-
     /// The payer the payment names, read from its payload alone (no I/O, no signature
-    /// check). Refusals given before the handler runs (flags, payment ids) carry it, so
+    /// check). Refusals given before the scheme runs (flags, payment ids) carry it, so
     /// that every answer names the payer whenever the payload says who it is.
-    fn claimed_payer(&self, payment: &Payment) -> Option<String> {
-        let _ = payment;
-        None
-    }
+    fn claimed_payer(&self, payment: &Payment) -> Option<String>;
 
     /// Whether the ledger already knows this payment (a settlement was recorded for it).
     /// Flags and policies gate only new settlements: a known payment is answered from its
     /// record whatever they say. Asked only when a request is about to be refused; a ledger
     /// that cannot be read counts as "not known".
-    async fn is_recorded(&self, payment: &Payment) -> bool {
-        let _ = payment;
-        false
-    }
+    async fn is_recorded(&self, payment: &Payment) -> bool;
 
     /// Checks a payment without moving funds. Never panics; every refusal is a [`Verdict`].
     async fn verify(&self, payment: &Payment) -> Verdict;
 
     /// Verifies again and executes the payment on chain.
     ///
-    /// Must never broadcast twice for one call, and must report the hash of anything
+    /// Must never broadcast twice for one payment, and must report the hash of anything
     /// it broadcast, whatever the outcome.
     async fn settle(&self, payment: &Payment) -> Settlement;
-
-    /// Checks the handler's own dependencies (node reachable, right chain, head advancing,
-    /// signers funded). Called by `/health/deep`; must not move funds.
-    async fn health(&self) -> Vec<HealthCheck> {
-        Vec::new()
-    }
-
-    /// Drives settlements left unfinished (by a crash, a node outage or a dropped
-    /// transaction) to their outcome. Runs at start and periodically; handlers without a
-    /// ledger have nothing to do.
-    async fn reconcile(&self, min_age: std::time::Duration) -> ReconcileReport {
-        let _ = min_age;
-        ReconcileReport::default()
-    }
 }

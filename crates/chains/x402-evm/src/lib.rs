@@ -1,15 +1,15 @@
-//! EVM chains for the x402 facilitator: the `exact` scheme with EIP-3009.
+//! EVM chains for the x402 facilitator: one [`EvmNetwork`] per network and the `exact`
+//! scheme with EIP-3009 on it.
 //!
-//! Built on `alloy`. One [`exact::ExactEvm`] serves one network for both protocol
-//! versions through the `SchemeHandler` interface of `x402-protocol`.
+//! Built on `alloy`. An [`EvmNetwork`] is the `Chain` of `x402-protocol` (health, signers,
+//! reconciliation); [`EvmNetwork::scheme`] gives the `Scheme`s served on it, for both
+//! protocol versions.
 
 #![forbid(unsafe_code)]
 
-pub mod exact;
+pub mod config;
+mod network;
 pub mod rpc;
 
-pub use exact::{EvmSettings, EvmSetupError, ExactEvm, NonceFetchMode};
-pub use x402_ledger;
-
-/// The alloy version this crate is built on, for callers that sign test payments.
-pub use alloy;
+pub use config::{EvmOptions, EvmSection};
+pub use network::{EvmAddress, EvmNetwork, EvmSettings, EvmSetupError, NonceFetchMode, SCHEMES};

@@ -14,8 +14,8 @@ use alloy::rpc::client::RpcClient;
 use alloy::transports::{RpcError, TransportErrorKind};
 use serde_json::value::RawValue;
 use serde_json::Value;
-pub use x402_protocol::failover::RpcUnavailable;
-use x402_protocol::failover::{EndpointHealth, COOL_DOWN};
+pub use x402_settlement::failover::RpcUnavailable;
+use x402_settlement::failover::{EndpointHealth, COOL_DOWN};
 
 /// A node's error answer to one call (revert data, pool rejection, ...).
 #[derive(Debug, Clone, PartialEq)]

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-pub use x402_protocol::failover::RpcUnavailable;
-use x402_protocol::failover::{EndpointHealth, COOL_DOWN};
+pub use x402_settlement::failover::RpcUnavailable;
+use x402_settlement::failover::{EndpointHealth, COOL_DOWN};
 
 /// A node's error answer.
 #[derive(Debug, Clone, PartialEq)]

@@ -12,14 +12,18 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
-use x402_protocol::networks::{self, ChainFamily};
+use x402_protocol::networks::ChainFamily;
 use x402_protocol::{ChainId, X402Version};
 
 use crate::breaker::BreakerPolicy;
 use crate::deprecation::V1Deprecation;
 use crate::flags::{parse_networks, Flags};
 
+mod chain_options;
 mod hardening;
+mod networks;
+mod settings;
+pub use chain_options::ChainOptions;
 pub use hardening::{check_admin_token, AssetPolicy, RateLimits, ServerLimits};
 
 /// A secret string (private key, RPC URL with an API key): never printed.
@@ -133,56 +137,23 @@ pub struct NetworkConfig {
     pub assets: AssetPolicy,
     /// The smallest amount settled here, in the asset's smallest unit (at least 1).
     pub min_amount: u128,
-    /// ERC-6492 factories the facilitator may call to deploy a payer's wallet.
-    pub erc6492_factories: Vec<String>,
-    /// Upper bound on gas a settlement may use.
-    pub max_gas_per_settlement: u64,
-    /// Upper bound on gas an ERC-6492 wallet deployment may use.
-    pub max_gas_per_deployment: u64,
     /// How long `/settle` waits for a receipt before answering `settlement_pending`.
     pub receipt_timeout: Duration,
     /// Deep health fails when a signer holds less native currency than this (smallest unit).
     pub min_signer_balance: u128,
-    /// Expected block interval; only when set does deep health judge the head stale.
-    pub expected_block_interval: Option<Duration>,
     /// How long one RPC call may take before the next endpoint is tried.
     pub rpc_timeout: Duration,
-    /// Sponsor policy of SVM networks (ignored elsewhere).
-    pub svm: SvmOptions,
+    /// The schemes served on this network (default `exact`; each must be one its chain
+    /// crate serves).
+    pub schemes: Vec<String>,
+    /// What the network's chain crate read from its section.
+    pub chain: ChainOptions,
 }
 
-/// What an SVM fee payer accepts (the exact-SVM scheme's sponsor policy).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SvmOptions {
-    /// Upper bound of a payment's compute-unit limit.
-    pub max_compute_units: u32,
-    /// Upper bound of a payment's compute-unit price (micro-lamports per unit).
-    pub max_compute_unit_price: u64,
-    /// Programs allowed after the transfer.
-    pub optional_programs: Vec<String>,
-    /// `confirmed` or `finalized`.
-    pub commitment: String,
-    /// The node is a local stand-in (its genesis does not match the CAIP-2 id).
-    pub local_stand_in: bool,
+/// The schemes a network serves when its configuration names none.
+pub fn default_schemes() -> Vec<String> {
+    vec!["exact".to_owned()]
 }
-
-impl Default for SvmOptions {
-    fn default() -> Self {
-        SvmOptions {
-            max_compute_units: 400_000,
-            max_compute_unit_price: 5_000_000,
-            optional_programs: vec![
-                "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr".into(),
-                "L2TExMFKdjpN9kozasaurPirfHy9P8sbXoAN1qA3S95".into(),
-            ],
-            commitment: "confirmed".into(),
-            local_stand_in: false,
-        }
-    }
-}
-
-/// Default gas floor of an SVM fee payer for deep health: 0.01 SOL.
-pub const DEFAULT_MIN_FEE_PAYER_LAMPORTS: u128 = 10_000_000;
 
 /// The facilitator's whole configuration.
 #[derive(Debug, Clone)]
@@ -246,16 +217,10 @@ pub enum LogFormat {
     Pretty,
 }
 
-/// Default gas ceiling per settlement: a `transferWithAuthorization` takes about 60–90k.
-pub const DEFAULT_MAX_GAS: u64 = 200_000;
-/// Default gas ceiling per ERC-6492 wallet deployment (smart wallets take 150–400k).
-pub const DEFAULT_MAX_DEPLOY_GAS: u64 = 500_000;
 /// Default limit on one RPC call before failing over to the next endpoint.
 pub const DEFAULT_RPC_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default wait for a receipt.
 pub const DEFAULT_RECEIPT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default floor of a signer's gas balance for deep health: 0.001 of the native unit.
-pub const DEFAULT_MIN_SIGNER_BALANCE: u128 = 1_000_000_000_000_000;
 /// Default grace period after SIGTERM (load balancers need time to deregister).
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Default limit on draining in-flight requests after the grace period.
@@ -271,11 +236,7 @@ struct FileConfig {
     evm_private_key: Option<Secret>,
     svm_private_key: Option<Secret>,
     log_format: Option<String>,
-    v2_enabled: Option<bool>,
-    v2_verify_enabled: Option<bool>,
-    v2_settle_enabled: Option<bool>,
     v2_networks: Option<Vec<String>>,
-    shadow_v2_enabled: Option<bool>,
     admin_token: Option<Secret>,
     admin_addr: Option<String>,
     shutdown_grace_seconds: Option<u64>,
@@ -297,32 +258,39 @@ struct FileConfig {
     v1_sunset_at: Option<String>,
     v1_migration_url: Option<String>,
     #[serde(default)]
-    networks: BTreeMap<String, FileNetwork>,
+    networks: BTreeMap<String, networks::FileNetwork>,
+    /// The on/off flags of the file (`Flags::SWITCHES`), taken out before the rest is read.
+    #[serde(skip)]
+    switches: BTreeMap<String, bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileNetwork {
-    #[serde(default)]
-    rpc_urls: Vec<Secret>,
-    #[serde(default)]
-    signer_keys: Vec<Secret>,
-    #[serde(default)]
-    assets: Vec<String>,
-    min_amount: Option<String>,
-    #[serde(default)]
-    erc6492_factories: Vec<String>,
-    max_gas_per_settlement: Option<u64>,
-    max_gas_per_deployment: Option<u64>,
-    receipt_timeout_ms: Option<u64>,
-    min_signer_balance: Option<String>,
-    expected_block_interval_ms: Option<u64>,
-    rpc_timeout_ms: Option<u64>,
-    max_compute_units: Option<u32>,
-    max_compute_unit_price: Option<u64>,
-    optional_programs: Option<Vec<String>>,
-    commitment: Option<String>,
-    local_stand_in: Option<bool>,
+impl FileConfig {
+    /// Reads a configuration file: the on/off flags by the flag table, the rest by its
+    /// fields (unknown keys refused).
+    fn parse(text: &str, path: &str) -> Result<FileConfig, ConfigError> {
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| ConfigError::new(path, e.to_string()))?;
+        let mut switches = BTreeMap::new();
+        for (name, _, _) in Flags::SWITCHES {
+            match table.remove(*name) {
+                None => {}
+                Some(toml::Value::Boolean(on)) => {
+                    switches.insert((*name).to_owned(), on);
+                }
+                Some(other) => {
+                    return Err(ConfigError::new(
+                        *name,
+                        format!("a {}, not true or false", other.type_str()),
+                    ))
+                }
+            }
+        }
+        let mut file: FileConfig = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::new(path, e.to_string()))?;
+        file.switches = switches;
+        Ok(file)
+    }
 }
 
 /// Where configuration values come from: the process environment, or a map in tests.
@@ -472,6 +440,21 @@ pub fn listener_settings(
     })
 }
 
+/// `SIGNER_TYPE`: `private-key`, the only signer this facilitator has.
+fn check_signer_type(env: &dyn EnvSource, file: Option<String>) -> Result<(), ConfigError> {
+    let signer_type = env
+        .get("SIGNER_TYPE")
+        .or(file)
+        .unwrap_or_else(|| "private-key".into());
+    if signer_type != "private-key" {
+        return Err(ConfigError::new(
+            "SIGNER_TYPE",
+            format!("{signer_type:?} is not supported; the only signer type is private-key"),
+        ));
+    }
+    Ok(())
+}
+
 /// Turns `RPC_URL_BASE_SEPOLIA` into `base-sepolia`.
 fn env_suffix_to_v1_name(suffix: &str) -> String {
     suffix.to_ascii_lowercase().replace('_', "-")
@@ -485,15 +468,14 @@ impl Config {
                 let text = std::fs::read_to_string(path).map_err(|e| {
                     ConfigError::new("--config", format!("cannot read {}: {e}", path.display()))
                 })?;
-                toml::from_str::<FileConfig>(&text)
-                    .map_err(|e| ConfigError::new(path.display().to_string(), e.to_string()))?
+                FileConfig::parse(&text, &path.display().to_string())?
             }
             None => FileConfig::default(),
         };
         Self::merge(file_config, env)
     }
 
-    fn merge(file: FileConfig, env: &dyn EnvSource) -> Result<Config, ConfigError> {
+    fn merge(mut file: FileConfig, env: &dyn EnvSource) -> Result<Config, ConfigError> {
         let listener = listener_settings(
             env,
             ListenerFile {
@@ -511,200 +493,27 @@ impl Config {
             .unwrap_or_else(|| "v1,v2".into());
         let versions = VersionSupport::parse(&support_text)
             .map_err(|m| ConfigError::new("X402_VERSION_SUPPORT", m))?;
-        let signer_type = env
-            .get("SIGNER_TYPE")
-            .or(file.signer_type)
-            .unwrap_or_else(|| "private-key".into());
-        if signer_type != "private-key" {
-            return Err(ConfigError::new(
-                "SIGNER_TYPE",
-                format!("{signer_type:?} is not supported; the only signer type is private-key"),
-            ));
-        }
-        let evm_key = env
-            .get("EVM_PRIVATE_KEY")
-            .map(Secret::new)
-            .or(file.evm_private_key);
-        let svm_key = env
-            .get("SVM_PRIVATE_KEY")
-            .map(Secret::new)
-            .or(file.svm_private_key);
-
-        // Networks from the file first, keyed by their CAIP-2 id.
-        let mut by_id: BTreeMap<ChainId, (String, FileNetwork)> = BTreeMap::new();
+        check_signer_type(env, file.signer_type.take())?;
         let mut notices = Vec::new();
-        for (name, network) in file.networks {
-            if let Some(known) = networks::by_retired_caip2(&name) {
-                notices.push(format!(
-                    "networks.\"{name}\": a retired spelling, served as {} ({}); requests must use that id",
-                    known.caip2, known.v1_name
-                ));
-            }
-            let id = networks::resolve_network(&name)
-                .map_err(|e| ConfigError::new(format!("networks.{name}"), e.to_string()))?;
-            by_id.insert(id, (format!("networks.{name}"), network));
-        }
-        // RPC_URL_<V1 NAME> adds a network or replaces its RPC list.
-        for key in env.keys_with_prefix("RPC_URL_") {
-            let Some(value) = env.get(&key) else { continue };
-            let name = env_suffix_to_v1_name(&key["RPC_URL_".len()..]);
-            let known = networks::by_v1_name(&name).ok_or_else(|| {
-                ConfigError::new(
-                    key.clone(),
-                    format!("{name:?} is not a known v1 network name (see docs/networks.md)"),
-                )
-            })?;
-            let entry = by_id
-                .entry(known.chain_id())
-                .or_insert_with(|| (key.clone(), FileNetwork::default()));
-            entry.0 = key.clone();
-            entry.1.rpc_urls = value
-                .split(',')
-                .map(|u| Secret::new(u.trim()))
-                .filter(|u| !u.expose().is_empty())
-                .collect();
-        }
+        let networks_out = networks::all(
+            env,
+            std::mem::take(&mut file.networks),
+            [
+                ("EVM_PRIVATE_KEY", file.evm_private_key.take()),
+                ("SVM_PRIVATE_KEY", file.svm_private_key.take()),
+            ],
+            &mut notices,
+        )?;
 
-        let mut networks_out = Vec::new();
-        for (chain_id, (key, network)) in by_id {
-            let family = networks::family_of(&chain_id).ok_or_else(|| {
-                ConfigError::new(
-                    key.clone(),
-                    format!(
-                        "no chain family serves namespace {:?}",
-                        chain_id.namespace()
-                    ),
-                )
-            })?;
-            if network.rpc_urls.is_empty() {
-                return Err(ConfigError::new(key, "no RPC URL configured"));
-            }
-            for url in &network.rpc_urls {
-                let u = url.expose();
-                if !(u.starts_with("http://") || u.starts_with("https://")) {
-                    return Err(ConfigError::new(
-                        key,
-                        "RPC URLs must start with http:// or https://",
-                    ));
-                }
-            }
-            if matches!(family, ChainFamily::Near | ChainFamily::Stellar) {
-                return Err(ConfigError::new(
-                    key,
-                    format!("{chain_id} ({family:?}) is not served by this facilitator yet; the networks it serves are in docs/networks.md"),
-                ));
-            }
-            let mut signer_keys = network.signer_keys;
-            let mut signer_keys_from = format!("{key}.signer_keys");
-            if signer_keys.is_empty() && family == ChainFamily::Evm {
-                signer_keys.extend(evm_key.clone());
-                signer_keys_from = "EVM_PRIVATE_KEY".into();
-            }
-            if signer_keys.is_empty() && family == ChainFamily::Svm {
-                signer_keys.extend(svm_key.clone());
-                signer_keys_from = "SVM_PRIVATE_KEY".into();
-            }
-            if signer_keys.is_empty() {
-                return Err(ConfigError::new(
-                    key,
-                    "no signer key: set EVM_PRIVATE_KEY (EVM), SVM_PRIVATE_KEY (SVM) or signer_keys for this network",
-                ));
-            }
-            let min_signer_balance = match &network.min_signer_balance {
-                Some(text) => text.trim().parse::<u128>().map_err(|e| {
-                    ConfigError::new(
-                        format!("{key}.min_signer_balance"),
-                        format!("{text:?}: {e}"),
-                    )
-                })?,
-                None if family == ChainFamily::Svm => DEFAULT_MIN_FEE_PAYER_LAMPORTS,
-                None => DEFAULT_MIN_SIGNER_BALANCE,
-            };
-            let defaults = SvmOptions::default();
-            let commitment = network
-                .commitment
-                .clone()
-                .unwrap_or(defaults.commitment.clone());
-            if !matches!(commitment.as_str(), "confirmed" | "finalized") {
-                return Err(ConfigError::new(
-                    format!("{key}.commitment"),
-                    format!("{commitment:?} is not confirmed or finalized"),
-                ));
-            }
-            let svm = SvmOptions {
-                max_compute_units: network
-                    .max_compute_units
-                    .unwrap_or(defaults.max_compute_units),
-                max_compute_unit_price: network
-                    .max_compute_unit_price
-                    .unwrap_or(defaults.max_compute_unit_price),
-                optional_programs: network
-                    .optional_programs
-                    .clone()
-                    .unwrap_or(defaults.optional_programs),
-                commitment,
-                local_stand_in: network.local_stand_in.unwrap_or(false),
-            };
-            let assets = hardening::asset_policy(env, &key, &chain_id, &network.assets)?;
-            let min_amount =
-                hardening::min_amount(env, &key, &chain_id, network.min_amount.as_deref())?;
-            networks_out.push(NetworkConfig {
-                chain_id,
-                family,
-                rpc_urls: network.rpc_urls,
-                signer_keys,
-                signer_keys_from,
-                assets,
-                min_amount,
-                erc6492_factories: network.erc6492_factories,
-                max_gas_per_settlement: network.max_gas_per_settlement.unwrap_or(DEFAULT_MAX_GAS),
-                max_gas_per_deployment: network
-                    .max_gas_per_deployment
-                    .unwrap_or(DEFAULT_MAX_DEPLOY_GAS),
-                receipt_timeout: network
-                    .receipt_timeout_ms
-                    .map(Duration::from_millis)
-                    .unwrap_or(DEFAULT_RECEIPT_TIMEOUT),
-                min_signer_balance,
-                expected_block_interval: network
-                    .expected_block_interval_ms
-                    .map(Duration::from_millis),
-                rpc_timeout: network
-                    .rpc_timeout_ms
-                    .map(Duration::from_millis)
-                    .unwrap_or(DEFAULT_RPC_TIMEOUT),
-                svm,
-            });
-        }
-
-        let v2_networks_text = match env.get("V2_NETWORKS") {
-            Some(text) => text.split(',').map(str::to_owned).collect(),
-            None => file.v2_networks.unwrap_or_default(),
-        };
-        let flags = Flags {
-            x402_version_support: versions,
-            v2_enabled: bool_setting(env, "V2_ENABLED", file.v2_enabled, true)?,
-            v2_verify_enabled: bool_setting(
-                env,
-                "V2_VERIFY_ENABLED",
-                file.v2_verify_enabled,
-                true,
-            )?,
-            v2_settle_enabled: bool_setting(
-                env,
-                "V2_SETTLE_ENABLED",
-                file.v2_settle_enabled,
-                true,
-            )?,
-            v2_networks: parse_networks(&v2_networks_text)
-                .map_err(|m| ConfigError::new("V2_NETWORKS", m))?,
-            shadow_v2_enabled: bool_setting(
-                env,
-                "SHADOW_V2_ENABLED",
-                file.shadow_v2_enabled,
-                false,
-            )?,
-        };
+        let flags = settings::flags(env, versions, file.v2_networks.take(), &file.switches)?;
+        let v1_deprecation = settings::v1_deprecation(
+            env,
+            [
+                file.v1_deprecated_since.take(),
+                file.v1_sunset_at.take(),
+                file.v1_migration_url.take(),
+            ],
+        )?;
         let admin_token = listener.admin_token;
         let admin_addr = match env.get("ADMIN_ADDR").or(file.admin_addr) {
             Some(text) => Some(text.parse::<SocketAddr>().map_err(|e| {
@@ -712,32 +521,10 @@ impl Config {
             })?),
             None => None,
         };
-        let since = env.get("V1_DEPRECATED_SINCE").or(file.v1_deprecated_since);
-        let sunset = env.get("V1_SUNSET_AT").or(file.v1_sunset_at);
-        let link = env.get("V1_MIGRATION_URL").or(file.v1_migration_url);
-        let v1_deprecation =
-            V1Deprecation::new(since.as_deref(), sunset.as_deref(), link.as_deref()).map_err(
-                |e| {
-                    let key = match e.setting {
-                        "since" => "V1_DEPRECATED_SINCE",
-                        "sunset" => "V1_SUNSET_AT",
-                        _ => "V1_MIGRATION_URL",
-                    };
-                    ConfigError::new(key, e.message)
-                },
-            )?;
-        let shutdown_grace = Duration::from_secs(number_setting(
+        let (shutdown_grace, drain_timeout) = settings::shutdown(
             env,
-            "SHUTDOWN_GRACE_SECONDS",
-            file.shutdown_grace_seconds,
-            DEFAULT_SHUTDOWN_GRACE.as_secs(),
-        )?);
-        let drain_timeout = Duration::from_secs(number_setting(
-            env,
-            "DRAIN_TIMEOUT_SECONDS",
-            file.drain_timeout_seconds,
-            DEFAULT_DRAIN_TIMEOUT.as_secs(),
-        )?);
+            [file.shutdown_grace_seconds, file.drain_timeout_seconds],
+        )?;
         let file_hardening = hardening::FileHardening {
             breaker_min_payers: file.breaker_min_payers,
             breaker_min_failure_rate: file.breaker_min_failure_rate,
@@ -756,52 +543,10 @@ impl Config {
         )?;
         let limits = hardening::server_limits(env, &file_hardening)?;
         let rate_limits = hardening::rate_limits(env, &file_hardening)?;
-        let database_url = env
-            .get("DATABASE_URL")
-            .map(Secret::new)
-            .or(file.database_url)
-            .filter(|u| !u.expose().trim().is_empty())
-            .unwrap_or_else(|| Secret::new(x402_ledger::DEFAULT_URL));
-        let scheme = database_url
-            .expose()
-            .split(':')
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        if !matches!(scheme.as_str(), "sqlite" | "postgres" | "postgresql") {
-            return Err(ConfigError::new(
-                "DATABASE_URL",
-                format!("must start with sqlite: or postgres: (got {scheme:?})"),
-            ));
-        }
-        let nonce_fetch_mode = match env
-            .get("NONCE_FETCH_MODE")
-            .or(file.nonce_fetch_mode)
-            .as_deref()
-            .map(str::trim)
-        {
-            None | Some("") | Some("cached") => NonceFetchMode::Cached,
-            Some("always_fresh") => NonceFetchMode::AlwaysFresh,
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "NONCE_FETCH_MODE",
-                    format!("{other:?} is not cached or always_fresh"),
-                ))
-            }
-        };
-        let reconcile_interval = Duration::from_secs(number_setting(
-            env,
-            "RECONCILE_INTERVAL_SECONDS",
-            file.reconcile_interval_seconds,
-            DEFAULT_RECONCILE_INTERVAL.as_secs(),
-        )?);
-        if reconcile_interval.is_zero() {
-            return Err(ConfigError::new(
-                "RECONCILE_INTERVAL_SECONDS",
-                "must be at least 1",
-            ));
-        }
-
+        let database_url = settings::database_url(env, file.database_url.take())?;
+        let nonce_fetch_mode = settings::nonce_fetch_mode(env, file.nonce_fetch_mode.take())?;
+        let reconcile_interval =
+            settings::reconcile_interval(env, file.reconcile_interval_seconds)?;
         Ok(Config {
             host,
             port,

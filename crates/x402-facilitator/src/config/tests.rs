@@ -31,8 +31,14 @@ fn svm_network_takes_the_svm_key_and_policy_defaults() {
         "base58-keypair",
         "the SVM key, not the EVM one"
     );
-    assert_eq!(network.svm, SvmOptions::default());
-    assert_eq!(network.min_signer_balance, DEFAULT_MIN_FEE_PAYER_LAMPORTS);
+    assert_eq!(
+        network.chain,
+        ChainOptions::Svm(x402_svm::SvmOptions::default())
+    );
+    assert_eq!(
+        network.min_signer_balance,
+        x402_svm::config::DEFAULT_MIN_FEE_PAYER_LAMPORTS
+    );
     let missing = Config::load(
         None,
         &env(&[("RPC_URL_SOLANA", "http://x"), ("EVM_PRIVATE_KEY", KEY)]),

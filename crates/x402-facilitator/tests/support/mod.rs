@@ -13,18 +13,32 @@ pub use scratch::{free_port, TempDir};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use alloy::primitives::{Address, B256, U256};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::signers::SignerSync;
+use alloy::sol_types::{eip712_domain, SolStruct};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use x402_evm::alloy::primitives::{Address, B256, U256};
-use x402_evm::alloy::signers::local::PrivateKeySigner;
-use x402_evm::alloy::signers::SignerSync;
-use x402_evm::alloy::sol_types::{eip712_domain, SolStruct};
-use x402_evm::exact::TransferWithAuthorization;
-use x402_facilitator::app::HandlerMap;
 use x402_facilitator::config::{Config, VersionSupport};
 use x402_facilitator::dev::{LocalChain, BASE_SEPOLIA_USDC, DEV_ACCOUNTS};
+use x402_facilitator::served::Served;
 use x402_facilitator::AppState;
-use x402_protocol::{ChainId, SchemeHandler};
+use x402_protocol::Chain;
+
+alloy::sol! {
+    /// The EIP-712 message of EIP-3009, as payers sign it.
+    struct TransferWithAuthorization {
+        address from;
+        address to;
+        uint256 value;
+        uint256 validAfter;
+        uint256 validBefore;
+        bytes32 nonce;
+    }
+
+    /// The EIP-3009 transfer with `(v, r, s)`, as a payer could send it themselves.
+    function transferWithAuthorization(address from, address to, uint256 value, uint256 validAfter, uint256 validBefore, bytes32 nonce, uint8 v, bytes32 r, bytes32 s) external;
+}
 
 pub const PAYER: &str = DEV_ACCOUNTS[1].0;
 pub const PAYER_KEY: &str = DEV_ACCOUNTS[1].1;
@@ -36,7 +50,7 @@ pub const DEV_ACCOUNTS_3_KEY: &str = DEV_ACCOUNTS[3].1;
 pub struct Harness {
     pub chain: LocalChain,
     pub url: String,
-    pub evm: Arc<x402_evm::ExactEvm>,
+    pub evm: Arc<x402_evm::EvmNetwork>,
     pub state: Arc<AppState>,
     pub http: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -97,25 +111,20 @@ pub async fn start_custom(
         chain_id: network.chain_id.clone(),
         rpc_urls: vec![chain.rpc_url.clone()],
         signer_keys: vec![DEV_ACCOUNTS[0].1.to_owned()],
-        max_gas_per_settlement: network.max_gas_per_settlement,
-        max_gas_per_deployment: network.max_gas_per_deployment,
+        options: x402_evm::EvmOptions::default(),
         receipt_timeout: network.receipt_timeout,
         assets: Vec::new(),
-        erc6492_factories: Vec::new(),
-        min_signer_balance: x402_evm::alloy::primitives::U256::from(network.min_signer_balance),
-        expected_block_interval: network.expected_block_interval,
+        min_signer_balance: network.min_signer_balance,
         rpc_timeout: network.rpc_timeout,
         ledger: ledger.clone(),
         nonce_mode: x402_evm::NonceFetchMode::Cached,
     };
     adjust(&mut settings);
-    let evm = Arc::new(x402_evm::ExactEvm::new(settings).expect("handler"));
-    let mut handlers = HandlerMap::new();
-    handlers.insert(
-        ("exact".to_owned(), ChainId::eip155(84532)),
-        evm.clone() as Arc<dyn SchemeHandler>,
-    );
-    let state = AppState::new(&config, handlers, ledger);
+    let evm = Arc::new(x402_evm::EvmNetwork::new(settings).expect("network"));
+    let mut served = Served::new();
+    let exact = evm.scheme("exact").expect("exact");
+    served.add(evm.clone() as Arc<dyn Chain>, vec![exact]);
+    let state = AppState::new(&config, served, ledger);
     let app_state = state.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
@@ -212,7 +221,7 @@ pub fn random_nonce() -> B256 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    x402_evm::alloy::primitives::keccak256(format!("{}-{nanos}-{n}", std::process::id()))
+    alloy::primitives::keccak256(format!("{}-{nanos}-{n}", std::process::id()))
 }
 
 pub fn v2_requirements(amount: &str) -> Value {

@@ -32,14 +32,15 @@ pub(super) fn node_trouble(what: &str, error: &NodeError) -> String {
 }
 
 /// The authorization a recorded transfer carries.
-struct TransferTerms {
-    asset: Address,
-    from: Address,
-    value: U256,
-    nonce: B256,
+pub(super) struct TransferTerms {
+    pub(super) asset: Address,
+    pub(super) from: Address,
+    pub(super) value: U256,
+    pub(super) nonce: B256,
 }
 
-fn transfer_terms(raw_tx: &str) -> Option<TransferTerms> {
+/// The authorization a recorded transfer carries, read back from its signed bytes.
+pub(super) fn transfer_terms(raw_tx: &str) -> Option<TransferTerms> {
     let tx = decode_recorded(raw_tx)?;
     if let Ok(call) = transferWithAuthorization_0Call::abi_decode(&tx.input) {
         return Some(TransferTerms {
@@ -58,7 +59,7 @@ fn transfer_terms(raw_tx: &str) -> Option<TransferTerms> {
     })
 }
 
-impl ExactEvm {
+impl EvmChain {
     /// The payer's reason for the revert of `entry`'s transfer when the state after its
     /// block shows the payer's doing; `None` when it does not (or cannot be read: then the
     /// failure stays the facilitator's).

@@ -1,0 +1,86 @@
+//! The EVM part of a network's configuration: the keys of its file section, their
+//! defaults, and the environment keys this crate reads. The service reads the file and
+//! the environment and hands each network its section; what the keys mean is decided here.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use x402_protocol::SectionError;
+
+use crate::EvmAddress;
+
+/// Default gas ceiling per settlement: a `transferWithAuthorization` takes about 60–90k.
+pub const DEFAULT_MAX_GAS: u64 = 200_000;
+/// Default gas ceiling per ERC-6492 wallet deployment (smart wallets take 150–400k).
+pub const DEFAULT_MAX_DEPLOY_GAS: u64 = 500_000;
+/// Default floor of a signer's gas balance for deep health: 0.001 of the native unit (wei).
+pub const DEFAULT_MIN_SIGNER_BALANCE: u128 = 1_000_000_000_000_000;
+/// The environment key with the signer key of every EVM network that names none.
+pub const SIGNER_KEY_ENV: &str = "EVM_PRIVATE_KEY";
+/// The environment key that chooses where transaction nonces come from.
+pub const NONCE_MODE_ENV: &str = "NONCE_FETCH_MODE";
+
+/// The EVM keys of a `[networks."eip155:…"]` file section (any other key is refused).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvmSection {
+    max_gas_per_settlement: Option<u64>,
+    max_gas_per_deployment: Option<u64>,
+    #[serde(default)]
+    erc6492_factories: Vec<String>,
+    expected_block_interval_ms: Option<u64>,
+}
+
+/// The EVM settings of one network, defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvmOptions {
+    /// Upper bound on the gas of one settlement.
+    pub max_gas_per_settlement: u64,
+    /// Upper bound on the gas of one ERC-6492 wallet deployment.
+    pub max_gas_per_deployment: u64,
+    /// Factories an ERC-6492 signature may name (empty: none, the safe default).
+    pub erc6492_factories: Vec<EvmAddress>,
+    /// Expected time between blocks; when set, deep health flags a head that is old or
+    /// not advancing. `None` (anvil with instant mining) never calls the chain stale.
+    pub expected_block_interval: Option<Duration>,
+}
+
+impl Default for EvmOptions {
+    fn default() -> Self {
+        EvmOptions {
+            max_gas_per_settlement: DEFAULT_MAX_GAS,
+            max_gas_per_deployment: DEFAULT_MAX_DEPLOY_GAS,
+            erc6492_factories: Vec::new(),
+            expected_block_interval: None,
+        }
+    }
+}
+
+impl EvmSection {
+    /// The options the section says, defaults for what it leaves out.
+    pub fn resolve(self) -> Result<EvmOptions, SectionError> {
+        let defaults = EvmOptions::default();
+        let erc6492_factories = self
+            .erc6492_factories
+            .iter()
+            .map(|text| {
+                text.parse::<EvmAddress>().map_err(|_| {
+                    SectionError::new(
+                        "erc6492_factories",
+                        format!("ERC-6492 factory {text:?} is not an address"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(EvmOptions {
+            max_gas_per_settlement: self
+                .max_gas_per_settlement
+                .unwrap_or(defaults.max_gas_per_settlement),
+            max_gas_per_deployment: self
+                .max_gas_per_deployment
+                .unwrap_or(defaults.max_gas_per_deployment),
+            erc6492_factories,
+            expected_block_interval: self.expected_block_interval_ms.map(Duration::from_millis),
+        })
+    }
+}

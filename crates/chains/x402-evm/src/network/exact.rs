@@ -1,0 +1,77 @@
+//! The `exact` scheme on EVM with EIP-3009 `transferWithAuthorization`: the payer signs an
+//! authorization of exactly the amount to `payTo`; the facilitator checks it ([`check`],
+//! [`judge`]), then signs, records and sends the transfer ([`record`]) on the shared engine.
+
+use super::*;
+
+mod check;
+mod judge;
+mod record;
+pub(super) use check::SettleData;
+
+/// `exact` on one EVM network.
+pub(super) struct ExactEvm {
+    pub(super) engine: Arc<Engine<EvmChain>>,
+}
+
+impl ExactEvm {
+    fn chain(&self) -> &EvmChain {
+        self.engine.chain()
+    }
+}
+
+#[async_trait]
+impl SchemeOps for ExactEvm {
+    /// The authorization's nonce is spent: the code the official EVM SDK gives.
+    fn reused_reason(&self) -> Reason {
+        Reason::ExactEvmNonceAlreadyUsed
+    }
+
+    /// Asset, payer and authorization nonce: one authorization moves funds once, whatever
+    /// else the request says.
+    fn payment_key(&self, payment: &Payment) -> Option<String> {
+        let (auth, _) = parse_authorization(payment).ok()?;
+        let asset = Address::from_str(&payment.requirements.asset).ok()?;
+        Some(format!("{asset:#x}/{:#x}/{:#x}", auth.from, auth.nonce))
+    }
+
+    fn claimed_payer(&self, payment: &Payment) -> Option<String> {
+        let (auth, _) = parse_authorization(payment).ok()?;
+        Some(auth.from.to_checksum(None))
+    }
+
+    async fn verify(&self, payment: &Payment) -> Verdict {
+        match self.chain().check(payment, None, false).await {
+            Ok(checked) => Verdict::valid(checked.payer.to_checksum(None)),
+            Err(verdict) => verdict,
+        }
+    }
+
+    async fn check_and_record(
+        &self,
+        ledger: &Ledger,
+        payment: &Payment,
+        draft: &Draft,
+    ) -> Result<Claim, NotRecorded> {
+        let chain = self.chain();
+        let signer = chain.pick_signer();
+        signer.in_flight.fetch_add(1, Ordering::Relaxed);
+        let result = chain
+            .check_and_record_as(ledger, payment, draft, signer)
+            .await;
+        signer.in_flight.fetch_sub(1, Ordering::Relaxed);
+        result
+    }
+}
+
+impl EngineScheme for ExactEvm {
+    type Chain = EvmChain;
+
+    fn name(&self) -> &str {
+        "exact"
+    }
+
+    fn engine(&self) -> &Engine<EvmChain> {
+        &self.engine
+    }
+}

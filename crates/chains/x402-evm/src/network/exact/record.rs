@@ -1,0 +1,144 @@
+//! Checking, signing and recording an `exact` settlement at a ledger-allocated nonce.
+
+use super::*;
+
+/// Gas limits and fee cap of one settlement, agreed by the affordability check and the
+/// signed transactions.
+struct GasPlan {
+    gas_limit: u64,
+    deploy_limit: u64,
+    fees: (u128, u128),
+}
+
+impl EvmChain {
+    /// Refuses a settlement the caps forbid or the signer cannot pay for.
+    fn plan_gas(
+        &self,
+        data: &SettleData,
+        payer: &str,
+        signer: Address,
+    ) -> Result<GasPlan, Settlement> {
+        let deploy_estimate = data.deployment.as_ref().map_or(0, |d| d.gas_estimate);
+        if data.gas_estimate > self.max_gas || deploy_estimate > self.max_deploy_gas {
+            return Err(Settlement::failed(
+                Reason::ExactEvmSimulationFailed,
+                format!(
+                    "settlement needs {} gas (cap {}) and wallet deployment {deploy_estimate} (cap {})",
+                    data.gas_estimate, self.max_gas, self.max_deploy_gas
+                ),
+                Some(payer.to_owned()),
+                "",
+            ));
+        }
+        let (gas_limit, max_fee) = self.gas_plan(data);
+        let deploy_limit = data
+            .deployment
+            .as_ref()
+            .map_or(0, |d| self.deploy_gas_limit(d.gas_estimate));
+        let cost = U256::from(gas_limit.saturating_add(deploy_limit)) * U256::from(max_fee);
+        if data.signer_balance < cost {
+            tracing::error!(network = %self.chain_id, signer = %signer, "facilitator signer cannot pay gas");
+            return Err(Settlement::failed(
+                Reason::FacilitatorInsufficientGas,
+                "the facilitator cannot pay gas on this network right now; retry later",
+                Some(payer.to_owned()),
+                "",
+            ));
+        }
+        Ok(GasPlan {
+            gas_limit,
+            deploy_limit,
+            fees: (max_fee, data.priority_fee),
+        })
+    }
+
+    /// Checks with `signer` as the sender, then allocates a nonce, signs and records in one
+    /// ledger step.
+    pub(crate) async fn check_and_record_as(
+        &self,
+        ledger: &Ledger,
+        payment: &Payment,
+        draft: &Draft,
+        signer: &FacilitatorSigner,
+    ) -> Result<Claim, NotRecorded> {
+        let address = signer.signer.address();
+        let read_nonce = self.nonce_mode == NonceFetchMode::AlwaysFresh
+            || !signer.seeded.load(Ordering::Acquire);
+        let checked = self
+            .check(payment, Some(address), read_nonce)
+            .await
+            .map_err(NotRecorded::Refused)?;
+        let payer = checked.payer.to_checksum(None);
+        let Some(data) = checked.settle_data.as_ref() else {
+            return Err(NotRecorded::Answer(Settlement::failed(
+                Reason::UnexpectedSettleError,
+                "no settle data",
+                Some(payer),
+                "",
+            )));
+        };
+        let plan = self
+            .plan_gas(data, &payer, address)
+            .map_err(NotRecorded::Answer)?;
+        let valid_before = i64::try_from(checked.valid_before).unwrap_or(i64::MAX);
+        let entry = draft.entry(payer.clone(), address.to_checksum(None), valid_before);
+        // An ERC-6492 wallet is deployed by the transaction just before the transfer.
+        let count = if data.deployment.is_some() { 2 } else { 1 };
+        let sign = |nonce: u64| -> Result<SignedTransaction, String> {
+            let mut next = nonce;
+            let prelude = match &data.deployment {
+                Some(d) => {
+                    let call = (d.factory, &d.calldata, plan.deploy_limit);
+                    let (_, raw) = self.sign_transaction(signer, plan.fees, call, next)?;
+                    next += 1;
+                    Some(hex(&raw))
+                }
+                None => None,
+            };
+            let call = (checked.asset, &checked.calldata, plan.gas_limit);
+            let (hash, raw) = self.sign_transaction(signer, plan.fees, call, next)?;
+            Ok(SignedTransaction {
+                hash: hash.to_string(),
+                raw: hex(&raw),
+                prelude,
+            })
+        };
+        let mut floor = data.chain_nonce;
+        let (claim, mismatch) = loop {
+            match ledger.record_signed(&entry, floor, count, &sign).await {
+                Ok(recorded) => break recorded,
+                Err(RecordError::NeedsChainNonce) if floor.is_none() => {
+                    // The ledger lost this signer (or never had it): ask the chain once.
+                    let nonce = self.pending_nonce(address).await.map_err(|e| {
+                        NotRecorded::Answer(Settlement::from_verdict(rpc_refusal(
+                            &self.chain_id,
+                            e,
+                            Some(payer.clone()),
+                        )))
+                    })?;
+                    floor = Some(nonce);
+                }
+                Err(RecordError::Ledger(e)) => {
+                    return Err(NotRecorded::Answer(ledger_refusal(
+                        &draft.network,
+                        e,
+                        Some(payer),
+                    )))
+                }
+                Err(other) => {
+                    return Err(NotRecorded::Answer(Settlement::failed(
+                        Reason::UnexpectedSettleError,
+                        other.to_string(),
+                        Some(payer),
+                        "",
+                    )))
+                }
+            }
+        };
+        signer.seeded.store(true, Ordering::Release);
+        if let Some(mismatch) = mismatch {
+            self.report_mismatch(&entry.signer, mismatch);
+        }
+        Ok(claim)
+    }
+}

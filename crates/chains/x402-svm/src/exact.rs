@@ -1,0 +1,92 @@
+//! The `exact` scheme on SVM: one payment is one payer-signed transaction, completed by
+//! the facilitator's fee payer, checked and simulated, then settled by the shared engine.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use solana_signer::Signer;
+use x402_ledger::{Claim, Ledger, SignedTransaction};
+use x402_protocol::{Payment, Reason, Verdict};
+use x402_settlement::answers::ledger_refusal;
+use x402_settlement::{Draft, Engine, EngineScheme, NotRecorded, SchemeOps};
+
+use crate::check::{claimed_payer, payload_transaction};
+use crate::SvmChain;
+
+/// `exact` on one SVM network.
+pub(crate) struct ExactSvm {
+    pub(crate) engine: Arc<Engine<SvmChain>>,
+}
+
+#[async_trait]
+impl SchemeOps for ExactSvm {
+    fn reused_reason(&self) -> Reason {
+        Reason::DuplicateSettlement
+    }
+
+    /// The payer's signature over the message: one message, one payment, whoever sends it.
+    fn payment_key(&self, payment: &Payment) -> Option<String> {
+        let transaction = payload_transaction(payment)?;
+        let payer_signature = transaction.signatures.get(1)?;
+        Some(format!("tx/{payer_signature}"))
+    }
+
+    fn claimed_payer(&self, payment: &Payment) -> Option<String> {
+        claimed_payer(payment)
+    }
+
+    async fn verify(&self, payment: &Payment) -> Verdict {
+        match self.engine.chain().check(payment).await {
+            Ok(ready) => Verdict::valid(ready.payer),
+            Err(verdict) => verdict,
+        }
+    }
+
+    async fn check_and_record(
+        &self,
+        ledger: &Ledger,
+        payment: &Payment,
+        draft: &Draft,
+    ) -> Result<Claim, NotRecorded> {
+        let ready = self
+            .engine
+            .chain()
+            .check(payment)
+            .await
+            .map_err(NotRecorded::Refused)?;
+        let entry = draft.entry(ready.payer.clone(), ready.fee_payer.to_string(), 0);
+        let signed = SignedTransaction {
+            hash: ready.signature,
+            raw: ready.raw_b64,
+            prelude: None,
+        };
+        ledger
+            .record(&entry, &signed)
+            .await
+            .map_err(|e| NotRecorded::Answer(ledger_refusal(&draft.network, e, Some(ready.payer))))
+    }
+}
+
+impl EngineScheme for ExactSvm {
+    type Chain = SvmChain;
+
+    fn name(&self) -> &str {
+        "exact"
+    }
+
+    fn engine(&self) -> &Engine<SvmChain> {
+        &self.engine
+    }
+
+    /// The fee payer a client must name in its transaction.
+    fn supported_extra(&self) -> Option<x402_protocol::v2::JsonObject> {
+        let fee_payer = self.engine.chain().fee_payers.first()?;
+        let mut extra = x402_protocol::v2::JsonObject::new();
+        extra.insert(
+            "feePayer".into(),
+            Value::String(fee_payer.pubkey().to_string()),
+        );
+        Some(extra)
+    }
+}

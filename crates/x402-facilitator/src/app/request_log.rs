@@ -1,0 +1,193 @@
+//! One log line and the request metrics per `/verify` or `/settle`, with `x402_version`,
+//! network, scheme, outcome, reason, payer and transaction; the request id.
+
+use super::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Endpoint {
+    Verify,
+    Settle,
+}
+
+impl Endpoint {
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Endpoint::Verify => "verify",
+            Endpoint::Settle => "settle",
+        }
+    }
+}
+
+/// How a request ended, as its log line and the `outcome` label say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Outcome {
+    /// Verify: the payment is valid.
+    Valid,
+    /// A protocol refusal of the payment (the payer's fault, or a flag or policy).
+    Invalid,
+    /// Not a request (4xx), or past a rate limit.
+    Rejected,
+    /// Settle: settled on chain.
+    Success,
+    /// Settle: sent, outcome not known yet.
+    Pending,
+    /// Settle: failed on chain or on the facilitator's side.
+    Failed,
+}
+
+impl Outcome {
+    /// The label text.
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Valid => "valid",
+            Outcome::Invalid => "invalid",
+            Outcome::Rejected => "rejected",
+            Outcome::Success => "success",
+            Outcome::Pending => "pending",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// What the log line (and the metrics) of one request say.
+#[derive(Clone)]
+pub(super) struct RequestLog {
+    pub(super) request_id: String,
+    pub(super) endpoint: Endpoint,
+    pub(super) started: Instant,
+    pub(super) version: Option<X402Version>,
+    pub(super) network: String,
+    /// `network` when configured, `other` otherwise (metric label).
+    pub(super) network_metric: String,
+    pub(super) scheme: String,
+    /// The caller's `User-Agent`: which resource servers still send v1.
+    pub(super) user_agent: String,
+}
+
+impl RequestLog {
+    /// The `network` metric label: the configured id, or `other` before or without one.
+    pub(super) fn metric_network(&self) -> String {
+        if self.network_metric.is_empty() {
+            "other".to_owned()
+        } else {
+            self.network_metric.clone()
+        }
+    }
+
+    /// Counts a settlement that failed on our side (both versions): what a deployment's
+    /// rollback watch and the alert rules read, since the breaker sees v2 only.
+    pub(super) fn count_facilitator_failure(&self, settlement: &Settlement) {
+        if !is_facilitator_failure(settlement) {
+            return;
+        }
+        let network = self.metric_network();
+        metrics::counter!(
+            telemetry::SETTLEMENT_FAILURES,
+            "x402_version" => self.version.map(|v| v.label()).unwrap_or("unknown"),
+            "network" => network,
+            "reason" => settlement.reason.map(Reason::as_str).unwrap_or("unknown"),
+        )
+        .increment(1);
+    }
+
+    pub(super) fn finish(
+        &self,
+        outcome: Outcome,
+        reason: Option<Reason>,
+        payer: Option<&str>,
+        tx: Option<&str>,
+    ) {
+        let elapsed = self.started.elapsed();
+        let latency_ms = elapsed.as_secs_f64() * 1000.0;
+        let version = self.version.map(|v| v.label()).unwrap_or("unknown");
+        let message = match (self.endpoint, outcome) {
+            (Endpoint::Settle, Outcome::Success) => "Settlement successful",
+            (Endpoint::Settle, Outcome::Pending) => "Settlement pending",
+            (Endpoint::Settle, Outcome::Failed) => "Settlement failed",
+            (Endpoint::Settle, _) => "Settlement refused",
+            (Endpoint::Verify, Outcome::Valid) => "Verification succeeded",
+            (Endpoint::Verify, _) => "Verification refused",
+        };
+        let outcome = outcome.as_str();
+        tracing::info!(
+            request_id = %self.request_id,
+            endpoint = self.endpoint.name(),
+            x402_version = version,
+            network = %self.network,
+            scheme = %self.scheme,
+            outcome,
+            reason = reason.map(|r| r.as_str()).unwrap_or(""),
+            payer = payer.unwrap_or(""),
+            transaction = tx.unwrap_or(""),
+            user_agent = %self.user_agent,
+            latency_ms,
+            "{message}"
+        );
+        let network = self.metric_network();
+        let scheme = if self.scheme == "exact" {
+            "exact"
+        } else {
+            "other"
+        };
+        metrics::counter!(
+            telemetry::REQUESTS,
+            "endpoint" => self.endpoint.name(),
+            "x402_version" => version,
+            "network" => network.clone(),
+            "scheme" => scheme,
+            "outcome" => outcome,
+        )
+        .increment(1);
+        metrics::histogram!(
+            telemetry::REQUEST_DURATION,
+            "endpoint" => self.endpoint.name(),
+            "x402_version" => version,
+            "network" => network.clone(),
+        )
+        .record(elapsed.as_secs_f64());
+        if self.endpoint == Endpoint::Settle && self.version.is_some() {
+            metrics::counter!(
+                telemetry::SETTLEMENTS,
+                "x402_version" => version,
+                "network" => network,
+                "result" => outcome,
+            )
+            .increment(1);
+        }
+    }
+}
+
+/// The caller's `User-Agent`, printable ASCII only and at most 200 characters.
+pub(super) fn user_agent(headers: &HeaderMap) -> String {
+    headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.chars()
+                .filter(|c| c.is_ascii_graphic() || *c == ' ')
+                .take(200)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub(super) fn request_id(headers: &HeaderMap, state: &AppState) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| state.next_request_id())
+}
+
+pub(super) fn with_request_id(mut response: Response, request_id: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}

@@ -1,0 +1,230 @@
+//! The ledger against both stores: the embedded SQLite file and the local PostgreSQL.
+
+use super::*;
+
+#[test]
+fn a_ledger_location_names_host_or_file_and_never_the_password() {
+    assert_eq!(
+        location_of("postgres://facilitator:s3cret@db.internal:5432/x402?sslmode=require"),
+        "PostgreSQL at db.internal:5432/x402"
+    );
+    assert_eq!(
+        location_of("sqlite://x402-ledger.db?mode=rwc"),
+        "SQLite file x402-ledger.db"
+    );
+    assert!(!location_of("postgresql://u:p@h/d").contains(":p"));
+}
+
+#[tokio::test]
+async fn an_unreachable_ledger_is_named_in_the_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://x402:hunter2@127.0.0.1:{port}/ledger");
+    let error = Ledger::connect(&url).await.err().expect("nothing listens");
+    let text = error.to_string();
+    assert!(text.contains(&format!("127.0.0.1:{port}/ledger")), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+/// Removes a test database with its WAL and shared-memory files (nothing left in /tmp).
+fn remove_sqlite(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = std::fs::remove_file(name);
+    }
+}
+
+fn temp_sqlite() -> (String, std::path::PathBuf) {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "x402-ledger-unit-{}-{}-{}.db",
+        std::process::id(),
+        now_millis(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    (format!("sqlite://{}?mode=rwc", path.display()), path)
+}
+
+fn new_entry(key: &str) -> NewEntry {
+    NewEntry {
+        network: "eip155:84532".into(),
+        payment_key: key.into(),
+        digest: format!("digest-{key}"),
+        x402_version: 2,
+        payer: "0xpayer".into(),
+        signer: "0xsigner".into(),
+        valid_before: 2_000_000_000,
+    }
+}
+
+fn signed(nonce: u64) -> Result<SignedTransaction, String> {
+    Ok(SignedTransaction {
+        hash: format!("0xhash{nonce}"),
+        raw: format!("0xraw{nonce}"),
+        prelude: None,
+    })
+}
+
+#[tokio::test]
+async fn nonces_are_consecutive_and_duplicates_take_none() {
+    let (url, path) = temp_sqlite();
+    let ledger = Ledger::connect(&url).await.expect("ledger");
+    let first = ledger.record_signed(&new_entry("a"), None, 1, signed).await;
+    assert!(matches!(first, Err(RecordError::NeedsChainNonce)));
+    let (claim, mismatch) = ledger
+        .record_signed(&new_entry("a"), Some(7), 1, signed)
+        .await
+        .expect("recorded");
+    assert!(mismatch.is_none());
+    let Claim::Recorded(a) = claim else {
+        panic!("not recorded")
+    };
+    assert_eq!(a.tx_nonce, 7);
+    let (claim, _) = ledger
+        .record_signed(&new_entry("a"), None, 1, signed)
+        .await
+        .expect("read back");
+    let Claim::Existing(again) = claim else {
+        panic!("recorded twice")
+    };
+    assert_eq!(again.tx_hash, "0xhash7");
+    let (claim, _) = ledger
+        .record_signed(&new_entry("b"), None, 2, signed)
+        .await
+        .expect("recorded");
+    let Claim::Recorded(b) = claim else {
+        panic!("not recorded")
+    };
+    assert_eq!(b.tx_nonce, 8, "the duplicate gave its nonce back");
+    assert_eq!(
+        ledger
+            .next_nonce("eip155:84532", "0xsigner")
+            .await
+            .expect("read"),
+        Some(10)
+    );
+    // The chain ahead of the ledger wins and is reported.
+    let (claim, mismatch) = ledger
+        .record_signed(&new_entry("c"), Some(15), 1, signed)
+        .await
+        .expect("recorded");
+    assert_eq!(
+        mismatch,
+        Some(NonceMismatch {
+            ledger: 10,
+            chain: 15
+        })
+    );
+    let Claim::Recorded(c) = claim else {
+        panic!("not recorded")
+    };
+    assert_eq!(c.tx_nonce, 15);
+    remove_sqlite(&path);
+}
+
+#[tokio::test]
+async fn a_failed_signature_allocates_nothing() {
+    let (url, path) = temp_sqlite();
+    let ledger = Ledger::connect(&url).await.expect("ledger");
+    let refused = ledger
+        .record_signed(&new_entry("a"), Some(3), 1, |_| Err("no key".into()))
+        .await;
+    assert!(matches!(refused, Err(RecordError::Signing(_))));
+    assert_eq!(
+        ledger
+            .next_nonce("eip155:84532", "0xsigner")
+            .await
+            .expect("read"),
+        None
+    );
+    assert!(ledger
+        .entry("eip155:84532", "a")
+        .await
+        .expect("read")
+        .is_none());
+    remove_sqlite(&path);
+}
+
+#[tokio::test]
+async fn replacement_keeps_every_hash_and_only_one_caller_wins() {
+    let (url, path) = temp_sqlite();
+    let ledger = Ledger::connect(&url).await.expect("ledger");
+    let (claim, _) = ledger
+        .record_signed(&new_entry("a"), Some(0), 1, signed)
+        .await
+        .expect("recorded");
+    let Claim::Recorded(a) = claim else {
+        panic!("not recorded")
+    };
+    let (replaced, _) = ledger
+        .replace_transaction(&a, Some(5), 1, signed)
+        .await
+        .expect("store up")
+        .expect("replaced");
+    assert_eq!(
+        replaced.tx_hashes,
+        vec!["0xhash0".to_owned(), "0xhash5".to_owned()]
+    );
+    // A second replacement from the stale view loses.
+    assert!(ledger
+        .replace_transaction(&a, None, 1, signed)
+        .await
+        .expect("store up")
+        .is_none());
+    let stored = ledger
+        .entry("eip155:84532", "a")
+        .await
+        .expect("read")
+        .expect("entry");
+    assert_eq!(stored.tx_hashes, replaced.tx_hashes);
+    assert!(!ledger
+        .finish(&a, EntryState::Confirmed, "{}")
+        .await
+        .expect("up"));
+    assert!(ledger
+        .finish(&replaced, EntryState::Confirmed, "{}")
+        .await
+        .expect("up"));
+    assert_eq!(
+        ledger
+            .count_by_state("eip155:84532", EntryState::Confirmed)
+            .await
+            .expect("up"),
+        1
+    );
+    remove_sqlite(&path);
+}
+
+#[tokio::test]
+async fn payment_ids_bind_once() {
+    let (url, path) = temp_sqlite();
+    let ledger = Ledger::connect(&url).await.expect("ledger");
+    assert_eq!(
+        ledger.bind_payment_id("id-1", "d1").await.expect("up"),
+        "d1"
+    );
+    assert_eq!(
+        ledger.bind_payment_id("id-1", "d1").await.expect("up"),
+        "d1"
+    );
+    assert_eq!(
+        ledger.bind_payment_id("id-1", "d2").await.expect("up"),
+        "d1"
+    );
+    ledger.release_payment_id("id-1", "d1").await.expect("up");
+    assert_eq!(
+        ledger.bind_payment_id("id-1", "d2").await.expect("up"),
+        "d2"
+    );
+    remove_sqlite(&path);
+}
+
+#[tokio::test]
+async fn unsupported_urls_are_named() {
+    let refused = Ledger::connect("mysql://root@localhost/x").await;
+    assert!(matches!(refused, Err(LedgerError::UnsupportedUrl(s)) if s == "mysql"));
+}

@@ -1,0 +1,26 @@
+//! The one settlement engine of the facilitator, shared by every chain.
+//!
+//! A chain crate implements [`ChainOps`] once per chain (send, status, optionally a pool
+//! lookup and its own replacement of a transaction that can never land) and
+//! [`SchemeOps`] once per scheme (the payment's key, check-sign-and-record); [`Engine`]
+//! runs the state machine on the ledger: resume what is known,
+//! record before anything is sent, confirm, write the outcome down, reconcile what a crash
+//! or an outage left open. The answers every chain gives from a ledger entry
+//! ([`answers`]), the record format of final answers ([`record`]), RPC endpoint failover
+//! ([`failover`]) and the metric catalogue ([`metric`]) live here too, so a chain crate
+//! cannot give them another shape.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod answers;
+mod engine;
+pub mod failover;
+pub mod metric;
+mod ops;
+pub mod record;
+mod scheme;
+
+pub use engine::{note_replacement, poll, Engine};
+pub use ops::{ChainOps, Draft, NotRecorded, Polling, SchemeOps, Sent, Status};
+pub use scheme::{EngineScheme, OnEngine};
