@@ -6,6 +6,7 @@
 //! `docs/operations.md`).
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::RwLock;
 use std::time::SystemTime;
 
@@ -14,7 +15,57 @@ use serde_json::{json, Value};
 use x402_protocol::networks;
 use x402_protocol::{ChainId, X402Version};
 
-use crate::config::VersionSupport;
+/// Which protocol versions are served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VersionSupport {
+    /// v1 requests accepted.
+    pub v1: bool,
+    /// v2 requests accepted.
+    pub v2: bool,
+}
+
+impl VersionSupport {
+    /// Parses `v1,v2`, `v1` or `v2` (spaces and case ignored).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut support = VersionSupport {
+            v1: false,
+            v2: false,
+        };
+        for part in text.split(',').map(|p| p.trim().to_ascii_lowercase()) {
+            match part.as_str() {
+                "v1" | "1" => support.v1 = true,
+                "v2" | "2" => support.v2 = true,
+                other => {
+                    return Err(format!(
+                        "unknown version {other:?}; expected v1, v2 or v1,v2"
+                    ))
+                }
+            }
+        }
+        if !support.v1 && !support.v2 {
+            return Err("at least one of v1, v2 must be enabled".into());
+        }
+        Ok(support)
+    }
+
+    /// Whether `version` is served.
+    pub fn allows(&self, version: X402Version) -> bool {
+        match version {
+            X402Version::V1 => self.v1,
+            X402Version::V2 => self.v2,
+        }
+    }
+}
+
+impl fmt::Display for VersionSupport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.v1, self.v2) {
+            (true, true) => f.write_str("v1,v2"),
+            (true, false) => f.write_str("v1"),
+            _ => f.write_str("v2"),
+        }
+    }
+}
 
 /// The table of on/off flags: one line a flag (its field, environment key, default and
 /// meaning). The field of [`Flags`] and [`FlagUpdate`], the default, the `/flags` entry,
