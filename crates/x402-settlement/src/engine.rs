@@ -14,7 +14,7 @@ use x402_protocol::{digest_matches, Payment, Reason, ReconcileReport, Settlement
 
 use crate::answers::{ledger_refusal, pending_answer, recorded_answer, settle_entry};
 use crate::metric;
-use crate::ops::{ChainOps, Draft, NotRecorded, Polling, SchemeOps, Sent, Status};
+use crate::ops::{ChainOps, Draft, NotRecorded, Polling, Recording, SchemeOps, Sent, Status};
 
 /// How many open entries one reconcile pass looks at.
 const RECONCILE_BATCH: u32 = 1000;
@@ -83,7 +83,12 @@ impl<C: ChainOps> Engine<C> {
         payment: &Payment,
         draft: &Draft,
     ) -> Settlement {
-        match scheme.check_and_record(&self.ledger, payment, draft).await {
+        let recording = Recording {
+            ledger: &self.ledger,
+            payment,
+            draft,
+        };
+        match scheme.check_and_record(recording).await {
             Ok(Claim::Recorded(entry)) => self.drive(entry, true).await,
             // A concurrent request (here or on another instance) recorded it first.
             Ok(Claim::Existing(entry)) => self.resume(scheme, entry, &draft.digest).await,

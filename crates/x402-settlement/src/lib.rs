@@ -22,5 +22,5 @@ pub mod record;
 mod scheme;
 
 pub use engine::{note_replacement, poll, Engine};
-pub use ops::{ChainOps, Draft, NotRecorded, Polling, SchemeOps, Sent, Status};
+pub use ops::{ChainOps, Draft, NotRecorded, Polling, Recording, SchemeOps, Sent, Status};
 pub use scheme::{EngineScheme, OnEngine};

@@ -38,7 +38,18 @@ impl Draft {
     }
 }
 
-/// Why [`ChainOps::check_and_record`] recorded nothing.
+/// What [`SchemeOps::check_and_record`] works on.
+#[derive(Clone, Copy)]
+pub struct Recording<'a> {
+    /// The ledger to record into.
+    pub ledger: &'a Ledger,
+    /// The payment to check, sign and record.
+    pub payment: &'a Payment,
+    /// The entry's parts the engine knows.
+    pub draft: &'a Draft,
+}
+
+/// Why [`SchemeOps::check_and_record`] recorded nothing.
 #[derive(Debug)]
 pub enum NotRecorded {
     /// The payment failed its check. It may be a duplicate racing its original (which
@@ -151,15 +162,24 @@ pub trait SchemeOps: Send + Sync {
     /// The payer the payload names (no I/O, no signature check).
     fn claimed_payer(&self, payment: &Payment) -> Option<String>;
 
+    /// What a passed check established.
+    type Checked: Send;
+
     /// Checks a payment without moving funds; every refusal is a [`Verdict`].
-    async fn verify(&self, payment: &Payment) -> Verdict;
+    async fn check(&self, payment: &Payment) -> Result<Self::Checked, Verdict>;
+
+    /// The payer a passed check established.
+    fn payer(checked: &Self::Checked) -> String;
+
+    /// The verify answer: the check's verdict, naming the payer.
+    async fn verify(&self, payment: &Payment) -> Verdict {
+        match self.check(payment).await {
+            Ok(checked) => Verdict::valid(Self::payer(&checked)),
+            Err(verdict) => verdict,
+        }
+    }
 
     /// Checks the payment again, signs what settles it and records the signed bytes in
     /// the ledger in one step, before anything is sent.
-    async fn check_and_record(
-        &self,
-        ledger: &Ledger,
-        payment: &Payment,
-        draft: &Draft,
-    ) -> Result<Claim, NotRecorded>;
+    async fn check_and_record(&self, recording: Recording<'_>) -> Result<Claim, NotRecorded>;
 }

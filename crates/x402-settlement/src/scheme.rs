@@ -16,7 +16,7 @@ pub trait EngineScheme: SchemeOps + 'static {
     type Chain: ChainOps;
 
     /// The scheme's name, e.g. `exact`.
-    fn name(&self) -> &str;
+    const NAME: &'static str;
 
     /// The engine of the network it runs on.
     fn engine(&self) -> &Engine<Self::Chain>;
@@ -33,7 +33,7 @@ pub struct OnEngine<S>(pub S);
 #[async_trait]
 impl<S: EngineScheme> Scheme for OnEngine<S> {
     fn scheme(&self) -> &str {
-        self.0.name()
+        S::NAME
     }
 
     fn network(&self) -> &ChainId {

@@ -30,8 +30,8 @@ use x402_protocol::{
 };
 use x402_settlement::answers::{ledger_refusal, pending_answer, rpc_refusal};
 use x402_settlement::{
-    metric, ChainOps, Draft, Engine, EngineScheme, NotRecorded, OnEngine, Polling, SchemeOps, Sent,
-    Status,
+    metric, ChainOps, Draft, Engine, EngineScheme, NotRecorded, OnEngine, Polling, Recording,
+    SchemeOps, Sent, Status,
 };
 
 use crate::config::EvmOptions;

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::Value;
 use solana_signer::Signer;
-use x402_ledger::{Claim, Ledger, SignedTransaction};
+use x402_ledger::{Claim, SignedTransaction};
 use x402_protocol::{Payment, Reason, Verdict};
 use x402_settlement::answers::ledger_refusal;
-use x402_settlement::{Draft, Engine, EngineScheme, NotRecorded, SchemeOps};
+use x402_settlement::{Engine, EngineScheme, NotRecorded, Recording, SchemeOps};
 
-use crate::check::{claimed_payer, payload_transaction};
+use crate::check::{claimed_payer, payload_transaction, Ready};
 use crate::SvmChain;
 
 /// `exact` on one SVM network.
@@ -36,19 +36,18 @@ impl SchemeOps for ExactSvm {
         claimed_payer(payment)
     }
 
-    async fn verify(&self, payment: &Payment) -> Verdict {
-        match self.engine.chain().check(payment).await {
-            Ok(ready) => Verdict::valid(ready.payer),
-            Err(verdict) => verdict,
-        }
+    type Checked = Ready;
+
+    async fn check(&self, payment: &Payment) -> Result<Ready, Verdict> {
+        self.engine.chain().check(payment).await
     }
 
-    async fn check_and_record(
-        &self,
-        ledger: &Ledger,
-        payment: &Payment,
-        draft: &Draft,
-    ) -> Result<Claim, NotRecorded> {
+    fn payer(ready: &Ready) -> String {
+        ready.payer.clone()
+    }
+
+    async fn check_and_record(&self, to: Recording<'_>) -> Result<Claim, NotRecorded> {
+        let (ledger, payment, draft) = (to.ledger, to.payment, to.draft);
         let ready = self
             .engine
             .chain()
@@ -70,10 +69,7 @@ impl SchemeOps for ExactSvm {
 
 impl EngineScheme for ExactSvm {
     type Chain = SvmChain;
-
-    fn name(&self) -> &str {
-        "exact"
-    }
+    const NAME: &'static str = "exact";
 
     fn engine(&self) -> &Engine<SvmChain> {
         &self.engine

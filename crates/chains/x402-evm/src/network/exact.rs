@@ -40,19 +40,22 @@ impl SchemeOps for ExactEvm {
         Some(auth.from.to_checksum(None))
     }
 
-    async fn verify(&self, payment: &Payment) -> Verdict {
-        match self.chain().check(payment, None, false).await {
-            Ok(checked) => Verdict::valid(checked.payer.to_checksum(None)),
-            Err(verdict) => verdict,
-        }
+    type Checked = check::Checked;
+
+    async fn check(&self, payment: &Payment) -> Result<check::Checked, Verdict> {
+        self.chain().check(payment, None, false).await
     }
 
-    async fn check_and_record(
-        &self,
-        ledger: &Ledger,
-        payment: &Payment,
-        draft: &Draft,
-    ) -> Result<Claim, NotRecorded> {
+    fn payer(checked: &check::Checked) -> String {
+        checked.payer.to_checksum(None)
+    }
+
+    async fn check_and_record(&self, recording: Recording<'_>) -> Result<Claim, NotRecorded> {
+        let Recording {
+            ledger,
+            payment,
+            draft,
+        } = recording;
         let chain = self.chain();
         let signer = chain.pick_signer();
         signer.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -66,10 +69,7 @@ impl SchemeOps for ExactEvm {
 
 impl EngineScheme for ExactEvm {
     type Chain = EvmChain;
-
-    fn name(&self) -> &str {
-        "exact"
-    }
+    const NAME: &'static str = "exact";
 
     fn engine(&self) -> &Engine<EvmChain> {
         &self.engine
