@@ -68,7 +68,7 @@ export async function anvilWithUsdc(extraArgs, amount, payer) {
   const anvil = spawn(path.join(js, "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"), ["--host", "127.0.0.1", "--port", "0", "--chain-id", "84532", ...extraArgs], { stdio: ["ignore", "pipe", "ignore"] });
   const [, address] = await waitLine(anvil, /Listening on (\S+)/);
   const rpcUrl = `http://${address}`;
-  const artifact = JSON.parse(fs.readFileSync(path.resolve(here, "../tests/contracts/TestUSDC.json"), "utf8"));
+  const artifact = JSON.parse(fs.readFileSync(path.resolve(here, "../crates/x402-testkit/contracts/TestUSDC.json"), "utf8"));
   await rpc(rpcUrl, "anvil_setCode", [USDC, artifact.contracts.TestUSDC.deployedBytecode]);
   const minter = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"; // anvil account 0, unlocked
   const mintData = "0x40c10f19" + payer.slice(2).toLowerCase().padStart(64, "0") + amount.toString(16).padStart(64, "0");

@@ -1,5 +1,5 @@
 // Compiles the Solidity sources with solc from npm and writes the committed artifacts:
-// - tests/contracts/TestUSDC.sol -> tests/contracts/TestUSDC.json (test token, wallet, factory),
+// - crates/x402-testkit/contracts/TestUSDC.sol -> crates/x402-testkit/contracts/TestUSDC.json (test token, wallet, factory),
 //   loaded by the Rust tests and the `dev` command;
 // - crates/chains/x402-evm/contracts/{Erc6492Probe,Eip3009VerifyProbe}.sol -> *.hex (creation
 //   code the EVM crate embeds for deployless checks in one eth_call).
@@ -32,7 +32,7 @@ function compile(file) {
   return output.contracts[name];
 }
 
-const testDir = path.resolve(here, "../contracts");
+const testDir = path.resolve(here, "../../crates/x402-testkit/contracts");
 const artifact = { compiler: `solc ${solc.version()}`, optimizer_runs: 200, contracts: {} };
 for (const [contract, out] of Object.entries(compile(path.join(testDir, "TestUSDC.sol")))) {
   artifact.contracts[contract] = {
@@ -41,7 +41,7 @@ for (const [contract, out] of Object.entries(compile(path.join(testDir, "TestUSD
   };
 }
 fs.writeFileSync(path.join(testDir, "TestUSDC.json"), JSON.stringify(artifact, null, 2) + "\n");
-console.log("wrote tests/contracts/TestUSDC.json with", Object.keys(artifact.contracts).join(", "));
+console.log("wrote crates/x402-testkit/contracts/TestUSDC.json with", Object.keys(artifact.contracts).join(", "));
 
 const probeDir = path.resolve(here, "../../crates/chains/x402-evm/contracts");
 for (const name of ["Erc6492Probe", "Eip3009VerifyProbe"]) {

@@ -1,334 +1,66 @@
-//! The local demo chain: an anvil node with our EIP-3009 test token.
+//! The demo: the facilitator on a local anvil node with our EIP-3009 test token.
 //!
 //! Runs only when asked (`x402-facilitator dev`); a production start never falls back
-//! to it. The same [`LocalChain`] drives the integration tests, so the demo and the
-//! tests exercise one code path.
+//! to it. The local chain is the test kit's ([`LocalChain`], `x402-testkit`): the demo,
+//! the chain crate's own tests and the service's tests pay on one chain set-up.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
-use tokio::process::{Child, Command};
 
 use crate::config::{ChainOptions, DEFAULT_DRAIN_TIMEOUT, DEFAULT_RECEIPT_TIMEOUT};
 use crate::config::{Config, LogFormat, NetworkConfig, Secret};
 use crate::flags::Flags;
 use x402_protocol::{ChainFamily, ChainId};
 
-/// The compiled test token (source: tests/contracts/TestUSDC.sol).
-const ARTIFACT: &str = include_str!("../../../tests/contracts/TestUSDC.json");
+pub use x402_testkit::anvil::{find_anvil, LocalChain, BASE_SEPOLIA_USDC, DEV_ACCOUNTS};
 
-/// Base Sepolia USDC, where the official SDKs' default asset table points.
-pub const BASE_SEPOLIA_USDC: &str = "0x036CbD53842c5426634e7929541eC2318f3dCF7e";
-
-/// anvil's well-known development accounts (public test keys, funded only on anvil).
-pub const DEV_ACCOUNTS: [(&str, &str); 4] = [
-    (
-        "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
-        "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
-    ),
-    (
-        "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
-        "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-    ),
-    (
-        "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
-        "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3d71b5d6c8bd0ba8",
-    ),
-    (
-        "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
-        "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
-    ),
-];
-
-/// Why the local chain could not be used.
+/// Why the demo could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
-    /// anvil not found.
-    #[error("anvil not found: run `npm ci` in tests/js or set ANVIL_BIN")]
-    NoAnvil,
-    /// anvil did not start.
-    #[error("anvil failed to start: {0}")]
-    Start(String),
-    /// An RPC call to anvil failed.
-    #[error("anvil RPC {method} failed: {message}")]
-    Rpc {
-        /// Method.
-        method: String,
-        /// Error.
-        message: String,
-    },
-    /// The artifact is unreadable.
-    #[error("test token artifact: {0}")]
-    Artifact(String),
+    /// The local chain could not be used.
+    #[error(transparent)]
+    Chain(#[from] x402_testkit::anvil::ChainError),
     /// The facilitator failed.
     #[error(transparent)]
     Facilitator(#[from] crate::StartError),
 }
 
-/// Finds the anvil binary: `ANVIL_BIN`, then the npm package under `tests/js`, then PATH.
-pub fn find_anvil() -> Option<PathBuf> {
-    if let Ok(path) = std::env::var("ANVIL_BIN") {
-        return Some(PathBuf::from(path));
-    }
-    let relative = "tests/js/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil";
-    let mut dir = std::env::current_dir().ok();
-    while let Some(d) = dir {
-        let candidate = d.join(relative);
-        if candidate.exists() {
-            return Some(candidate);
-        }
-        dir = d.parent().map(PathBuf::from);
-    }
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(relative);
-    if manifest.exists() {
-        return Some(manifest);
-    }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("anvil"))
-            .find(|p| p.exists())
-    })
-}
-
-/// A running anvil, killed on drop.
-pub struct LocalChain {
-    child: Child,
-    /// HTTP RPC URL.
-    pub rpc_url: String,
-    /// Numeric chain id.
-    pub chain_id: u64,
-    /// A SQLite ledger file of this chain's own (a ledger's nonces belong to one chain's
-    /// history; a fresh dev chain must not inherit another one's), in a temporary
-    /// directory removed on drop.
-    pub ledger_path: PathBuf,
-    http: reqwest::Client,
-}
-
-impl Drop for LocalChain {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-        if let Some(dir) = self.ledger_path.parent() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
-/// ABI word of an address.
-fn word_address(address: &str) -> String {
-    format!(
-        "{:0>64}",
-        address.trim_start_matches("0x").to_ascii_lowercase()
-    )
-}
-
-/// ABI word of a number.
-fn word_u128(value: u128) -> String {
-    format!("{value:064x}")
-}
-
-impl LocalChain {
-    /// Starts anvil on a free loopback port with `chain_id` and any extra flags.
-    pub async fn start(chain_id: u64, extra_args: &[&str]) -> Result<LocalChain, DevError> {
-        let anvil = find_anvil().ok_or(DevError::NoAnvil)?;
-        let mut child = Command::new(anvil)
-            .args(["--host", "127.0.0.1", "--port", "0", "--chain-id"])
-            .arg(chain_id.to_string())
-            .args(extra_args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| DevError::Start(e.to_string()))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| DevError::Start("no stdout".into()))?;
-        let mut lines = BufReader::new(stdout).lines();
-        let address = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(rest) = line.trim().strip_prefix("Listening on ") {
-                    return Some(rest.trim().to_owned());
-                }
-            }
-            None
-        })
-        .await
-        .ok()
-        .flatten()
-        .ok_or_else(|| DevError::Start("anvil printed no listening address".into()))?;
-        // Keep draining stdout so anvil never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        // In a directory of its own: removing the directory on drop also keeps a facilitator
-        // process that is still shutting down from creating the file again.
-        let ledger_dir = std::env::temp_dir().join(format!(
-            "x402-dev-ledger-{}-{}-{stamp}",
-            std::process::id(),
-            address.replace([':', '.'], "_")
-        ));
-        std::fs::create_dir_all(&ledger_dir).map_err(|e| DevError::Start(e.to_string()))?;
-        let ledger_path = ledger_dir.join("ledger.db");
-        Ok(LocalChain {
-            child,
-            rpc_url: format!("http://{address}"),
-            chain_id,
-            ledger_path,
-            http: reqwest::Client::new(),
-        })
-    }
-
-    /// Stops the node (tests use it to cut the facilitator's RPC).
-    pub async fn stop(&mut self) {
-        let _ = self.child.kill().await;
-    }
-
-    /// One JSON-RPC call.
-    pub async fn rpc(&self, method: &str, params: Value) -> Result<Value, DevError> {
-        let fail = |message: String| DevError::Rpc {
-            method: method.to_owned(),
-            message,
-        };
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let answer: Value = self
-            .http
-            .post(&self.rpc_url)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| fail(e.to_string()))?
-            .json()
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        if let Some(error) = answer.get("error") {
-            return Err(fail(error.to_string()));
-        }
-        Ok(answer.get("result").cloned().unwrap_or(Value::Null))
-    }
-
-    /// Places the test token's runtime code at `address`.
-    pub async fn install_token(&self, address: &str) -> Result<(), DevError> {
-        self.install_contract("TestUSDC", address).await
-    }
-
-    /// Places the runtime code of test contract `name` (one without constructor state, such
-    /// as `TestUSDC` or `TestWalletFactory`) at `address`.
-    pub async fn install_contract(&self, name: &str, address: &str) -> Result<(), DevError> {
-        let artifact: Value =
-            serde_json::from_str(ARTIFACT).map_err(|e| DevError::Artifact(e.to_string()))?;
-        let code = artifact["contracts"][name]["deployedBytecode"]
-            .as_str()
-            .ok_or_else(|| DevError::Artifact(format!("no {name} deployedBytecode")))?;
-        self.rpc("anvil_setCode", json!([address, code])).await?;
-        Ok(())
-    }
-
-    /// Deploys the EIP-1271 test wallet owned by `owner`; returns its address.
-    pub async fn deploy_wallet(&self, owner: &str) -> Result<String, DevError> {
-        let artifact: Value =
-            serde_json::from_str(ARTIFACT).map_err(|e| DevError::Artifact(e.to_string()))?;
-        let code = artifact["contracts"]["TestWallet"]["bytecode"]
-            .as_str()
-            .ok_or_else(|| DevError::Artifact("no TestWallet bytecode".into()))?;
-        let data = format!("{code}{}", word_address(owner));
-        let hash = self
-            .rpc(
-                "eth_sendTransaction",
-                json!([{"from": DEV_ACCOUNTS[0].0, "data": data, "gas": "0x200000"}]),
-            )
-            .await?;
-        let receipt = self.receipt(&hash).await?;
-        receipt["contractAddress"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| DevError::Start("wallet deployment has no address".into()))
-    }
-
-    async fn receipt(&self, hash: &Value) -> Result<Value, DevError> {
-        for _ in 0..2000 {
-            let receipt = self.rpc("eth_getTransactionReceipt", json!([hash])).await?;
-            if !receipt.is_null() {
-                return Ok(receipt);
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        Err(DevError::Start("transaction not mined".into()))
-    }
-
-    /// Mints test tokens to `to` (from anvil's first account).
-    pub async fn mint(&self, token: &str, to: &str, amount: u128) -> Result<(), DevError> {
-        let data = format!("0x40c10f19{}{}", word_address(to), word_u128(amount));
-        let hash = self
-            .rpc(
-                "eth_sendTransaction",
-                json!([{"from": DEV_ACCOUNTS[0].0, "to": token, "data": data, "gas": "0x100000"}]),
-            )
-            .await?;
-        self.receipt(&hash).await?;
-        Ok(())
-    }
-
-    /// Token balance of `owner`.
-    pub async fn balance_of(&self, token: &str, owner: &str) -> Result<u128, DevError> {
-        let data = format!("0x70a08231{}", word_address(owner));
-        let answer = self
-            .rpc("eth_call", json!([{"to": token, "data": data}, "latest"]))
-            .await?;
-        let text = answer.as_str().unwrap_or("0x0").trim_start_matches("0x");
-        let text = text.trim_start_matches('0');
-        if text.is_empty() {
-            return Ok(0);
-        }
-        u128::from_str_radix(text, 16).map_err(|e| DevError::Rpc {
-            method: "balanceOf".into(),
-            message: e.to_string(),
-        })
-    }
-
-    /// A facilitator configuration that serves this chain with `signer_key`.
-    pub fn facilitator_config(&self, signer_key: &str, port: u16) -> Config {
-        Config {
-            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            port,
-            networks: vec![NetworkConfig {
-                chain_id: ChainId::eip155(self.chain_id),
-                family: ChainFamily::Evm,
-                rpc_urls: vec![Secret::new(self.rpc_url.clone())],
-                signer_keys: vec![Secret::new(signer_key)],
-                signer_keys_from: "dev".into(),
-                // The test token stands at Base Sepolia's USDC address.
-                assets: crate::config::AssetPolicy::Listed(vec![BASE_SEPOLIA_USDC.to_owned()]),
-                min_amount: 1,
-                receipt_timeout: DEFAULT_RECEIPT_TIMEOUT,
-                min_signer_balance: x402_evm::config::DEFAULT_MIN_SIGNER_BALANCE,
-                rpc_timeout: crate::config::DEFAULT_RPC_TIMEOUT,
-                schemes: crate::config::default_schemes(),
-                chain: ChainOptions::Evm(x402_evm::EvmOptions::default()),
-            }],
-            log_format: LogFormat::Pretty,
-            flags: Flags::default(),
-            admin_token: None,
-            admin_addr: None,
-            shutdown_grace: Duration::ZERO,
-            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
-            breaker: crate::breaker::BreakerPolicy::default(),
-            limits: crate::config::ServerLimits::default(),
-            rate_limits: crate::config::RateLimits::default(),
-            database_url: Secret::new(format!("sqlite://{}?mode=rwc", self.ledger_path.display())),
-            nonce_fetch_mode: crate::config::NonceFetchMode::Cached,
-            reconcile_interval: crate::config::DEFAULT_RECONCILE_INTERVAL,
-            notices: Vec::new(),
-            v1_deprecation: Default::default(),
-        }
+/// A facilitator configuration that serves `chain` with `signer_key`.
+pub fn facilitator_config(chain: &LocalChain, signer_key: &str, port: u16) -> Config {
+    Config {
+        host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        port,
+        networks: vec![NetworkConfig {
+            chain_id: ChainId::eip155(chain.chain_id),
+            family: ChainFamily::Evm,
+            rpc_urls: vec![Secret::new(chain.rpc_url.clone())],
+            signer_keys: vec![Secret::new(signer_key)],
+            signer_keys_from: "dev".into(),
+            // The test token stands at Base Sepolia's USDC address.
+            assets: crate::config::AssetPolicy::Listed(vec![BASE_SEPOLIA_USDC.to_owned()]),
+            min_amount: 1,
+            receipt_timeout: DEFAULT_RECEIPT_TIMEOUT,
+            min_signer_balance: x402_evm::config::DEFAULT_MIN_SIGNER_BALANCE,
+            rpc_timeout: crate::config::DEFAULT_RPC_TIMEOUT,
+            schemes: crate::config::default_schemes(),
+            chain: ChainOptions::Evm(x402_evm::EvmOptions::default()),
+        }],
+        log_format: LogFormat::Pretty,
+        flags: Flags::default(),
+        admin_token: None,
+        admin_addr: None,
+        shutdown_grace: Duration::ZERO,
+        drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+        breaker: crate::breaker::BreakerPolicy::default(),
+        limits: crate::config::ServerLimits::default(),
+        rate_limits: crate::config::RateLimits::default(),
+        database_url: Secret::new(format!("sqlite://{}?mode=rwc", chain.ledger_path.display())),
+        nonce_fetch_mode: crate::config::NonceFetchMode::Cached,
+        reconcile_interval: crate::config::DEFAULT_RECONCILE_INTERVAL,
+        notices: Vec::new(),
+        v1_deprecation: Default::default(),
     }
 }
 
@@ -373,7 +105,7 @@ pub async fn run(
     chain.install_token(BASE_SEPOLIA_USDC).await?;
     let (payer, payer_key) = DEV_ACCOUNTS[1];
     chain.mint(BASE_SEPOLIA_USDC, payer, 1_000_000_000).await?;
-    let mut config = chain.facilitator_config(DEV_ACCOUNTS[0].1, settings.addr.port());
+    let mut config = facilitator_config(&chain, DEV_ACCOUNTS[0].1, settings.addr.port());
     config.host = settings.addr.ip();
     config.log_format = settings.log_format;
     config.admin_token = settings.admin_token.clone();
