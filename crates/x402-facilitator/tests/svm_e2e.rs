@@ -842,27 +842,18 @@ async fn an_svm_transaction_failing_on_chain_counts_for_the_breaker_the_metric_a
     let before = metrics().await;
     // Twice what the payer holds: a correct node refuses it in simulation.
     let amount = 2_000_000_000;
-    let tx = w
-        .transaction(
-            &w.good_instructions(&w.mint, &TOKEN_PROGRAM, amount),
-            &[&w.payer],
-            None,
-        )
-        .await;
-    let refused = w.post("/settle", &w.body(&tx, &w.mint, amount)).await;
+    let pay = || async {
+        let instructions = w.good_instructions(&w.mint, &TOKEN_PROGRAM, amount);
+        let tx = w.transaction(&instructions, &[&w.payer], None).await;
+        w.post("/settle", &w.body(&tx, &w.mint, amount)).await
+    };
+    let refused = pay().await;
     assert_eq!(
         refused["errorReason"], "invalid_exact_svm_transaction_simulation_failed",
         "{refused}"
     );
     w.proxy.as_ref().unwrap().set(Fault::SimulationPasses);
-    let tx = w
-        .transaction(
-            &w.good_instructions(&w.mint, &TOKEN_PROGRAM, amount),
-            &[&w.payer],
-            None,
-        )
-        .await;
-    let failed = w.post("/settle", &w.body(&tx, &w.mint, amount)).await;
+    let failed = pay().await;
     assert_eq!(failed["success"], false, "{failed}");
     assert_eq!(
         failed["errorReason"], "invalid_exact_svm_transaction_failed",
