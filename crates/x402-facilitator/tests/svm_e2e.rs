@@ -10,7 +10,6 @@ mod fault_proxy;
 mod scratch;
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,17 +19,16 @@ use scratch::{free_port, TempDir};
 use serde_json::{json, Value};
 use solana_instruction::{AccountMeta, Instruction};
 use solana_keypair::Keypair;
-use solana_message::{v0, VersionedMessage};
 use solana_pubkey::Pubkey;
 use solana_signer::Signer;
 use solana_transaction::versioned::VersionedTransaction;
-use tokio::io::AsyncBufReadExt;
 use x402_svm::inspect::build::{
     self, compute_unit_limit as compute_limit, compute_unit_price as compute_price, memo,
 };
 use x402_svm::inspect::{
     associated_token_account, MEMO_PROGRAM, TOKEN_2022_PROGRAM, TOKEN_PROGRAM,
 };
+use x402_testkit::surfnode::{self, SurfNode};
 
 /// The devnet id: the official client knows only mainnet, devnet and testnet ids.
 const DEVNET: &str = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1";
@@ -38,120 +36,6 @@ const DEVNET: &str = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1";
 const FOGO: &str = "solana:CDLtwKnaCoK157uaHQDj4fHu72AyD251";
 /// The official SDK's default devnet USDC mint (created on the local node).
 const USDC_DEVNET: &str = "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU";
-
-struct SurfNode {
-    _child: tokio::process::Child,
-    url: String,
-    http: reqwest::Client,
-}
-
-impl SurfNode {
-    async fn start() -> SurfNode {
-        let binary = std::env::var("X402_SURFNODE").expect(
-            "X402_SURFNODE names the local Solana node binary; scripts/test.sh builds it (tools/surfnode)",
-        );
-        let mut child = tokio::process::Command::new(binary)
-            .args([
-                "--port",
-                &free_port().to_string(),
-                "--ws-port",
-                &free_port().to_string(),
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("surfnode starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = tokio::io::BufReader::new(stdout).lines();
-        let url = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(url) = line.strip_prefix("ready ") {
-                    return Some(url.trim().to_owned());
-                }
-            }
-            None
-        })
-        .await
-        .ok()
-        .flatten()
-        .expect("surfnode prints ready");
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        SurfNode {
-            _child: child,
-            url,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    async fn rpc(&self, method: &str, params: Value) -> Value {
-        let answer: Value = self
-            .http
-            .post(&self.url)
-            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
-            .send()
-            .await
-            .expect("node answers")
-            .json()
-            .await
-            .expect("JSON");
-        assert!(answer.get("error").is_none(), "{method}: {answer}");
-        answer["result"].clone()
-    }
-
-    /// Creates a 6-decimal mint owned by `program` at `mint`.
-    async fn create_mint(&self, mint: &Pubkey, program: &Pubkey) {
-        let mut data = Vec::with_capacity(82);
-        data.extend_from_slice(&1u32.to_le_bytes());
-        data.extend_from_slice(Pubkey::new_unique().as_ref());
-        data.extend_from_slice(&u64::MAX.to_le_bytes());
-        data.push(6);
-        data.push(1);
-        data.extend_from_slice(&0u32.to_le_bytes());
-        data.extend_from_slice(&[0u8; 32]);
-        let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
-        self.rpc(
-            "surfnet_setAccount",
-            json!([mint.to_string(), {"lamports": 1_461_600, "data": hex, "owner": program.to_string(), "executable": false}]),
-        )
-        .await;
-    }
-
-    async fn fund_token(&self, owner: &Pubkey, mint: &Pubkey, program: &Pubkey, amount: u64) {
-        self.rpc(
-            "surfnet_setTokenAccount",
-            json!([owner.to_string(), mint.to_string(), {"amount": amount, "state": "initialized"}, program.to_string()]),
-        )
-        .await;
-    }
-
-    async fn lamports(&self, who: &Pubkey, amount: u64) {
-        self.rpc(
-            "surfnet_setAccount",
-            json!([who.to_string(), {"lamports": amount}]),
-        )
-        .await;
-    }
-
-    async fn token_balance(&self, owner: &Pubkey, mint: &Pubkey, program: &Pubkey) -> u64 {
-        let ata = associated_token_account(owner, mint, program);
-        let answer = self
-            .rpc("getTokenAccountBalance", json!([ata.to_string()]))
-            .await;
-        answer["value"]["amount"]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .expect("token balance")
-    }
-
-    async fn blockhash(&self) -> solana_hash::Hash {
-        let answer = self.rpc("getLatestBlockhash", json!([])).await;
-        answer["value"]["blockhash"]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .expect("blockhash")
-    }
-}
 
 struct World {
     node: SurfNode,
@@ -287,25 +171,7 @@ impl World {
             Some(h) => h,
             None => self.node.blockhash().await,
         };
-        let message = v0::Message::try_compile(&self.fee_payer, instructions, &[], blockhash)
-            .expect("message compiles");
-        let keys = message.account_keys.clone();
-        let required = usize::from(message.header.num_required_signatures);
-        let versioned = VersionedMessage::V0(message);
-        let bytes = versioned.serialize();
-        let mut signatures = vec![Default::default(); required];
-        for signer in signers {
-            if let Some(i) = keys.iter().position(|k| *k == signer.pubkey()) {
-                if i < required {
-                    signatures[i] = signer.sign_message(&bytes);
-                }
-            }
-        }
-        let tx = VersionedTransaction {
-            signatures,
-            message: versioned,
-        };
-        base64::engine::general_purpose::STANDARD.encode(bincode::serialize(&tx).unwrap())
+        surfnode::transaction(&self.fee_payer, instructions, signers, blockhash)
     }
 
     fn body(&self, transaction: &str, mint: &Pubkey, amount: u64) -> Value {
@@ -347,16 +213,32 @@ impl World {
     async fn balances(&self) -> (u64, u64, u64, u64) {
         (
             self.node
-                .token_balance(&self.payer.pubkey(), &self.mint, &TOKEN_PROGRAM)
+                .token_balance(&associated_token_account(
+                    &self.payer.pubkey(),
+                    &self.mint,
+                    &TOKEN_PROGRAM,
+                ))
                 .await,
             self.node
-                .token_balance(&self.pay_to, &self.mint, &TOKEN_PROGRAM)
+                .token_balance(&associated_token_account(
+                    &self.pay_to,
+                    &self.mint,
+                    &TOKEN_PROGRAM,
+                ))
                 .await,
             self.node
-                .token_balance(&self.payer.pubkey(), &self.mint_2022, &TOKEN_2022_PROGRAM)
+                .token_balance(&associated_token_account(
+                    &self.payer.pubkey(),
+                    &self.mint_2022,
+                    &TOKEN_2022_PROGRAM,
+                ))
                 .await,
             self.node
-                .token_balance(&self.pay_to, &self.mint_2022, &TOKEN_2022_PROGRAM)
+                .token_balance(&associated_token_account(
+                    &self.pay_to,
+                    &self.mint_2022,
+                    &TOKEN_2022_PROGRAM,
+                ))
                 .await,
         )
     }

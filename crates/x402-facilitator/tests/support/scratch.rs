@@ -6,13 +6,7 @@
 
 use std::path::PathBuf;
 
-/// A loopback port nobody listens on right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+pub use x402_testkit::free_port;
 
 /// A fresh directory under the system temporary directory, removed on drop.
 pub struct TempDir(pub PathBuf);
