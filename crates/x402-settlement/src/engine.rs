@@ -48,7 +48,10 @@ impl<C: ChainOps> Engine<C> {
     /// Whether the ledger already knows this payment. A ledger that cannot be read counts
     /// as "not known" (the caller then refuses as it would have).
     pub async fn is_recorded<S: SchemeOps + ?Sized>(&self, scheme: &S, payment: &Payment) -> bool {
-        let Some(key) = scheme.payment_key(payment) else {
+        let key = scheme
+            .parse(payment)
+            .and_then(|parsed| scheme.payment_key(payment, &parsed));
+        let Some(key) = key else {
             return false;
         };
         matches!(self.ledger.entry(&self.network(), &key).await, Ok(Some(_)))
@@ -56,7 +59,11 @@ impl<C: ChainOps> Engine<C> {
 
     /// Settles a payment the ledger may or may not know; never sends twice for one payment.
     pub async fn settle<S: SchemeOps + ?Sized>(&self, scheme: &S, payment: &Payment) -> Settlement {
-        let Some(key) = scheme.payment_key(payment) else {
+        let parsed_key = scheme.parse(payment).and_then(|parsed| {
+            let key = scheme.payment_key(payment, &parsed)?;
+            Some((parsed, key))
+        });
+        let Some((parsed, key)) = parsed_key else {
             // Malformed: verification names the precise reason.
             let verdict = scheme.verify(payment).await;
             return match verdict.is_valid {
@@ -73,7 +80,7 @@ impl<C: ChainOps> Engine<C> {
         match self.ledger.entry(&draft.network, &draft.payment_key).await {
             Err(e) => ledger_refusal(&draft.network, e, scheme.claimed_payer(payment)),
             Ok(Some(entry)) => self.resume(scheme, entry, &draft.digest).await,
-            Ok(None) => self.settle_new(scheme, payment, &draft).await,
+            Ok(None) => self.settle_new(scheme, payment, &draft, parsed).await,
         }
     }
 
@@ -82,13 +89,14 @@ impl<C: ChainOps> Engine<C> {
         scheme: &S,
         payment: &Payment,
         draft: &Draft,
+        parsed: S::Parsed,
     ) -> Settlement {
         let recording = Recording {
             ledger: &self.ledger,
             payment,
             draft,
         };
-        match scheme.check_and_record(recording).await {
+        match scheme.check_and_record(recording, parsed).await {
             Ok(Claim::Recorded(entry)) => self.drive(entry, true).await,
             // A concurrent request (here or on another instance) recorded it first.
             Ok(Claim::Existing(entry)) => self.resume(scheme, entry, &draft.digest).await,

@@ -12,7 +12,7 @@ use x402_protocol::{ChainId, Payment, Reason, Settlement, Verdict, X402Version};
 pub struct Draft {
     /// CAIP-2 id of the network.
     pub network: String,
-    /// The payment's identity, from [`ChainOps::payment_key`].
+    /// The payment's identity, from [`SchemeOps::payment_key`].
     pub payment_key: String,
     /// The request's digest ([`Payment::request_digest`]).
     pub digest: String,
@@ -154,10 +154,17 @@ pub trait SchemeOps: Send + Sync {
     /// another version): the one the scheme's official SDK uses for a spent payment.
     fn reused_reason(&self) -> Reason;
 
-    /// The payment's identity in the ledger, read from the payload alone: one signed
-    /// payment moves funds once, whatever else the request says. Keys of two schemes on
-    /// one network must never be equal. `None`: malformed.
-    fn payment_key(&self, payment: &Payment) -> Option<String>;
+    /// The payload as the scheme reads it, once a settlement: the payment key and the check
+    /// both work from it.
+    type Parsed: Send + Sync;
+
+    /// Reads the payload; `None` when it is malformed (verify then names the reason).
+    fn parse(&self, payment: &Payment) -> Option<Self::Parsed>;
+
+    /// The payment's identity in the ledger, from the payload alone: one signed payment
+    /// moves funds once, whatever else the request says. Keys of two schemes on one
+    /// network must never be equal. `None`: malformed.
+    fn payment_key(&self, payment: &Payment, parsed: &Self::Parsed) -> Option<String>;
 
     /// The payer the payload names (no I/O, no signature check).
     fn claimed_payer(&self, payment: &Payment) -> Option<String>;
@@ -181,5 +188,9 @@ pub trait SchemeOps: Send + Sync {
 
     /// Checks the payment again, signs what settles it and records the signed bytes in
     /// the ledger in one step, before anything is sent.
-    async fn check_and_record(&self, recording: Recording<'_>) -> Result<Claim, NotRecorded>;
+    async fn check_and_record(
+        &self,
+        recording: Recording<'_>,
+        parsed: Self::Parsed,
+    ) -> Result<Claim, NotRecorded>;
 }

@@ -88,9 +88,10 @@ const VALID_BEFORE_MARGIN: u64 = 6;
 /// Clock slack allowed on `validBefore - now <= maxTimeoutSeconds`.
 const TIMEOUT_SLACK: u64 = 60;
 
-/// How long a deployment refused for its nonce gets to show its own receipt before it is
-/// taken as lost to another transaction (nodes can count a nonce before serving the receipt).
-const LOST_DEPLOYMENT_WAIT: Duration = Duration::from_secs(2);
+/// How long a transaction refused for its nonce gets to show its own receipt before it is
+/// taken as lost to another transaction (nodes can count a nonce before serving the
+/// receipt): a deployment before it is signed again, a transfer before it is replaced.
+const OWN_RECEIPT_WAIT: Duration = Duration::from_secs(2);
 
 /// `(max fee, priority fee)` for a transaction that replaces one that can never land: twice
 /// the current gas price, and at least the price plus the tip.

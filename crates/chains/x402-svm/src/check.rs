@@ -39,17 +39,28 @@ pub(crate) fn claimed_payer(payment: &Payment) -> Option<String> {
 impl SvmChain {
     /// [`Self::check_payment`], with every refusal naming the transfer authority whenever
     /// the payload shows one (refusals found before the transfer is read carry none).
-    pub(crate) async fn check(&self, payment: &Payment) -> Result<Ready, Verdict> {
-        self.check_payment(payment).await.map_err(|mut verdict| {
-            if verdict.payer.is_none() {
-                verdict.payer = claimed_payer(payment);
-            }
-            verdict
-        })
+    pub(crate) async fn check(
+        &self,
+        payment: &Payment,
+        parsed: Option<VersionedTransaction>,
+    ) -> Result<Ready, Verdict> {
+        self.check_payment(payment, parsed)
+            .await
+            .map_err(|mut verdict| {
+                if verdict.payer.is_none() {
+                    verdict.payer = claimed_payer(payment);
+                }
+                verdict
+            })
     }
 
     /// Static checks, the fee payer's signature, and one simulation on the node.
-    async fn check_payment(&self, payment: &Payment) -> Result<Ready, Verdict> {
+    /// `parsed`: the payload's transaction when it was decoded already (settle).
+    async fn check_payment(
+        &self,
+        payment: &Payment,
+        parsed: Option<VersionedTransaction>,
+    ) -> Result<Ready, Verdict> {
         if payment.scheme != "exact" || payment.payload_scheme != "exact" {
             return Err(Verdict::invalid(
                 Reason::UnsupportedScheme,
@@ -71,7 +82,10 @@ impl SvmChain {
                 None,
             ));
         };
-        let transaction = inspect::decode(encoded).map_err(refusal)?;
+        let transaction = match parsed {
+            Some(transaction) => transaction,
+            None => inspect::decode(encoded).map_err(refusal)?,
+        };
         let extra = payment.requirements.extra.as_ref();
         let text = |name: &str| extra.and_then(|e| e.get(name)).and_then(Value::as_str);
         let wanted = Wanted {

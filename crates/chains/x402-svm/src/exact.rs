@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::Value;
 use solana_signer::Signer;
+use solana_transaction::versioned::VersionedTransaction;
 use x402_ledger::{Claim, SignedTransaction};
 use x402_protocol::{Payment, Reason, Verdict};
 use x402_settlement::answers::ledger_refusal;
@@ -25,9 +26,19 @@ impl SchemeOps for ExactSvm {
         Reason::DuplicateSettlement
     }
 
+    /// The payload's transaction.
+    type Parsed = VersionedTransaction;
+
+    fn parse(&self, payment: &Payment) -> Option<VersionedTransaction> {
+        payload_transaction(payment)
+    }
+
     /// The payer's signature over the message: one message, one payment, whoever sends it.
-    fn payment_key(&self, payment: &Payment) -> Option<String> {
-        let transaction = payload_transaction(payment)?;
+    fn payment_key(
+        &self,
+        _payment: &Payment,
+        transaction: &VersionedTransaction,
+    ) -> Option<String> {
         let payer_signature = transaction.signatures.get(1)?;
         Some(format!("tx/{payer_signature}"))
     }
@@ -39,19 +50,23 @@ impl SchemeOps for ExactSvm {
     type Checked = Ready;
 
     async fn check(&self, payment: &Payment) -> Result<Ready, Verdict> {
-        self.engine.chain().check(payment).await
+        self.engine.chain().check(payment, None).await
     }
 
     fn payer(ready: &Ready) -> String {
         ready.payer.clone()
     }
 
-    async fn check_and_record(&self, to: Recording<'_>) -> Result<Claim, NotRecorded> {
+    async fn check_and_record(
+        &self,
+        to: Recording<'_>,
+        transaction: VersionedTransaction,
+    ) -> Result<Claim, NotRecorded> {
         let (ledger, payment, draft) = (to.ledger, to.payment, to.draft);
         let ready = self
             .engine
             .chain()
-            .check(payment)
+            .check(payment, Some(transaction))
             .await
             .map_err(NotRecorded::Refused)?;
         let entry = draft.entry(ready.payer.clone(), ready.fee_payer.to_string(), 0);

@@ -27,10 +27,16 @@ impl SchemeOps for ExactEvm {
         Reason::ExactEvmNonceAlreadyUsed
     }
 
+    /// The authorization and its signature.
+    type Parsed = (Authorization, Vec<u8>);
+
+    fn parse(&self, payment: &Payment) -> Option<Self::Parsed> {
+        parse_authorization(payment).ok()
+    }
+
     /// Asset, payer and authorization nonce: one authorization moves funds once, whatever
     /// else the request says.
-    fn payment_key(&self, payment: &Payment) -> Option<String> {
-        let (auth, _) = parse_authorization(payment).ok()?;
+    fn payment_key(&self, payment: &Payment, (auth, _): &Self::Parsed) -> Option<String> {
         let asset = Address::from_str(&payment.requirements.asset).ok()?;
         Some(format!("{asset:#x}/{:#x}/{:#x}", auth.from, auth.nonce))
     }
@@ -50,7 +56,11 @@ impl SchemeOps for ExactEvm {
         checked.payer.to_checksum(None)
     }
 
-    async fn check_and_record(&self, recording: Recording<'_>) -> Result<Claim, NotRecorded> {
+    async fn check_and_record(
+        &self,
+        recording: Recording<'_>,
+        parsed: Self::Parsed,
+    ) -> Result<Claim, NotRecorded> {
         let Recording {
             ledger,
             payment,
@@ -60,7 +70,7 @@ impl SchemeOps for ExactEvm {
         let signer = chain.pick_signer();
         signer.in_flight.fetch_add(1, Ordering::Relaxed);
         let result = chain
-            .check_and_record_as(ledger, payment, draft, signer)
+            .check_and_record_as(ledger, (payment, parsed), draft, signer)
             .await;
         signer.in_flight.fetch_sub(1, Ordering::Relaxed);
         result

@@ -59,7 +59,7 @@ impl EvmChain {
         // A node may count a nonce as used before it serves the receipt: give our own
         // deployment a moment to show up before calling it lost.
         if let Ok(Some(_)) = self
-            .wait_receipt_within(&deploy.hash.to_string(), LOST_DEPLOYMENT_WAIT)
+            .wait_receipt_within(&deploy.hash.to_string(), OWN_RECEIPT_WAIT)
             .await
         {
             return None;
@@ -187,6 +187,15 @@ impl EvmChain {
                 entry.tx_hash.clone(),
             );
             return Sent::Failed(settlement);
+        }
+        // The node may count our own transaction's nonce before it serves its receipt or
+        // shows its effect on the authorization: give it a moment before calling the
+        // transaction lost (a replacement of one that landed would only revert).
+        if let Ok(Some(status)) = self
+            .wait_receipt_within(&entry.tx_hash, OWN_RECEIPT_WAIT)
+            .await
+        {
+            return landed(status);
         }
         self.report_mismatch(
             &entry.signer,

@@ -81,7 +81,20 @@ impl EvmChain {
         for_settle: Option<Address>,
         read_nonce: bool,
     ) -> Result<Checked, Verdict> {
-        let local = self.local_checks(payment)?;
+        let parsed = parse_authorization(payment)?;
+        self.check_parsed(payment, parsed, for_settle, read_nonce)
+            .await
+    }
+
+    /// [`Self::check`] of a payload already read.
+    pub(crate) async fn check_parsed(
+        &self,
+        payment: &Payment,
+        (auth, signature): (Authorization, Vec<u8>),
+        for_settle: Option<Address>,
+        read_nonce: bool,
+    ) -> Result<Checked, Verdict> {
+        let local = self.local_checks(payment, auth, signature)?;
         let plan = self.plan(&local, for_settle, read_nonce);
         let results = self
             .rpc
@@ -112,8 +125,12 @@ impl EvmChain {
     }
 
     /// Every check that needs no node.
-    fn local_checks(&self, payment: &Payment) -> Result<Local, Verdict> {
-        let (auth, signature) = parse_authorization(payment)?;
+    fn local_checks(
+        &self,
+        payment: &Payment,
+        auth: Authorization,
+        signature: Vec<u8>,
+    ) -> Result<Local, Verdict> {
         let payer = auth.from.to_checksum(None);
         let refuse = |reason: Reason, message: String| refusal(&payer, reason, message);
         if payment.scheme != "exact" || payment.payload_scheme != "exact" {

@@ -57,7 +57,7 @@ impl EvmChain {
     pub(crate) async fn check_and_record_as(
         &self,
         ledger: &Ledger,
-        payment: &Payment,
+        (payment, parsed): (&Payment, (Authorization, Vec<u8>)),
         draft: &Draft,
         signer: &FacilitatorSigner,
     ) -> Result<Claim, NotRecorded> {
@@ -65,7 +65,7 @@ impl EvmChain {
         let read_nonce = self.nonce_mode == NonceFetchMode::AlwaysFresh
             || !signer.seeded.load(Ordering::Acquire);
         let checked = self
-            .check(payment, Some(address), read_nonce)
+            .check_parsed(payment, parsed, Some(address), read_nonce)
             .await
             .map_err(NotRecorded::Refused)?;
         let payer = checked.payer.to_checksum(None);
