@@ -165,36 +165,16 @@ impl EvmChain {
             return Sent::Unknown(format!("node refused the broadcast ({})", node.message));
         }
         let used = result_bytes(&results[3]).map(|b| b.len() >= 32 && b[31] == 1);
-        if used == Some(true) {
-            // The authorization is spent. Most likely by this very transaction: a node can
-            // count its nonce as used before it serves the receipt. Wait for the receipt
-            // before concluding that someone else spent it.
-            let limit = self.receipt_timeout;
-            if let Ok(Some(status)) = self.wait_receipt_within(&entry.tx_hash, limit).await {
-                return landed(status);
-            }
-            self.report_mismatch(
-                &entry.signer,
-                NonceMismatch {
-                    ledger: transfer_nonce,
-                    chain: latest,
-                },
-            );
-            let settlement = Settlement::failed(
-                Reason::ExactEvmNonceAlreadyUsed,
-                "the authorization was used by a transaction this facilitator did not send",
-                Some(entry.payer.clone()),
-                entry.tx_hash.clone(),
-            );
-            return Sent::Failed(settlement);
-        }
         // The node may count our own transaction's nonce before it serves its receipt or
-        // shows its effect on the authorization: give it a moment before calling the
-        // transaction lost (a replacement of one that landed would only revert).
-        if let Ok(Some(status)) = self
-            .wait_receipt_within(&entry.tx_hash, OWN_RECEIPT_WAIT)
-            .await
-        {
+        // shows its effect on the authorization. A spent authorization was most likely
+        // spent by this very transaction: wait for its receipt as long as settle waits;
+        // otherwise give it a moment before calling it lost (a replacement of a
+        // transaction that landed would only revert).
+        let wait = match used {
+            Some(true) => self.receipt_timeout,
+            _ => OWN_RECEIPT_WAIT,
+        };
+        if let Ok(Some(status)) = self.wait_receipt_within(&entry.tx_hash, wait).await {
             return landed(status);
         }
         self.report_mismatch(
@@ -204,6 +184,14 @@ impl EvmChain {
                 chain: latest,
             },
         );
+        if used == Some(true) {
+            return Sent::Failed(Settlement::failed(
+                Reason::ExactEvmNonceAlreadyUsed,
+                "the authorization was used by a transaction this facilitator did not send",
+                Some(entry.payer.clone()),
+                entry.tx_hash.clone(),
+            ));
+        }
         if entry.valid_before <= now_secs() as i64 + VALID_BEFORE_MARGIN as i64 {
             let settlement = Settlement::failed(
                 Reason::ExactEvmValidBefore,
