@@ -68,9 +68,4 @@ impl Served {
             Reason::InvalidNetwork
         })
     }
-
-    /// The chain of `network`, when configured.
-    pub fn chain(&self, network: &ChainId) -> Option<&Arc<dyn Chain>> {
-        self.chains.get(network)
-    }
 }

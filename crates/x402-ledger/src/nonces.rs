@@ -174,30 +174,6 @@ impl Ledger {
         )))
     }
 
-    /// Raises the signer's next nonce to the chain's pending nonce when the chain is ahead
-    /// (someone else used the key, or a transaction was replaced); reports the mismatch.
-    pub async fn resync_nonce(
-        &self,
-        network: &str,
-        signer: &str,
-        chain_pending: u64,
-    ) -> Result<Option<NonceMismatch>, LedgerError> {
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let (next, mismatch) = match self
-            .lock_nonce(&mut tx, network, signer, Some(chain_pending))
-            .await
-        {
-            Ok(found) => found,
-            Err(RecordError::Ledger(e)) => return Err(e),
-            Err(other) => return Err(LedgerError::Unavailable(other.to_string())),
-        };
-        if mismatch.is_some() {
-            self.advance_nonce(&mut tx, network, signer, next).await?;
-        }
-        tx.commit().await.map_err(unavailable)?;
-        Ok(mismatch)
-    }
-
     /// Lowers the signer's next nonce to the chain's pending nonce when the ledger is ahead
     /// while none of the signer's settlements is open: then no recorded transaction can
     /// fill the gap (the chain was reset, or the ledger belongs to another chain's history),

@@ -36,11 +36,6 @@ impl<C: ChainOps> Engine<C> {
         &self.ops
     }
 
-    /// The ledger the engine records into.
-    pub fn ledger(&self) -> &Arc<Ledger> {
-        &self.ledger
-    }
-
     fn network(&self) -> String {
         self.ops.network().to_string()
     }

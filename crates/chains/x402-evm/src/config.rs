@@ -17,8 +17,6 @@ pub const DEFAULT_MAX_DEPLOY_GAS: u64 = 500_000;
 pub const DEFAULT_MIN_SIGNER_BALANCE: u128 = 1_000_000_000_000_000;
 /// The environment key with the signer key of every EVM network that names none.
 pub const SIGNER_KEY_ENV: &str = "EVM_PRIVATE_KEY";
-/// The environment key that chooses where transaction nonces come from.
-pub const NONCE_MODE_ENV: &str = "NONCE_FETCH_MODE";
 
 /// The EVM keys of a `[networks."eip155:…"]` file section (any other key is refused).
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -37,17 +37,11 @@ impl EvmChain {
                 .lower_idle_nonce(&self.chain_id.to_string(), &name, pending)
                 .await
             {
-                Ok(Some(mismatch)) => {
-                    metrics::counter!(metric::NONCE_MISMATCHES, "network" => self.chain_id.to_string())
-                        .increment(1);
-                    tracing::warn!(
-                        network = %self.chain_id,
-                        signer = %name,
-                        local_nonce = mismatch.ledger,
-                        chain_nonce = mismatch.chain,
-                        "nonce mismatch: the ledger was ahead of the chain with nothing in flight; lowered to the chain's pending nonce"
-                    );
-                }
+                Ok(Some(mismatch)) => self.count_mismatch(
+                    &name,
+                    mismatch,
+                    "nonce mismatch: the ledger was ahead of the chain with nothing in flight; lowered to the chain's pending nonce",
+                ),
                 Ok(None) => {}
                 Err(e) => {
                     tracing::warn!(network = %self.chain_id, error = %e, "cannot check the ledger's nonces")

@@ -116,7 +116,13 @@ impl EvmChain {
         self.signers.iter().find(|s| s.signer.address() == address)
     }
 
+    /// Counts and logs a nonce mismatch found when the chain's pending nonce was ahead.
     pub(super) fn report_mismatch(&self, signer: &str, mismatch: NonceMismatch) {
+        self.count_mismatch(signer, mismatch, "nonce mismatch: the chain's pending nonce is ahead of the ledger's; continuing from the chain's");
+    }
+
+    /// Counts a nonce mismatch (`x402_nonce_mismatches_total`) and logs it with `what`.
+    pub(super) fn count_mismatch(&self, signer: &str, mismatch: NonceMismatch, what: &str) {
         metrics::counter!(metric::NONCE_MISMATCHES, "network" => self.chain_id.to_string())
             .increment(1);
         tracing::warn!(
@@ -124,7 +130,7 @@ impl EvmChain {
             signer = %signer,
             local_nonce = mismatch.ledger,
             chain_nonce = mismatch.chain,
-            "nonce mismatch: the chain's pending nonce is ahead of the ledger's; continuing from the chain's"
+            "{what}"
         );
     }
 }
