@@ -22,14 +22,23 @@ pub enum DevError {
     /// The local chain could not be used.
     #[error(transparent)]
     Chain(#[from] x402_testkit::anvil::ChainError),
+    /// The demo's configuration is refused (a build without the EVM chain family).
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// The facilitator failed.
     #[error(transparent)]
     Facilitator(#[from] crate::StartError),
 }
 
-/// A facilitator configuration that serves `chain` with `signer_key`.
-pub fn facilitator_config(chain: &LocalChain, signer_key: &str, port: u16) -> Config {
-    Config {
+/// A facilitator configuration that serves `chain` with `signer_key`; refused in a build
+/// without the EVM chain family.
+pub fn facilitator_config(
+    chain: &LocalChain,
+    signer_key: &str,
+    port: u16,
+) -> Result<Config, crate::config::ConfigError> {
+    let options = ChainOptions::read(ChainFamily::Evm, toml::Table::new(), "dev")?;
+    Ok(Config {
         host: IpAddr::V4(Ipv4Addr::LOCALHOST),
         port,
         networks: vec![NetworkConfig {
@@ -42,10 +51,10 @@ pub fn facilitator_config(chain: &LocalChain, signer_key: &str, port: u16) -> Co
             assets: crate::config::AssetPolicy::Listed(vec![BASE_SEPOLIA_USDC.to_owned()]),
             min_amount: 1,
             receipt_timeout: DEFAULT_RECEIPT_TIMEOUT,
-            min_signer_balance: x402_evm::config::DEFAULT_MIN_SIGNER_BALANCE,
+            min_signer_balance: crate::config::default_min_signer_balance(ChainFamily::Evm),
             rpc_timeout: crate::config::DEFAULT_RPC_TIMEOUT,
             schemes: crate::config::default_schemes(),
-            chain: ChainOptions::Evm(x402_evm::EvmOptions::default()),
+            chain: options,
         }],
         log_format: LogFormat::Pretty,
         flags: Flags::default(),
@@ -61,7 +70,7 @@ pub fn facilitator_config(chain: &LocalChain, signer_key: &str, port: u16) -> Co
         reconcile_interval: crate::config::DEFAULT_RECONCILE_INTERVAL,
         notices: Vec::new(),
         v1_deprecation: Default::default(),
-    }
+    })
 }
 
 /// What the demo takes from the environment, as production does: `HOST` (default
@@ -105,7 +114,7 @@ pub async fn run(
     chain.install_token(BASE_SEPOLIA_USDC).await?;
     let (payer, payer_key) = DEV_ACCOUNTS[1];
     chain.mint(BASE_SEPOLIA_USDC, payer, 1_000_000_000).await?;
-    let mut config = facilitator_config(&chain, DEV_ACCOUNTS[0].1, settings.addr.port());
+    let mut config = facilitator_config(&chain, DEV_ACCOUNTS[0].1, settings.addr.port())?;
     config.host = settings.addr.ip();
     config.log_format = settings.log_format;
     config.admin_token = settings.admin_token.clone();

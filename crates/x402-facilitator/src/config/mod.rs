@@ -24,7 +24,7 @@ mod chain_options;
 mod hardening;
 mod networks;
 mod settings;
-pub use chain_options::ChainOptions;
+pub use chain_options::{default_min_signer_balance, ChainOptions};
 pub use hardening::{check_admin_token, AssetPolicy, RateLimits, ServerLimits};
 
 /// A secret string (private key, RPC URL with an API key): never printed.

@@ -85,7 +85,7 @@ pub async fn start_custom(
         .await
         .expect("minted");
     let mut config: Config =
-        x402_facilitator::dev::facilitator_config(&chain, DEV_ACCOUNTS[0].1, 0);
+        x402_facilitator::dev::facilitator_config(&chain, DEV_ACCOUNTS[0].1, 0).expect("config");
     adjust_config(&mut config);
     let ledger = x402_facilitator::open_ledger(&config)
         .await
