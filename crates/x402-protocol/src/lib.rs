@@ -2,7 +2,8 @@
 //!
 //! Pure data and rules, no I/O: wire types of both versions ([`v1`], [`v2`]), CAIP-2
 //! ids ([`caip2`]), the network registry ([`networks`]), version detection
-//! ([`envelope`]), version conversion ([`convert`]), reason codes ([`reason`]) and the
+//! ([`envelope`]), version conversion ([`convert`]), the HTTP transport's headers
+//! ([`headers`]), reason codes ([`reason`]) and the
 //! interface chain crates implement ([`scheme`], [`payment`]). Settling, storing and
 //! reaching nodes belong to `x402-settlement`, `x402-ledger` and the chain crates.
 
@@ -13,6 +14,7 @@ pub mod amount;
 pub mod caip2;
 pub mod convert;
 pub mod envelope;
+pub mod headers;
 pub mod networks;
 pub mod payment;
 pub mod reason;
