@@ -106,7 +106,7 @@ pub enum PaymentHeader {
     /// From `X-PAYMENT`.
     V1(v1::PaymentPayload),
     /// From `PAYMENT-SIGNATURE`.
-    V2(v2::PaymentPayload),
+    V2(Box<v2::PaymentPayload>),
 }
 
 /// Reads whichever payment header the client sent: `Ok(None)` when neither, an error
@@ -117,7 +117,9 @@ pub fn read_payment_header(
 ) -> Result<Option<PaymentHeader>, HeaderError> {
     match (payment_signature, x_payment) {
         (Some(_), Some(_)) => Err(HeaderError::TwoPayments),
-        (Some(v2), None) => decode_payment_signature(v2).map(|p| Some(PaymentHeader::V2(p))),
+        (Some(v2), None) => {
+            decode_payment_signature(v2).map(|p| Some(PaymentHeader::V2(Box::new(p))))
+        }
         (None, Some(v1)) => decode_x_payment(v1).map(|p| Some(PaymentHeader::V1(p))),
         (None, None) => Ok(None),
     }

@@ -46,10 +46,23 @@ pub fn sign_for_wallet(key: &str, wallet: &str, to: &str, value: u64) -> Value {
 /// Signs with `key` an authorization from `from` (valid from ten minutes ago for one
 /// minute). Panics on a malformed key or address: test inputs are ours.
 pub fn sign_as(key: &str, from: &str, to: &str, value: u64, nonce: B256) -> Value {
-    let signer: PrivateKeySigner = key.parse().unwrap();
-    let from_address: Address = from.parse().unwrap();
     // One clock reading: the signed message and the JSON must carry the same times.
     let now = now();
+    sign_window(key, from, to, value, nonce, (now - 600, now + 60))
+}
+
+/// Signs with `key` an authorization from `from` valid in `(valid_after, valid_before)`
+/// (Unix seconds): an expired payment is one whose window is past.
+pub fn sign_window(
+    key: &str,
+    from: &str,
+    to: &str,
+    value: u64,
+    nonce: B256,
+    (valid_after, valid_before): (u64, u64),
+) -> Value {
+    let signer: PrivateKeySigner = key.parse().unwrap();
+    let from_address: Address = from.parse().unwrap();
     let asset: Address = BASE_SEPOLIA_USDC.parse().unwrap();
     let domain = eip712_domain! {
         name: "USDC",
@@ -61,8 +74,8 @@ pub fn sign_as(key: &str, from: &str, to: &str, value: u64, nonce: B256) -> Valu
         from: from_address,
         to: to.parse().unwrap(),
         value: U256::from(value),
-        validAfter: U256::from(now - 600),
-        validBefore: U256::from(now + 60),
+        validAfter: U256::from(valid_after),
+        validBefore: U256::from(valid_before),
         nonce,
     };
     let signature = signer
@@ -74,8 +87,8 @@ pub fn sign_as(key: &str, from: &str, to: &str, value: u64, nonce: B256) -> Valu
             "from": from_address.to_checksum(None),
             "to": to,
             "value": value.to_string(),
-            "validAfter": (now - 600).to_string(),
-            "validBefore": (now + 60).to_string(),
+            "validAfter": valid_after.to_string(),
+            "validBefore": valid_before.to_string(),
             "nonce": nonce.to_string(),
         }
     })
