@@ -19,6 +19,7 @@ use x402_protocol::headers::{self, PaymentHeader};
 use x402_protocol::{v1, v2, TokenAmount, X402Version};
 
 use crate::answers::{self, Settled, Spoken};
+use crate::claims;
 use crate::paywall::v2_requirement;
 use crate::{Charge, Paywall, Price, VerifiedPayment};
 
@@ -76,6 +77,12 @@ where
     };
     let refuse = |status: StatusCode, message: &str| {
         answers::payment_required(paywall, &resource, status, message, spoken)
+    };
+    let Some(_claim) = claims::claim(&payment) else {
+        return refuse(
+            StatusCode::PAYMENT_REQUIRED,
+            "this payment is in use by another request; a payment pays for one request",
+        );
     };
     let (price, matched) = match match_price(paywall, payment, &resource) {
         Ok(found) => found,

@@ -34,6 +34,7 @@
 #![warn(missing_docs)]
 
 mod answers;
+mod claims;
 mod flow;
 mod paywall;
 
