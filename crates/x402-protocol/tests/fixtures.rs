@@ -122,8 +122,8 @@ fn every_reason_code_is_documented() {
 #[test]
 fn a_long_float_in_a_payload_survives_write_then_parse() {
     let mut body = fixture("v1_verify_request.json");
-    let number: Value = serde_json::from_str("222222222222222222222222222222222222222222220")
-        .expect("a number");
+    let number: Value =
+        serde_json::from_str("222222222222222222222222222222222222222222220").expect("a number");
     body["paymentPayload"]["payload"]["extra_number"] = number;
     let request = parse_request(&serde_json::to_vec(&body).unwrap()).unwrap();
     let VersionedRequest::V1(v1_request) = &request else {

@@ -124,10 +124,15 @@ pub async fn serve(app: Router) -> (String, tokio::sync::oneshot::Sender<()>) {
 
 /// The example API (and the test routes) checked by the facilitator at `facilitator_url`.
 pub fn api(facilitator_url: &str) -> Router {
+    api_with(facilitator_url, ClientOptions::default())
+}
+
+/// [`api`] with the facilitator client's options (the retry pause shortened for tests).
+pub fn api_with(facilitator_url: &str, options: ClientOptions) -> Router {
     let options = ClientOptions {
         timeout: Duration::from_secs(5),
         retry_delay: Duration::from_millis(50),
-        ..ClientOptions::default()
+        ..options
     };
     let facilitator = FacilitatorClient::new(facilitator_url, options).expect("client");
     let settings = Settings::dev();
@@ -136,7 +141,19 @@ pub fn api(facilitator_url: &str) -> Router {
 
 /// anvil, the token with a funded payer, the facilitator, and the API.
 pub async fn start() -> Stack {
-    let chain = LocalChain::start(84532, &[]).await.expect("anvil starts");
+    start_with(&[], |_| {}, ClientOptions::default()).await
+}
+
+/// Like [`start`], with anvil arguments, a last word on the facilitator's configuration,
+/// and the API's facilitator client options.
+pub async fn start_with(
+    anvil_args: &[&str],
+    adjust: impl FnOnce(&mut x402_facilitator::Config),
+    options: ClientOptions,
+) -> Stack {
+    let chain = LocalChain::start(84532, anvil_args)
+        .await
+        .expect("anvil starts");
     chain
         .install_token(BASE_SEPOLIA_USDC)
         .await
@@ -145,8 +162,9 @@ pub async fn start() -> Stack {
         .mint(BASE_SEPOLIA_USDC, PAYER, 1_000_000_000)
         .await
         .expect("minted");
-    let config =
+    let mut config =
         x402_facilitator::dev::facilitator_config(&chain, DEV_ACCOUNTS[0].1, 0).expect("config");
+    adjust(&mut config);
     let state = x402_facilitator::build_state(&config)
         .await
         .expect("facilitator state");
@@ -161,7 +179,7 @@ pub async fn start() -> Stack {
         })
         .await;
     });
-    let (api_url, stop_api) = serve(api(&facilitator_url)).await;
+    let (api_url, stop_api) = serve(api_with(&facilitator_url, options)).await;
     Stack {
         chain,
         facilitator_url,
