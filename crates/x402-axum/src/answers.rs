@@ -41,8 +41,10 @@ pub(crate) fn payment_required(
             builder = builder.header(headers::PAYMENT_REQUIRED, value);
         }
     }
+    // The v1 body for a v1 client, for one that has not said yet, and for a v2 client of a
+    // route that takes v1 only (it learns what the route takes).
     let v1_body = paywall.versions.v1
-        && spoken != Spoken::V2
+        && (spoken != Spoken::V2 || !paywall.versions.v2)
         && !paywall.v1_requirements(resource).is_empty();
     let body = if v1_body {
         serde_json::to_vec(&paywall.payment_required_v1(resource, error))

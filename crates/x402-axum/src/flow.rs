@@ -14,7 +14,7 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::Response;
 use tower::{Service, ServiceExt};
-use x402_facilitator_client::{ClientError, FacilitatorClient, SETTLEMENT_PENDING};
+use x402_facilitator_client::{is_pending as client_pending, ClientError, FacilitatorClient};
 use x402_protocol::headers::{self, PaymentHeader};
 use x402_protocol::{v1, v2, TokenAmount, X402Version};
 
@@ -37,6 +37,11 @@ enum Matched {
 
 const FACILITATOR_DOWN: &str =
     "the payment facilitator cannot be reached; nothing was charged, try again later";
+/// The 503 message when the facilitator refused for a reason of its own.
+fn refused_by_facilitator(reason: &str) -> String {
+    format!("the payment facilitator cannot take payments now ({reason}); nothing was charged, try again later")
+}
+
 const OUTCOME_UNKNOWN: &str = "the payment facilitator did not confirm the settlement; the content is withheld (the payment header stays valid only if nothing was settled)";
 
 pub(crate) async fn handle<S>(shared: Arc<Shared>, inner: S, mut request: Request) -> Response
@@ -95,6 +100,13 @@ where
         Err(Stop::Down(error)) => {
             tracing::warn!(%error, "verify failed on the facilitator's side");
             return answers::unavailable(FACILITATOR_DOWN);
+        }
+        Err(Stop::Theirs(reason)) => {
+            tracing::warn!(
+                reason,
+                "the facilitator refused verify for a reason of its own"
+            );
+            return answers::unavailable(&refused_by_facilitator(&reason));
         }
     };
     request.extensions_mut().insert(verified.clone());
@@ -168,7 +180,7 @@ where
             tracing::warn!(%error, payer = verified.payer.as_deref(), "settle failed on the facilitator's side; content withheld");
             return answers::unavailable(OUTCOME_UNKNOWN);
         }
-        Err(Stop::Refused(reason) | Stop::Unreadable(reason)) => {
+        Err(Stop::Refused(reason) | Stop::Unreadable(reason) | Stop::Theirs(reason)) => {
             return refuse(StatusCode::PAYMENT_REQUIRED, &reason)
         }
     };
@@ -183,7 +195,15 @@ where
         );
         return answers::paid(parts, Body::from(bytes), &settled);
     }
-    let status = if reason == SETTLEMENT_PENDING {
+    if theirs(&reason) && transaction.is_empty() {
+        tracing::warn!(
+            reason,
+            payer = verified.payer.as_deref(),
+            "the facilitator refused settle for a reason of its own; content withheld"
+        );
+        return answers::unavailable(&refused_by_facilitator(&reason));
+    }
+    let status = if client_pending(&reason) {
         StatusCode::GATEWAY_TIMEOUT
     } else {
         StatusCode::PAYMENT_REQUIRED
@@ -298,8 +318,17 @@ fn match_price(
     }
 }
 
+/// A refusal that is the facilitator's own trouble (its RPC, gas, ledger, a switch that is
+/// off, shutdown): the payer is not at fault and is not answered as if it were.
+fn theirs(reason: &str) -> bool {
+    x402_protocol::Reason::from_code(reason)
+        .is_some_and(|r| r.class() == x402_protocol::ReasonClass::Facilitator)
+}
+
 /// Why a paid request stops before the content.
 enum Stop {
+    /// The facilitator refused for a reason of its own (reason code).
+    Theirs(String),
     /// The facilitator refused the payment (reason code).
     Refused(String),
     /// The facilitator could not read the payment.
@@ -342,9 +371,12 @@ async fn verify(
         }
     };
     if !valid {
-        return Err(Stop::Refused(
-            reason.unwrap_or_else(|| "invalid_payment".into()),
-        ));
+        let reason = reason.unwrap_or_else(|| "invalid_payment".into());
+        return Err(if theirs(&reason) {
+            Stop::Theirs(reason)
+        } else {
+            Stop::Refused(reason)
+        });
     }
     Ok(VerifiedPayment {
         version,

@@ -19,14 +19,15 @@
 //! facilitator, handed to the handler, settled, and answered with the handler's content
 //! and the settlement header of the client's version (`PAYMENT-RESPONSE` /
 //! `X-PAYMENT-RESPONSE`). Every refusal after a payment header is answered in the
-//! version of that header. See [`flow`](crate) for the order and why.
+//! version of that header. docs/resource-server.md gives the order (verify, handler,
+//! settle) and why.
 //!
 //! | what happened | status |
 //! | --- | --- |
 //! | no payment header | 402 |
 //! | a payment header that cannot be read, or that the facilitator cannot read | 400 |
 //! | a payment for another price, refused by verify, or failed to settle | 402, `error` = reason |
-//! | the facilitator cannot be reached (verify or settle) | 503, `Retry-After`, no content |
+//! | the facilitator cannot be reached, or refuses for a reason of its own | 503, `Retry-After`, no content |
 //! | settled but not final within the client's pending budget | 504, settlement header with the transaction |
 //! | the handler answered 400 or more | the handler's answer, nothing settled |
 

@@ -27,6 +27,13 @@ pub use error::ClientError;
 
 /// The reason code of a settlement broadcast but not final yet.
 pub const SETTLEMENT_PENDING: &str = "settlement_pending";
+/// The reason code of a payment another request is settling right now.
+pub const SETTLEMENT_IN_PROGRESS: &str = "settlement_in_progress";
+
+/// Whether a settle refusal only means "not final yet": asking again gives the outcome.
+pub fn is_pending(reason: &str) -> bool {
+    reason == SETTLEMENT_PENDING || reason == SETTLEMENT_IN_PROGRESS
+}
 
 /// When a `/settle` that may have reached the facilitator is sent again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,13 +116,13 @@ trait SettleAnswer {
 
 impl SettleAnswer for v2::SettleResponse {
     fn pending(&self) -> bool {
-        !self.success && self.error_reason.as_deref() == Some(SETTLEMENT_PENDING)
+        !self.success && self.error_reason.as_deref().is_some_and(is_pending)
     }
 }
 
 impl SettleAnswer for v1::SettleResponse {
     fn pending(&self) -> bool {
-        !self.success && self.error_reason.as_deref() == Some(SETTLEMENT_PENDING)
+        !self.success && self.error_reason.as_deref().is_some_and(is_pending)
     }
 }
 

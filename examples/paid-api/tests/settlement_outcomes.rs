@@ -173,3 +173,37 @@ async fn a_settlement_not_final_in_time_gets_504_with_its_transaction_and_lands_
     );
     assert!(transfers[0].1.eq_ignore_ascii_case(PAY_TO));
 }
+
+#[tokio::test]
+async fn a_facilitator_with_v2_settle_switched_off_gives_503_and_blames_no_payer() {
+    let stack = start_with(
+        &[],
+        |config| config.flags.v2_settle_enabled = false,
+        ClientOptions::default(),
+    )
+    .await;
+    let before = stack.balances().await;
+    let url = format!("{}/weather", stack.api_url);
+    let header = node("header", &url).await["header"]
+        .as_str()
+        .expect("a header")
+        .to_owned();
+    let response = reqwest::Client::new()
+        .get(&url)
+        .header("PAYMENT-SIGNATURE", &header)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        decoded(&response, "payment-required").is_none(),
+        "not a refusal of the payment"
+    );
+    let body = response.text().await.expect("body");
+    assert!(
+        body.contains("feature_disabled") && body.contains("nothing was charged"),
+        "{body}"
+    );
+    assert!(!body.contains("sunny"));
+    assert_eq!(stack.balances().await, before, "nothing moved");
+}
