@@ -9,7 +9,7 @@ use axum::response::Response;
 use x402_protocol::headers;
 use x402_protocol::{v1, v2};
 
-use crate::Paywall;
+use crate::paywall::Paywall;
 
 /// The protocol version a client showed by the header it sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

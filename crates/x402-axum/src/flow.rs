@@ -20,8 +20,7 @@ use x402_protocol::{v1, v2, TokenAmount, X402Version};
 
 use crate::answers::{self, Settled, Spoken};
 use crate::claims;
-use crate::paywall::v2_requirement;
-use crate::{Charge, Paywall, Price, VerifiedPayment};
+use crate::paywall::{v2_requirement, Charge, Paywall, Price, VerifiedPayment};
 
 /// What every request of one paid route shares.
 pub(crate) struct Shared {

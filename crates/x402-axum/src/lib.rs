@@ -48,27 +48,8 @@ use std::task::{Context, Poll};
 use axum::extract::Request;
 use axum::response::Response;
 use x402_facilitator_client::FacilitatorClient;
-use x402_protocol::{TokenAmount, X402Version};
 
-pub use paywall::{Paywall, Price, Versions};
-
-/// Put into the request's extensions for the handler: who paid, how, and which price.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VerifiedPayment {
-    /// The client's protocol version.
-    pub version: X402Version,
-    /// The payer, as the facilitator named it.
-    pub payer: Option<String>,
-    /// The price the payment chose.
-    pub price: Price,
-}
-
-/// Put by a handler into its response's extensions to charge less than the price: the
-/// amount an `upto` request used, decided after the work was done. Above the payment's
-/// maximum is refused (500, nothing charged); for `exact` only the price itself is
-/// accepted; zero charges nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Charge(pub TokenAmount);
+pub use paywall::{Charge, Paywall, Price, VerifiedPayment, Versions};
 
 /// The tower layer of one paid route.
 #[derive(Clone)]

@@ -2,7 +2,7 @@
 
 use x402_protocol::networks;
 use x402_protocol::v2::JsonObject;
-use x402_protocol::{v1, v2, ChainId, TokenAmount};
+use x402_protocol::{v1, v2, ChainId, TokenAmount, X402Version};
 
 /// One way a route can be paid: a scheme on a network, an amount of an asset to `pay_to`.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +23,24 @@ pub struct Price {
     /// `version`).
     pub extra: Option<JsonObject>,
 }
+
+/// Put into the request's extensions for the handler: who paid, how, and which price.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedPayment {
+    /// The client's protocol version.
+    pub version: X402Version,
+    /// The payer, as the facilitator named it.
+    pub payer: Option<String>,
+    /// The price the payment chose.
+    pub price: Price,
+}
+
+/// Put by a handler into its response's extensions to charge less than the price: the
+/// amount an `upto` request used, decided after the work was done. Above the payment's
+/// maximum is refused (500, nothing charged); for `exact` only the price itself is
+/// accepted; zero charges nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charge(pub TokenAmount);
 
 /// Which protocol versions a paid route takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

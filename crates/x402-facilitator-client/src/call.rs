@@ -6,16 +6,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::{ClientError, FacilitatorClient, SettleResend};
-
-/// How a call may be repeated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    /// Reads nothing changes (`/verify`, `/supported`).
-    Read,
-    /// `/settle`.
-    Settle,
-}
+use crate::{ClientError, FacilitatorClient, Kind, SettleResend};
 
 /// One failed attempt, and whether the request surely never reached the facilitator.
 struct Failed {

@@ -109,6 +109,15 @@ impl std::fmt::Debug for FacilitatorClient {
     }
 }
 
+/// How a call may be repeated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Reads nothing changes (`/verify`, `/supported`).
+    Read,
+    /// `/settle`.
+    Settle,
+}
+
 /// What a settle answer says about finality.
 trait SettleAnswer {
     fn pending(&self) -> bool;
@@ -156,7 +165,7 @@ impl FacilitatorClient {
         &self,
         request: &v2::VerifyRequest,
     ) -> Result<v2::VerifyResponse, ClientError> {
-        self.post("/verify", request, call::Kind::Read).await
+        self.post("/verify", request, Kind::Read).await
     }
 
     /// `POST /verify` with a v1 request.
@@ -164,7 +173,7 @@ impl FacilitatorClient {
         &self,
         request: &v1::PaymentRequest,
     ) -> Result<v1::VerifyResponse, ClientError> {
-        self.post("/verify", request, call::Kind::Read).await
+        self.post("/verify", request, Kind::Read).await
     }
 
     /// `POST /settle` with a v2 request, asked again while it is `settlement_pending`.
@@ -196,7 +205,7 @@ impl FacilitatorClient {
         let started = tokio::time::Instant::now();
         let mut pause = Duration::from_millis(500);
         loop {
-            let answer: Resp = self.post("/settle", request, call::Kind::Settle).await?;
+            let answer: Resp = self.post("/settle", request, Kind::Settle).await?;
             if !answer.pending() || started.elapsed() + pause > self.options.pending_budget {
                 return Ok(answer);
             }
