@@ -7,7 +7,8 @@
 //   node bench/paid-load.mjs [facilitator binary] [paid-api binary] [requests] [concurrency]
 // Prints per stack: paid answers/s, payments confirmed on chain, failures, and the latency
 // (p50, sequential) of an unpaid route, of the 402 a paid route answers without payment (the
-// middleware's own work), and of a paid request.
+// middleware's own work), of a paid request, and of the same verify + settle sent straight to
+// the facilitator (the difference is what the middleware adds to a paid request).
 import { spawn } from "node:child_process";
 import http from "node:http";
 import path from "node:path";
@@ -80,6 +81,30 @@ async function p50(url, headersFor, n) {
   return +times[Math.floor(n / 2)].toFixed(2);
 }
 
+/** p50 of verify + settle sent straight to the facilitator (no middleware), fresh payments. */
+async function direct(api, facilitator, n) {
+  const list = await headers(api, n);
+  const first = await get(`${api}/weather`);
+  const required = JSON.parse(Buffer.from(first.headers["payment-required"], "base64").toString());
+  const times = [];
+  for (const header of list) {
+    const body = JSON.stringify({ x402Version: 2, paymentPayload: JSON.parse(Buffer.from(header, "base64").toString()), paymentRequirements: required.accepts[0] });
+    const post = route => new Promise((resolve, reject) => {
+      const req = http.request(`${facilitator}${route}`, { method: "POST", agent, headers: { "content-type": "application/json" } }, res => {
+        let text = ""; res.on("data", c => text += c); res.on("end", () => resolve(JSON.parse(text)));
+      });
+      req.on("error", reject); req.end(body);
+    });
+    const started = performance.now();
+    const verified = await post("/verify");
+    const settled = await post("/settle");
+    times.push(performance.now() - started);
+    if (!verified.isValid || !settled.success) throw new Error(`direct payment refused: ${JSON.stringify([verified, settled])}`);
+  }
+  times.sort((a, b) => a - b);
+  return +times[Math.floor(n / 2)].toFixed(2);
+}
+
 /** Fresh payments for the route's 402, as the official client makes them. */
 async function headers(api, n) {
   const first = await get(`${api}/weather`);
@@ -91,8 +116,9 @@ async function headers(api, n) {
   return out;
 }
 
-async function measure(name, rpcUrl, api, payTo) {
+async function measure(name, rpcUrl, api, facilitator, payTo) {
   const latencyHeaders = await headers(api, 21);
+  const facilitatorOnly = await direct(api, facilitator, 21);
   const free = await p50(`${api}/free`, () => ({}), 50);
   const unpaid402 = await p50(`${api}/weather`, () => ({}), 50);
   const paid = await p50(`${api}/weather`, i => ({ "PAYMENT-SIGNATURE": latencyHeaders[i] }), 21);
@@ -110,7 +136,7 @@ async function measure(name, rpcUrl, api, payTo) {
   }));
   const seconds = (performance.now() - started) / 1000;
   const confirmed = Number((await usdcBalance(rpcUrl, payTo) - before) / 1000n);
-  const row = { name, requests: count, concurrency, paid_answers: ok, confirmed_on_chain: confirmed, failures: failures.length, seconds: +seconds.toFixed(2), paid_per_second: +(ok / seconds).toFixed(1), p50_ms: { unpaid_route: free, answer_402: unpaid402, paid_sequential: paid }, first_failure: failures[0] ?? null };
+  const row = { name, requests: count, concurrency, paid_answers: ok, confirmed_on_chain: confirmed, failures: failures.length, seconds: +seconds.toFixed(2), paid_per_second: +(ok / seconds).toFixed(1), p50_ms: { unpaid_route: free, answer_402: unpaid402, paid_sequential: paid, facilitator_verify_settle: facilitatorOnly, added_by_middleware: +(paid - facilitatorOnly).toFixed(2) }, first_failure: failures[0] ?? null };
   console.log(JSON.stringify(row));
   return row;
 }
@@ -127,8 +153,8 @@ const [facilitatorPort, referenceApiPort] = [await freePort(), await freePort()]
 const reference = spawn(process.execPath, ["-e", referenceScript, rpcUrl, KEYS.referenceFacilitator, PAY_TO.reference, facilitatorPort, referenceApiPort], { stdio: ["ignore", "pipe", "inherit"] });
 await waitLine(reference, /listening/);
 
-const a = await measure("rust: x402-axum + this facilitator", rpcUrl, `http://127.0.0.1:${apiPort}`, PAY_TO.ours);
-const b = await measure("typescript: @x402/express + reference facilitator", rpcUrl, `http://127.0.0.1:${referenceApiPort}`, PAY_TO.reference);
-console.log(`paid answers/s rust/typescript: ${(a.paid_per_second / b.paid_per_second).toFixed(1)}x; 402 latency ${a.p50_ms.answer_402} ms vs ${b.p50_ms.answer_402} ms; paid request p50 ${a.p50_ms.paid_sequential} ms vs ${b.p50_ms.paid_sequential} ms`);
+const a = await measure("rust: x402-axum + this facilitator", rpcUrl, `http://127.0.0.1:${apiPort}`, ours.url, PAY_TO.ours);
+const b = await measure("typescript: @x402/express + reference facilitator", rpcUrl, `http://127.0.0.1:${referenceApiPort}`, `http://127.0.0.1:${facilitatorPort}`, PAY_TO.reference);
+console.log(`paid answers/s rust/typescript: ${(a.paid_per_second / b.paid_per_second).toFixed(1)}x; 402 latency ${a.p50_ms.answer_402} ms vs ${b.p50_ms.answer_402} ms; paid request p50 ${a.p50_ms.paid_sequential} ms vs ${b.p50_ms.paid_sequential} ms; added by the middleware ${a.p50_ms.added_by_middleware} ms vs ${b.p50_ms.added_by_middleware} ms`);
 api.kill(); ours.stop(); reference.kill(); anvil.kill();
 process.exit(0);

@@ -1,12 +1,13 @@
 //! The example paid API, paid by the official x402 clients through this project's
 //! facilitator on a real anvil: `@x402/fetch` 2.27 (v2), `x402-fetch` 1.2 (v1) and the
-//! Python SDK's httpx client (v2). Each asserts the 402 it first got, the content, the
-//! settlement header against the transaction on chain, and balances moved exactly once.
+//! Python SDK's httpx client (v2), each paying the example's own binary (`paid-api`).
+//! Each asserts the 402 it first got, the content, the settlement header against the
+//! transaction on chain, and balances moved exactly once.
 
 mod support;
 
 use serde_json::Value;
-use support::{node, python, start, Stack, PAYER, PAY_TO};
+use support::{example_binary, node, python, start, Stack, PAYER, PAY_TO};
 
 fn same(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
@@ -37,8 +38,9 @@ async fn moved_once(stack: &Stack, settlement: &Value, before: (u128, u128), amo
 #[tokio::test]
 async fn the_official_v2_fetch_client_pays_the_weather_route() {
     let stack = start().await;
+    let example = example_binary(&stack).await;
     let before = stack.balances().await;
-    let url = format!("{}/weather", stack.api_url);
+    let url = format!("{}/weather", example.url);
     let out = node("v2", &url).await;
 
     assert_eq!(out["firstStatus"], 402, "{out}");
@@ -61,8 +63,9 @@ async fn the_official_v2_fetch_client_pays_the_weather_route() {
 #[tokio::test]
 async fn the_official_v1_fetch_client_pays_from_the_402_body() {
     let stack = start().await;
+    let example = example_binary(&stack).await;
     let before = stack.balances().await;
-    let url = format!("{}/premium/report", stack.api_url);
+    let url = format!("{}/premium/report", example.url);
     let out = node("v1", &url).await;
 
     assert_eq!(out["firstStatus"], 402, "{out}");
@@ -84,8 +87,9 @@ async fn the_official_v1_fetch_client_pays_from_the_402_body() {
 #[tokio::test]
 async fn the_official_python_httpx_client_pays_the_weather_route() {
     let stack = start().await;
+    let example = example_binary(&stack).await;
     let before = stack.balances().await;
-    let url = format!("{}/weather", stack.api_url);
+    let url = format!("{}/weather", example.url);
     let out = python(&url).await;
 
     assert_eq!(out["firstStatus"], 402, "{out}");

@@ -224,3 +224,39 @@ pub async fn python(url: &str) -> Value {
     let python = std::env::var("X402_PYTHON").unwrap_or_else(|_| "python3".to_owned());
     client(&python, &["tests/python/pay_api.py", url]).await
 }
+
+/// The example's own binary (`paid-api`, as `scripts/example.sh` runs it) in front of the
+/// stack's facilitator, on a free port; killed when the handle drops.
+pub struct ExampleBinary {
+    pub url: String,
+    _child: tokio::process::Child,
+}
+
+pub async fn example_binary(stack: &Stack) -> ExampleBinary {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_paid-api"))
+        .env("FACILITATOR_URL", &stack.facilitator_url)
+        .env("PORT", "0")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("paid-api starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let url = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(rest) = line.strip_prefix("paid API on ") {
+                return rest.split_whitespace().next().map(str::to_owned);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .expect("paid-api prints where it listens");
+    // Keep reading so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    ExampleBinary { url, _child: child }
+}
