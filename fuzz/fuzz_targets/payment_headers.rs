@@ -34,8 +34,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(again, Ok(v));
         }
         if let Ok(v) = decode_x_payment_response(value) {
-            let again =
-                decode_x_payment_response(&encode_x_payment_response(&v).expect("writes"));
+            let again = decode_x_payment_response(&encode_x_payment_response(&v).expect("writes"));
             assert_eq!(again, Ok(v));
         }
         let _ = read_payment_header(Some(value), None);
