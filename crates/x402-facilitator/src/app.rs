@@ -212,6 +212,12 @@ impl AppState {
             v1_deprecation: config.v1_deprecation.clone(),
         });
         state.flags_changed();
+        let networks: Vec<String> = state
+            .served
+            .chains()
+            .map(|c| c.network().to_string())
+            .collect();
+        request_log::zero_series(&networks);
         state
     }
 

@@ -559,7 +559,7 @@ async fn prometheus_scrapes_a_facilitator_and_accepts_every_dashboard_and_alert_
     };
     // The scrape reached the facilitator and its settlement counter is stored.
     until(60, "prometheus to scrape the facilitator", || async {
-        let answer = query(r#"x402_settlements_total{result="success"}"#.to_owned()).await?;
+        let answer = query(r#"sum(x402_settlements_total{result="success"})"#.to_owned()).await?;
         (answer["data"]["result"][0]["value"][1] == "1").then_some(())
     })
     .await;

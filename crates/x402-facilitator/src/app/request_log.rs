@@ -36,6 +36,20 @@ pub(super) enum Outcome {
 }
 
 impl Outcome {
+    /// The outcomes each endpoint can end with (settle refusals are `invalid` too).
+    fn of(endpoint: Endpoint) -> &'static [Outcome] {
+        match endpoint {
+            Endpoint::Verify => &[Outcome::Valid, Outcome::Invalid, Outcome::Rejected],
+            Endpoint::Settle => &[
+                Outcome::Success,
+                Outcome::Pending,
+                Outcome::Failed,
+                Outcome::Invalid,
+                Outcome::Rejected,
+            ],
+        }
+    }
+
     /// The label text.
     pub(super) fn as_str(self) -> &'static str {
         match self {
@@ -190,4 +204,79 @@ pub(super) fn with_request_id(mut response: Response, request_id: &str) -> Respo
         response.headers_mut().insert("x-request-id", value);
     }
     response
+}
+
+/// Creates (at zero, or leaves as it is when it exists) every series an alert or dashboard reads for the served `networks`
+/// (CAIP-2 labels) in both versions, so that a fresh instance answers "0" instead of "no
+/// data". The label values are the ones [`RequestLog::finish`] and
+/// [`RequestLog::count_facilitator_failure`] write.
+pub(super) fn zero_series(networks: &[String]) {
+    for endpoint in [Endpoint::Verify, Endpoint::Settle] {
+        metrics::counter!(telemetry::CAIP2_PARSE_ERRORS, "endpoint" => endpoint.name())
+            .increment(0);
+    }
+    for network in networks {
+        for version in [X402Version::V1, X402Version::V2] {
+            zero_network(network, version.label());
+        }
+        metrics::counter!(telemetry::SETTLEMENT_REPLACEMENTS, "network" => network.clone())
+            .increment(0);
+        if network.starts_with("eip155:") {
+            metrics::counter!(telemetry::NONCE_MISMATCHES, "network" => network.clone())
+                .increment(0);
+        }
+    }
+    metrics::gauge!(telemetry::SETTLEMENTS_IN_FLIGHT).increment(0.0);
+    for result in ["match", "mismatch"] {
+        metrics::counter!(telemetry::SHADOW_COMPARISONS, "result" => result).increment(0);
+    }
+    for name in [
+        telemetry::SHADOW_MISMATCHES,
+        telemetry::BREAKER_TRIPS,
+        telemetry::BREAKER_FAILURES,
+        telemetry::CONNECTIONS_REFUSED,
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+}
+
+fn zero_network(network: &str, version: &'static str) {
+    for endpoint in [Endpoint::Verify, Endpoint::Settle] {
+        for outcome in Outcome::of(endpoint) {
+            metrics::counter!(
+                telemetry::REQUESTS,
+                "endpoint" => endpoint.name(),
+                "x402_version" => version,
+                "network" => network.to_owned(),
+                "scheme" => "exact",
+                "outcome" => outcome.as_str(),
+            )
+            .increment(0);
+        }
+        // Registered without an observation: exported with zero counts.
+        let _ = metrics::histogram!(
+            telemetry::REQUEST_DURATION,
+            "endpoint" => endpoint.name(),
+            "x402_version" => version,
+            "network" => network.to_owned(),
+        );
+    }
+    for outcome in Outcome::of(Endpoint::Settle) {
+        metrics::counter!(
+            telemetry::SETTLEMENTS,
+            "x402_version" => version,
+            "network" => network.to_owned(),
+            "result" => outcome.as_str(),
+        )
+        .increment(0);
+    }
+    for reason in Reason::ALL.iter().filter(|r| r.is_facilitator_failure()) {
+        metrics::counter!(
+            telemetry::SETTLEMENT_FAILURES,
+            "x402_version" => version,
+            "network" => network.to_owned(),
+            "reason" => reason.as_str(),
+        )
+        .increment(0);
+    }
 }
