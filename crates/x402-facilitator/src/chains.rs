@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use x402_protocol::{Chain, Scheme};
 
-use crate::config::{ChainOptions, NetworkConfig, NonceFetchMode};
+#[cfg(any(feature = "evm", feature = "svm"))]
+use crate::config::ChainOptions;
+use crate::config::{NetworkConfig, NonceFetchMode};
 use crate::served::Served;
 
 /// Why a network could not be served.
@@ -33,7 +35,10 @@ pub fn check_keys(networks: &[NetworkConfig]) -> Result<(), crate::config::Confi
                     x402_svm::SvmNetwork::fee_payer_key_is_valid(key.expose())
                 }
                 // No chain crate to judge it: building the handler refuses the network.
-                _ => true,
+                _ => {
+                    let _ = key;
+                    true
+                }
             };
             if !valid {
                 return Err(crate::config::ConfigError {
