@@ -110,10 +110,8 @@ pub async fn run(
     settings: DevSettings,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), DevError> {
-    let chain = LocalChain::start(84532, &[]).await?;
-    chain.install_token(BASE_SEPOLIA_USDC).await?;
+    let chain = LocalChain::with_funded_payer(&[]).await?;
     let (payer, payer_key) = DEV_ACCOUNTS[1];
-    chain.mint(BASE_SEPOLIA_USDC, payer, 1_000_000_000).await?;
     let mut config = facilitator_config(&chain, DEV_ACCOUNTS[0].1, settings.addr.port())?;
     config.host = settings.addr.ip();
     config.log_format = settings.log_format;

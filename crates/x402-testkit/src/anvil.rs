@@ -85,6 +85,9 @@ pub fn find_anvil() -> Option<PathBuf> {
     })
 }
 
+/// What [`LocalChain::with_funded_payer`] mints to the demo payer: 1000 test USDC.
+pub const DEMO_PAYER_FUNDS: u128 = 1_000_000_000;
+
 /// A running anvil, killed on drop.
 pub struct LocalChain {
     child: Child,
@@ -173,6 +176,18 @@ impl LocalChain {
             ledger_path,
             http: reqwest::Client::new(),
         })
+    }
+
+    /// The chain the demo and the tests pay on: Base Sepolia's id (84532) with `extra_args`,
+    /// the test USDC at Base Sepolia's USDC address, and 1000 USDC (6 decimals) minted to
+    /// the demo payer (`DEV_ACCOUNTS[1]`).
+    pub async fn with_funded_payer(extra_args: &[&str]) -> Result<LocalChain, ChainError> {
+        let chain = LocalChain::start(84532, extra_args).await?;
+        chain.install_token(BASE_SEPOLIA_USDC).await?;
+        chain
+            .mint(BASE_SEPOLIA_USDC, DEV_ACCOUNTS[1].0, DEMO_PAYER_FUNDS)
+            .await?;
+        Ok(chain)
     }
 
     /// Stops the node (tests use it to cut the facilitator's RPC).

@@ -73,17 +73,7 @@ pub async fn start_custom(
     adjust_config: impl FnOnce(&mut Config),
     adjust: impl FnOnce(&mut x402_evm::EvmSettings),
 ) -> Harness {
-    let chain = LocalChain::start(84532, anvil_args)
-        .await
-        .expect("anvil starts");
-    chain
-        .install_token(BASE_SEPOLIA_USDC)
-        .await
-        .expect("token installed");
-    chain
-        .mint(BASE_SEPOLIA_USDC, PAYER, 1_000_000_000)
-        .await
-        .expect("minted");
+    let chain = chain_with_token(anvil_args).await;
     let mut config: Config =
         x402_facilitator::dev::facilitator_config(&chain, DEV_ACCOUNTS[0].1, 0).expect("config");
     adjust_config(&mut config);
@@ -389,14 +379,11 @@ where
     }
 }
 
+/// anvil with the test USDC and the payer funded ([`LocalChain::with_funded_payer`]).
 pub async fn chain_with_token(args: &[&str]) -> LocalChain {
-    let chain = LocalChain::start(84532, args).await.expect("anvil");
-    chain.install_token(BASE_SEPOLIA_USDC).await.expect("token");
-    chain
-        .mint(BASE_SEPOLIA_USDC, PAYER, 1_000_000_000)
+    LocalChain::with_funded_payer(args)
         .await
-        .expect("mint");
-    chain
+        .expect("anvil with the test USDC and a funded payer")
 }
 
 pub async fn pending_transactions(chain: &LocalChain) -> u64 {

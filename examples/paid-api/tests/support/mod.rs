@@ -151,17 +151,9 @@ pub async fn start_with(
     adjust: impl FnOnce(&mut x402_facilitator::Config),
     options: ClientOptions,
 ) -> Stack {
-    let chain = LocalChain::start(84532, anvil_args)
+    let chain = LocalChain::with_funded_payer(anvil_args)
         .await
-        .expect("anvil starts");
-    chain
-        .install_token(BASE_SEPOLIA_USDC)
-        .await
-        .expect("token installed");
-    chain
-        .mint(BASE_SEPOLIA_USDC, PAYER, 1_000_000_000)
-        .await
-        .expect("minted");
+        .expect("anvil with the test USDC and a funded payer");
     let mut config =
         x402_facilitator::dev::facilitator_config(&chain, DEV_ACCOUNTS[0].1, 0).expect("config");
     adjust(&mut config);
