@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::{node, start, Stack, PAYER, PAYER_KEY, PAY_TO};
+use support::{official_header, start, Stack, PAYER, PAYER_KEY, PAY_TO};
 use x402_protocol::headers;
 
 /// One request to the API: status, the decoded `PAYMENT-REQUIRED` (if any), the decoded
@@ -50,11 +50,6 @@ async fn get(url: &str, header: Option<(&str, &str)>) -> Answer {
         body,
         retry_after,
     }
-}
-
-async fn official_header(url: &str) -> String {
-    let out = node("header", url).await;
-    out["header"].as_str().expect("a header").to_owned()
 }
 
 fn error_of(answer: &Answer) -> String {
@@ -113,7 +108,7 @@ async fn tampered_foreign_expired_and_replayed_payments_are_refused_and_nothing_
     let before = stack.balances().await;
     let weather = format!("{}/weather", stack.api_url);
     let report = format!("{}/premium/report", stack.api_url);
-    let header = official_header(&weather).await;
+    let header = official_header("header", &weather).await;
 
     // Another route's price: the payment's terms are not among this route's.
     let answer = get(&report, Some(("PAYMENT-SIGNATURE", &header))).await;
@@ -183,10 +178,7 @@ async fn a_v1_replay_is_refused_in_v1() {
     let stack = start().await;
     let before = stack.balances().await;
     let weather = format!("{}/weather", stack.api_url);
-    let header = node("header-v1", &weather).await["header"]
-        .as_str()
-        .expect("a header")
-        .to_owned();
+    let header = official_header("header-v1", &weather).await;
     let paid = get(&weather, Some(("X-PAYMENT", &header))).await;
     assert_eq!(paid.status, StatusCode::OK);
     let settlement = paid.settlement.expect("X-PAYMENT-RESPONSE");
@@ -203,7 +195,7 @@ async fn a_v1_replay_is_refused_in_v1() {
 async fn a_facilitator_that_is_down_gives_503_and_no_content() {
     let stack = start().await;
     let before = stack.balances().await;
-    let header = official_header(&format!("{}/weather", stack.api_url)).await;
+    let header = official_header("header", &format!("{}/weather", stack.api_url)).await;
     let closed = x402_testkit::free_port();
     let (down_api, _stop) =
         support::serve(support::api(&format!("http://127.0.0.1:{closed}"))).await;
@@ -235,7 +227,7 @@ async fn a_failing_or_overcharging_handler_settles_nothing() {
         ("/undercharge", StatusCode::INTERNAL_SERVER_ERROR),
     ] {
         let url = format!("{}{route}", stack.api_url);
-        let header = official_header(&url).await;
+        let header = official_header("header", &url).await;
         let answer = get(&url, Some(("PAYMENT-SIGNATURE", &header))).await;
         assert_eq!(answer.status, status, "{route}: {}", answer.body);
         assert!(answer.settlement.is_none(), "{route}: nothing settled");
@@ -269,7 +261,7 @@ async fn one_payment_sent_many_times_at_once_buys_one_answer() {
     let stack = start().await;
     let before = stack.balances().await;
     let weather = format!("{}/weather", stack.api_url);
-    let header = official_header(&weather).await;
+    let header = official_header("header", &weather).await;
     let copies = (0..8).map(|_| get(&weather, Some(("PAYMENT-SIGNATURE", &header))));
     let answers = futures::future::join_all(copies).await;
     let paid: Vec<&Answer> = answers

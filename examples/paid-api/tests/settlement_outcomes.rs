@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::{node, start, start_with, PAYER, PAY_TO};
+use support::{official_header, pay, start, start_with, PAYER, PAY_TO};
 use x402_axum::{PaymentLayer, Paywall};
 use x402_facilitator_client::{ClientOptions, FacilitatorClient};
 use x402_testkit::anvil::{BASE_SEPOLIA_USDC, DEV_ACCOUNTS};
@@ -84,18 +84,10 @@ async fn a_payer_who_spends_the_money_while_the_handler_runs_gets_no_content() {
     );
     let (api, _stop) = support::serve(app).await;
     let url = format!("{api}/drained");
-    let header = node("header", &url).await["header"]
-        .as_str()
-        .expect("a header")
-        .to_owned();
+    let header = official_header("header", &url).await;
     let payee_before = stack.balances().await.1;
 
-    let response = reqwest::Client::new()
-        .get(&url)
-        .header("PAYMENT-SIGNATURE", &header)
-        .send()
-        .await
-        .expect("answers");
+    let response = pay(&url, &header).await;
     assert_eq!(response.status(), StatusCode::PAYMENT_REQUIRED);
     let settlement = decoded(&response, "payment-response").expect("the failed settlement");
     assert_eq!(settlement["success"], false);
@@ -134,16 +126,8 @@ async fn a_settlement_not_final_in_time_gets_504_with_its_transaction_and_lands_
         .expect("automine off");
     let before = stack.balances().await;
     let url = format!("{}/weather", stack.api_url);
-    let header = node("header", &url).await["header"]
-        .as_str()
-        .expect("a header")
-        .to_owned();
-    let response = reqwest::Client::new()
-        .get(&url)
-        .header("PAYMENT-SIGNATURE", &header)
-        .send()
-        .await
-        .expect("answers");
+    let header = official_header("header", &url).await;
+    let response = pay(&url, &header).await;
     assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
     let settlement = decoded(&response, "payment-response").expect("the pending settlement");
     assert_eq!(
@@ -184,16 +168,8 @@ async fn a_facilitator_with_v2_settle_switched_off_gives_503_and_blames_no_payer
     .await;
     let before = stack.balances().await;
     let url = format!("{}/weather", stack.api_url);
-    let header = node("header", &url).await["header"]
-        .as_str()
-        .expect("a header")
-        .to_owned();
-    let response = reqwest::Client::new()
-        .get(&url)
-        .header("PAYMENT-SIGNATURE", &header)
-        .send()
-        .await
-        .expect("answers");
+    let header = official_header("header", &url).await;
+    let response = pay(&url, &header).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(
         decoded(&response, "payment-required").is_none(),

@@ -252,3 +252,20 @@ pub async fn example_binary(stack: &Stack) -> ExampleBinary {
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     ExampleBinary { url, _child: child }
 }
+
+/// A payment header for the route at `url`, signed by an official client from the route's
+/// 402: `header` (v2, `@x402/core`) or `header-v1` (the v1 `x402` package).
+pub async fn official_header(mode: &str, url: &str) -> String {
+    let out = node(mode, url).await;
+    out["header"].as_str().expect("a header").to_owned()
+}
+
+/// `GET url` with the v2 payment header.
+pub async fn pay(url: &str, header: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(url)
+        .header("PAYMENT-SIGNATURE", header)
+        .send()
+        .await
+        .expect("the API answers")
+}
