@@ -34,22 +34,22 @@ pub(crate) fn payment_required(
         .status(status)
         .header(CONTENT_TYPE, "application/json")
         .header(CACHE_CONTROL, "no-store");
-    let v2_on = paywall.versions.v2 && spoken != Spoken::V1;
-    if v2_on {
-        let required = paywall.payment_required_v2(resource, error);
-        if let Some(value) = header_value(headers::encode_payment_required(&required)) {
+    // The v1 body for a v1 client, for one that has not said yet, and for a v2 client of a
+    // route that takes v1 only (it learns what the route takes).
+    let v1 = (paywall.versions.v1 && (spoken != Spoken::V2 || !paywall.versions.v2))
+        .then(|| paywall.payment_required_v1(resource, error))
+        .filter(|required| !required.accepts.is_empty());
+    let v2_header = paywall.versions.v2 && spoken != Spoken::V1;
+    let v2 = (v2_header || v1.is_none()).then(|| paywall.payment_required_v2(resource, error));
+    if let Some(required) = v2.as_ref().filter(|_| v2_header) {
+        if let Some(value) = header_value(headers::encode_payment_required(required)) {
             builder = builder.header(headers::PAYMENT_REQUIRED, value);
         }
     }
-    // The v1 body for a v1 client, for one that has not said yet, and for a v2 client of a
-    // route that takes v1 only (it learns what the route takes).
-    let v1_body = paywall.versions.v1
-        && (spoken != Spoken::V2 || !paywall.versions.v2)
-        && !paywall.v1_requirements(resource).is_empty();
-    let body = if v1_body {
-        serde_json::to_vec(&paywall.payment_required_v1(resource, error))
-    } else {
-        serde_json::to_vec(&paywall.payment_required_v2(resource, error))
+    let body = match (&v1, &v2) {
+        (Some(v1), _) => serde_json::to_vec(v1),
+        (None, Some(v2)) => serde_json::to_vec(v2),
+        (None, None) => Ok(Vec::new()),
     };
     finish(builder, body.unwrap_or_default())
 }

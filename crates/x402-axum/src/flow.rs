@@ -179,7 +179,15 @@ where
             tracing::warn!(%error, payer = verified.payer.as_deref(), "settle failed on the facilitator's side; content withheld");
             return answers::unavailable(OUTCOME_UNKNOWN);
         }
-        Err(Stop::Refused(reason) | Stop::Unreadable(reason) | Stop::Theirs(reason)) => {
+        Err(Stop::Theirs(reason)) => {
+            tracing::warn!(
+                reason,
+                payer = verified.payer.as_deref(),
+                "the facilitator refused settle for a reason of its own; content withheld"
+            );
+            return answers::unavailable(&refused_by_facilitator(&reason));
+        }
+        Err(Stop::Refused(reason) | Stop::Unreadable(reason)) => {
             return refuse(StatusCode::PAYMENT_REQUIRED, &reason)
         }
     };
@@ -193,14 +201,6 @@ where
             "paid request settled"
         );
         return answers::paid(parts, Body::from(bytes), &settled);
-    }
-    if theirs(&reason) && transaction.is_empty() {
-        tracing::warn!(
-            reason,
-            payer = verified.payer.as_deref(),
-            "the facilitator refused settle for a reason of its own; content withheld"
-        );
-        return answers::unavailable(&refused_by_facilitator(&reason));
     }
     let status = if client_pending(&reason) {
         StatusCode::GATEWAY_TIMEOUT
@@ -220,27 +220,15 @@ where
 fn read_payment(
     request: &Request,
 ) -> Result<Option<PaymentHeader>, (headers::HeaderError, Spoken)> {
-    let text = |name: &str| -> Result<Option<&str>, (headers::HeaderError, Spoken)> {
-        match request.headers().get(name) {
-            None => Ok(None),
-            Some(value) => value.to_str().map(Some).map_err(|_| {
-                let part = if name == headers::X_PAYMENT {
-                    "X-PAYMENT"
-                } else {
-                    "PAYMENT-SIGNATURE"
-                };
-                let spoken = if name == headers::X_PAYMENT {
-                    Spoken::V1
-                } else {
-                    Spoken::V2
-                };
-                let detail = "it holds bytes that are not visible ASCII".to_owned();
-                (headers::HeaderError::NotBase64 { part, detail }, spoken)
-            }),
-        }
+    let text = |name: &str, part: &'static str, spoken: Spoken| match request.headers().get(name) {
+        None => Ok(None),
+        Some(value) => value.to_str().map(Some).map_err(|_| {
+            let detail = "it holds bytes that are not visible ASCII".to_owned();
+            (headers::HeaderError::NotBase64 { part, detail }, spoken)
+        }),
     };
-    let v2 = text(headers::PAYMENT_SIGNATURE)?;
-    let v1 = text(headers::X_PAYMENT)?;
+    let v2 = text(headers::PAYMENT_SIGNATURE, "PAYMENT-SIGNATURE", Spoken::V2)?;
+    let v1 = text(headers::X_PAYMENT, "X-PAYMENT", Spoken::V1)?;
     let spoken = if v1.is_some() && v2.is_none() {
         Spoken::V1
     } else if v2.is_some() && v1.is_none() {
@@ -384,19 +372,19 @@ async fn verify(
     })
 }
 
+/// The settlement answer; a refusal the facilitator gave for a reason of its own before
+/// sending anything is its trouble ([`Stop::Theirs`]), as in [`verify`].
 async fn settle(client: &FacilitatorClient, matched: &Matched) -> Result<Settled, Stop> {
-    match matched {
-        Matched::V1 { request } => client
-            .settle_v1(request)
-            .await
-            .map(Settled::V1)
-            .map_err(stop),
-        Matched::V2 { request } => client
-            .settle_v2(request)
-            .await
-            .map(Settled::V2)
-            .map_err(stop),
+    let settled = match matched {
+        Matched::V1 { request } => client.settle_v1(request).await.map(Settled::V1),
+        Matched::V2 { request } => client.settle_v2(request).await.map(Settled::V2),
     }
+    .map_err(stop)?;
+    let (success, reason, transaction) = settled_facts(&settled);
+    if !success && transaction.is_empty() && theirs(&reason) {
+        return Err(Stop::Theirs(reason));
+    }
+    Ok(settled)
 }
 
 fn settled_facts(settled: &Settled) -> (bool, String, &str) {
