@@ -50,12 +50,20 @@ async fn drain_payer(rpc_url: &str) {
     let to = &DEV_ACCOUNTS[3].0[2..];
     let data = format!("0xa9059cbb{to:0>64}{amount:0>64}");
     rpc(rpc_url, "anvil_impersonateAccount", json!([PAYER])).await;
-    rpc(
+    let hash = rpc(
         rpc_url,
         "eth_sendTransaction",
         json!([{"from": PAYER, "to": BASE_SEPOLIA_USDC, "data": data}]),
     )
     .await;
+    // anvil answers before it mines: the drain must have landed before the handler returns,
+    // or the settlement's checks could read the chain on both sides of it.
+    while rpc(rpc_url, "eth_getTransactionReceipt", json!([hash]))
+        .await
+        .is_null()
+    {
+        tokio::task::yield_now().await;
+    }
 }
 
 fn decoded(response: &reqwest::Response, name: &str) -> Option<Value> {
