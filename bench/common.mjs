@@ -97,12 +97,12 @@ export async function startOurs(binary, args, env) {
   return { child, url: `http://127.0.0.1:${port}`, dir, stop: () => { child.kill(); fs.rmSync(dir, { recursive: true, force: true }); } };
 }
 
-// The official TypeScript EVM facilitator in a 30-line HTTP server, in its own process.
-const referenceScript = `
-  const [rpcUrl, key] = process.argv.slice(1);
-  const { createRequire } = require("node:module");
-  const r = createRequire(${JSON.stringify(path.join(js, "package.json"))});
-  (async () => {
+/**
+ * Script text that builds the official TypeScript EVM facilitator as `facilitator`, inside
+ * an async function where `rpcUrl`, `key` and the package loader `r` are in scope: shared by
+ * the reference scripts of the benchmarks.
+ */
+export const referenceFacilitatorSetup = `
     const { createWalletClient, http, publicActions, defineChain } = await import(r.resolve("viem"));
     const { privateKeyToAccount } = await import(r.resolve("viem/accounts"));
     const { x402Facilitator } = await import(r.resolve("@x402/core/facilitator"));
@@ -113,6 +113,20 @@ const referenceScript = `
     const wallet = createWalletClient({ account, chain, transport: http(rpcUrl) }).extend(publicActions);
     const signer = toFacilitatorEvmSigner({ ...wallet, address: account.address });
     const facilitator = new x402Facilitator().register("eip155:84532", new ExactEvmScheme(signer));
+`;
+
+/** The loader of packages installed in tests/js, as script text (`r`). */
+export const referenceLoader = `
+  const { createRequire } = require("node:module");
+  const r = createRequire(${JSON.stringify(path.join(js, "package.json"))});
+`;
+
+// The official TypeScript EVM facilitator in a 30-line HTTP server, in its own process.
+const referenceScript = `
+  const [rpcUrl, key] = process.argv.slice(1);
+  ${referenceLoader}
+  (async () => {
+    ${referenceFacilitatorSetup}
     const server = require("node:http").createServer((req, res) => {
       let body = ""; req.on("data", c => body += c); req.on("end", async () => {
         try {

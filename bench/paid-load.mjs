@@ -12,7 +12,7 @@
 import { spawn } from "node:child_process";
 import http from "node:http";
 import path from "node:path";
-import { KEYS, USDC, anvilWithUsdc, defaultBinary, freePort, js, load, rpc, startOurs, usdcBalance, waitLine } from "./common.mjs";
+import { KEYS, anvilWithUsdc, defaultBinary, freePort, load, referenceFacilitatorSetup, referenceLoader, rpc, startOurs, usdcBalance, waitLine } from "./common.mjs";
 
 const { privateKeyToAccount } = await load("viem/accounts");
 const { x402Client, x402HTTPClient } = await load("@x402/core/client");
@@ -29,22 +29,13 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
 // operator would run them), both on free ports.
 const referenceScript = `
   const [rpcUrl, key, payTo, facilitatorPort, apiPort] = process.argv.slice(1);
-  const { createRequire } = require("node:module");
-  const r = createRequire(${JSON.stringify(path.join(js, "package.json"))});
+  ${referenceLoader}
   (async () => {
-    const { createWalletClient, http, publicActions, defineChain } = await import(r.resolve("viem"));
-    const { privateKeyToAccount } = await import(r.resolve("viem/accounts"));
-    const { x402Facilitator } = await import(r.resolve("@x402/core/facilitator"));
-    const { ExactEvmScheme } = await import(r.resolve("@x402/evm/exact/facilitator"));
+    ${referenceFacilitatorSetup}
     const { ExactEvmScheme: ServerScheme } = await import(r.resolve("@x402/evm/exact/server"));
-    const { toFacilitatorEvmSigner } = await import(r.resolve("@x402/evm"));
     const { HTTPFacilitatorClient } = await import(r.resolve("@x402/core/server"));
     const { paymentMiddleware, x402ResourceServer } = await import(r.resolve("@x402/express"));
     const express = (await import(r.resolve("express"))).default;
-    const chain = defineChain({ id: 84532, name: "local", nativeCurrency: { name: "ETH", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [rpcUrl] } } });
-    const account = privateKeyToAccount(key);
-    const wallet = createWalletClient({ account, chain, transport: http(rpcUrl) }).extend(publicActions);
-    const facilitator = new x402Facilitator().register("eip155:84532", new ExactEvmScheme(toFacilitatorEvmSigner({ ...wallet, address: account.address })));
     const f = express(); f.use(express.json());
     f.get("/supported", async (req, res) => res.json(await facilitator.getSupported()));
     f.post("/verify", async (req, res) => res.json(await facilitator.verify(req.body.paymentPayload, req.body.paymentRequirements)));
