@@ -6,7 +6,7 @@ mod support;
 
 use serde_json::{json, Value};
 use support::*;
-use x402_facilitator::dev::{LocalChain, BASE_SEPOLIA_USDC};
+use x402_facilitator::dev::BASE_SEPOLIA_USDC;
 
 /// Parts of the configured RPC URL that carry credentials, and the signer key.
 const SECRETS: &[&str] = &[
@@ -146,28 +146,6 @@ async fn secrets_in_rpc_urls_reach_no_answer_log_metric_or_health_at_trace_level
     );
 }
 
-/// A token `transfer` sent from an unlocked dev account with a tip far above the
-/// facilitator's, so that anvil orders it first in the next block.
-async fn send_first(chain: &LocalChain, from: &str, to: &str, data: String) -> Value {
-    chain
-        .rpc(
-            "eth_sendTransaction",
-            json!([{
-                "from": from, "to": to, "data": data, "gas": "0x30000",
-                "maxFeePerGas": "0x2540be40000", "maxPriorityFeePerGas": "0x174876e8000"
-            }]),
-        )
-        .await
-        .unwrap()
-}
-
-fn transfer_data(to: &str, amount: u128) -> String {
-    format!(
-        "0xa9059cbb{:0>64}{amount:064x}",
-        to.trim_start_matches("0x").to_ascii_lowercase()
-    )
-}
-
 /// `transferWithAuthorization(from,to,value,validAfter,validBefore,nonce,v,r,s)` of a payload.
 fn authorization_call(payload: &Value) -> String {
     use alloy::primitives::{Address, FixedBytes, U256};
@@ -194,31 +172,6 @@ fn authorization_call(payload: &Value) -> String {
         s: FixedBytes::from_slice(&bytes[32..64]),
     };
     format!("0x{}", hex_of(&call.abi_encode()))
-}
-
-/// Settles `body` with automine off; once our transaction is in the pool, `first` runs (the
-/// payer's competing transaction), then one block is mined. Returns the settle answer.
-async fn race(
-    chain: &LocalChain,
-    http: &reqwest::Client,
-    url: &str,
-    body: &Value,
-    first: impl std::future::Future<Output = Value>,
-) -> Value {
-    chain.rpc("evm_setAutomine", json!([false])).await.unwrap();
-    let settle_url = format!("{url}/settle");
-    let request = {
-        let (http, body) = (http.clone(), body.clone());
-        tokio::spawn(async move { post_json(&http, &settle_url, &body).await.1 })
-    };
-    until(30, "our settlement in the pool", || async {
-        (pending_transactions(chain).await >= 1).then_some(())
-    })
-    .await;
-    first.await;
-    chain.rpc("evm_mine", json!([])).await.unwrap();
-    chain.rpc("evm_setAutomine", json!([true])).await.unwrap();
-    request.await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
