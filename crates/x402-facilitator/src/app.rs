@@ -32,6 +32,7 @@ mod errors;
 mod health;
 mod pipeline;
 mod request_log;
+mod settlements;
 mod supported;
 
 use admin::{admin_flags, flags, metrics_text};
@@ -39,6 +40,8 @@ use errors::{body_or_error, client_error, json_content_type, ClientError};
 use health::{health, health_deep, health_ready, health_v2};
 use pipeline::{settle, verify};
 use request_log::{request_id, user_agent, with_request_id, Endpoint, Outcome, RequestLog};
+use settlements::settlement;
+pub use settlements::SETTLEMENT_ID_HEADER;
 use supported::{supported, supported_response};
 
 use crate::breaker::{is_facilitator_failure, Breaker, Sightings};
@@ -354,6 +357,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/verify", post(verify))
         .route("/settle", post(settle))
         .route("/supported", get(supported))
+        .route("/settlements/{id}", get(settlement))
         .route("/health", get(health))
         .route("/health/ready", get(health_ready))
         .route("/health/deep", get(health_deep))
@@ -384,7 +388,7 @@ pub fn admin_router(state: Arc<AppState>) -> Router {
 async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
-        Json(json!({"error": "no such endpoint; see /supported, /verify, /settle, /health"})),
+        Json(json!({"error": "no such endpoint; see /supported, /verify, /settle, /settlements/{id}, /health"})),
     )
         .into_response()
 }

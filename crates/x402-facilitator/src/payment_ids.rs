@@ -21,9 +21,13 @@ pub fn payment_id(payment: &Payment) -> Option<String> {
         .get("info")?
         .get("id")?
         .as_str()?;
-    let well_formed = (16..=128).contains(&id.len())
+    well_formed(id).then(|| id.to_owned())
+}
+
+/// Whether `id` is a payment id as the extension's schema allows it.
+pub fn well_formed(id: &str) -> bool {
+    (16..=128).contains(&id.len())
         && id
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    well_formed.then(|| id.to_owned())
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }

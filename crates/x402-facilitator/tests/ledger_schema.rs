@@ -1,6 +1,7 @@
 //! The ledger's versioned schema against both real stores: a ledger written by release
 //! 0.1 (before versions were recorded) opens, migrates and keeps its settlements; a
 //! ledger migrated by a newer release than this one is refused with both versions named.
+//! Rows from before version 2 have no terms and are still found by their digest.
 
 mod support;
 
@@ -52,6 +53,10 @@ async fn a_0_1_ledger_migrates_and_a_newer_one_is_refused(url: &str) {
         .expect("the settlement written by 0.1 is still there");
     assert_eq!(entry.state, EntryState::Confirmed);
     assert_eq!(entry.tx_hash, "0xabc");
+    // Version 2 added what a settlement pays: a 0.1 row has none, and says so.
+    assert_eq!(entry.terms, None);
+    let by_digest = ledger.entry_by_digest("r2:aa:bb").await.unwrap();
+    assert_eq!(by_digest.as_ref(), Some(&entry), "found by its digest");
     assert_eq!(
         ledger.next_nonce("eip155:84532", SIGNER).await.unwrap(),
         Some(8)

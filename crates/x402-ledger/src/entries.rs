@@ -24,6 +24,22 @@ impl Ledger {
             .transpose()
     }
 
+    /// The entry recorded for the request with this digest (the oldest, should two networks
+    /// ever hold one): what a caller asking after its settlement is answered from.
+    pub async fn entry_by_digest(&self, digest: &str) -> Result<Option<Entry>, LedgerError> {
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM x402_settlements WHERE digest = $1
+             ORDER BY created_at LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.map(|r| entry_from_row(&r).map_err(unavailable))
+            .transpose()
+    }
+
     /// Records the final outcome of the entry's current transaction. `false` when the entry
     /// already moved on (finished elsewhere, or its transaction was replaced).
     pub async fn finish(

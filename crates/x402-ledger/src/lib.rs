@@ -149,6 +149,23 @@ pub struct SignedTransaction {
     pub prelude: Option<String>,
 }
 
+/// What a settlement pays, as the request named it and the chain checked it: kept so that a
+/// caller asking after a settlement (`GET /settlements/{id}`) learns what was paid, for what.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Terms {
+    /// Scheme of the payment (`exact`).
+    pub scheme: String,
+    /// Token contract or mint.
+    pub asset: String,
+    /// Recipient.
+    pub pay_to: String,
+    /// Amount moved, in the asset's smallest unit (what the payer signed, which v1 lets
+    /// exceed the requirement).
+    pub amount: String,
+    /// The resource paid for (empty when the request named none).
+    pub resource: String,
+}
+
 /// What the chain crate knows about a settlement before it is signed.
 #[derive(Debug, Clone)]
 pub struct NewEntry {
@@ -166,6 +183,8 @@ pub struct NewEntry {
     pub signer: String,
     /// Unix seconds after which the authorization can no longer move funds.
     pub valid_before: i64,
+    /// What it pays.
+    pub terms: Terms,
 }
 
 /// One settlement as recorded.
@@ -199,6 +218,8 @@ pub struct Entry {
     pub outcome: Option<String>,
     /// Unix seconds after which the authorization is dead.
     pub valid_before: i64,
+    /// What it pays; `None` for an entry recorded before schema version 2 kept it.
+    pub terms: Option<Terms>,
     /// Unix milliseconds.
     pub created_at: i64,
     /// Unix milliseconds of the last change.
@@ -236,7 +257,28 @@ fn now_millis() -> i64 {
         .unwrap_or(0)
 }
 
-const ENTRY_COLUMNS: &str = "network, payment_key, digest, x402_version, payer, signer, state, tx_nonce, tx_hash, raw_tx, prelude_tx, tx_hashes, outcome, valid_before, created_at, updated_at";
+const ENTRY_COLUMNS: &str = "network, payment_key, digest, x402_version, payer, signer, state, tx_nonce, tx_hash, raw_tx, prelude_tx, tx_hashes, outcome, valid_before, created_at, updated_at, scheme, asset, pay_to, amount, resource";
+
+/// The terms of a row: all five columns, or none (a row from before schema version 2).
+fn terms_from_row(row: &AnyRow) -> Result<Option<Terms>, sqlx::Error> {
+    let column = |name: &str| row.try_get::<Option<String>, _>(name);
+    let (Some(scheme), Some(asset), Some(pay_to), Some(amount), Some(resource)) = (
+        column("scheme")?,
+        column("asset")?,
+        column("pay_to")?,
+        column("amount")?,
+        column("resource")?,
+    ) else {
+        return Ok(None);
+    };
+    Ok(Some(Terms {
+        scheme,
+        asset,
+        pay_to,
+        amount,
+        resource,
+    }))
+}
 
 fn entry_from_row(row: &AnyRow) -> Result<Entry, sqlx::Error> {
     let hashes: String = row.try_get("tx_hashes")?;
@@ -255,6 +297,7 @@ fn entry_from_row(row: &AnyRow) -> Result<Entry, sqlx::Error> {
         tx_hashes: hashes.split_whitespace().map(str::to_owned).collect(),
         outcome: row.try_get("outcome")?,
         valid_before: row.try_get("valid_before")?,
+        terms: terms_from_row(row)?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -283,6 +326,7 @@ impl Entry {
             prelude_tx: signed.prelude,
             outcome: None,
             valid_before: entry.valid_before,
+            terms: Some(entry.terms.clone()),
             created_at: now,
             updated_at: now,
         }
@@ -291,9 +335,10 @@ impl Entry {
 
 /// Inserts a new entry; `false` when the payment was already recorded (nothing written).
 async fn insert_entry(conn: &mut sqlx::AnyConnection, entry: &Entry) -> Result<bool, LedgerError> {
+    let terms = entry.terms.as_ref();
     let inserted = sqlx::query(
-        "INSERT INTO x402_settlements (network, payment_key, digest, x402_version, payer, signer, state, tx_nonce, tx_hash, raw_tx, prelude_tx, tx_hashes, outcome, valid_before, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'submitted', $7, $8, $9, $10, $8, NULL, $11, $12, $12)
+        "INSERT INTO x402_settlements (network, payment_key, digest, x402_version, payer, signer, state, tx_nonce, tx_hash, raw_tx, prelude_tx, tx_hashes, outcome, valid_before, created_at, updated_at, scheme, asset, pay_to, amount, resource)
+         VALUES ($1, $2, $3, $4, $5, $6, 'submitted', $7, $8, $9, $10, $8, NULL, $11, $12, $12, $13, $14, $15, $16, $17)
          ON CONFLICT (network, payment_key) DO NOTHING",
     )
     .bind(&entry.network)
@@ -308,6 +353,11 @@ async fn insert_entry(conn: &mut sqlx::AnyConnection, entry: &Entry) -> Result<b
     .bind(entry.prelude_tx.as_deref())
     .bind(entry.valid_before)
     .bind(entry.created_at)
+    .bind(terms.map(|t| t.scheme.as_str()))
+    .bind(terms.map(|t| t.asset.as_str()))
+    .bind(terms.map(|t| t.pay_to.as_str()))
+    .bind(terms.map(|t| t.amount.as_str()))
+    .bind(terms.map(|t| t.resource.as_str()))
     .execute(&mut *conn)
     .await
     .map_err(unavailable)?;

@@ -49,9 +49,21 @@ const V1: &[&str] = &[
     )",
 ];
 
+/// Version 2: what each settlement pays (scheme, asset, payee, amount, resource), and the
+/// digest indexed, so that a settlement can be looked up by its request's digest or by the
+/// payment id bound to it. Rows of version 1 keep NULL terms (their answers say so).
+const V2: &[&str] = &[
+    "ALTER TABLE x402_settlements ADD COLUMN scheme TEXT",
+    "ALTER TABLE x402_settlements ADD COLUMN asset TEXT",
+    "ALTER TABLE x402_settlements ADD COLUMN pay_to TEXT",
+    "ALTER TABLE x402_settlements ADD COLUMN amount TEXT",
+    "ALTER TABLE x402_settlements ADD COLUMN resource TEXT",
+    "CREATE INDEX IF NOT EXISTS x402_settlements_digest ON x402_settlements (digest)",
+];
+
 /// The schema steps, oldest first: step `i` makes schema version `i + 1`. A step is only
 /// ever appended, never edited once released.
-const MIGRATIONS: &[&[&str]] = &[V1];
+const MIGRATIONS: &[&[&str]] = &[V1, V2];
 
 /// The newest schema version this release knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

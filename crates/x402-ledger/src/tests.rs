@@ -58,6 +58,13 @@ fn new_entry(key: &str) -> NewEntry {
         payer: "0xpayer".into(),
         signer: "0xsigner".into(),
         valid_before: 2_000_000_000,
+        terms: Terms {
+            scheme: "exact".into(),
+            asset: "0xasset".into(),
+            pay_to: "0xpayee".into(),
+            amount: "1000".into(),
+            resource: format!("https://api.example/{key}"),
+        },
     }
 }
 
@@ -227,4 +234,37 @@ async fn payment_ids_bind_once() {
 async fn unsupported_urls_are_named() {
     let refused = Ledger::connect("mysql://root@localhost/x").await;
     assert!(matches!(refused, Err(LedgerError::UnsupportedUrl(s)) if s == "mysql"));
+}
+
+#[tokio::test]
+async fn an_entry_keeps_its_terms_and_is_found_by_its_digest() {
+    let (url, path) = temp_sqlite();
+    let ledger = Ledger::connect(&url).await.expect("ledger");
+    let (claim, _) = ledger
+        .record_signed(&new_entry("a"), Some(0), 1, signed)
+        .await
+        .expect("recorded");
+    let Claim::Recorded(recorded) = claim else {
+        panic!("not recorded")
+    };
+    assert_eq!(recorded.terms, Some(new_entry("a").terms));
+    let found = ledger
+        .entry_by_digest("digest-a")
+        .await
+        .expect("up")
+        .expect("found by digest");
+    assert_eq!(found, recorded);
+    // The replacement keeps what the payment pays.
+    let (replaced, _) = ledger
+        .replace_transaction(&recorded, None, 1, signed)
+        .await
+        .expect("up")
+        .expect("replaced");
+    let found = ledger.entry_by_digest("digest-a").await.expect("up");
+    assert_eq!(
+        found.map(|e| (e.tx_hash, e.terms)),
+        Some((replaced.tx_hash, recorded.terms))
+    );
+    assert_eq!(ledger.entry_by_digest("digest-b").await.expect("up"), None);
+    remove_sqlite(&path);
 }

@@ -27,6 +27,8 @@ pub use amount::TokenAmount;
 pub use caip2::{Caip2Error, ChainId};
 pub use envelope::{parse_request, EnvelopeError, VersionedRequest, X402Version};
 pub use networks::{ChainFamily, KnownNetwork};
-pub use payment::{digest_matches, Payment, Refusal, Requirements, Settlement, Verdict};
+pub use payment::{
+    digest_matches, is_request_digest, Payment, Refusal, Requirements, Settlement, Verdict,
+};
 pub use reason::{Reason, ReasonClass};
 pub use scheme::{Chain, HealthCheck, ReconcileReport, Scheme, SectionError};

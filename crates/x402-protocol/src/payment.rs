@@ -108,6 +108,21 @@ pub fn digest_matches(recorded: &str, current: &str) -> bool {
         .is_some_and(|(_, legacy)| legacy == recorded)
 }
 
+/// Whether `text` has the shape of a [`Payment::request_digest`] of this release
+/// (`r2:` and two SHA-256 digests in lower-case hex, colon between): callers name a
+/// settlement by it, so its shape is checked before any store is asked.
+pub fn is_request_digest(text: &str) -> bool {
+    let is_hash = |part: &str| {
+        part.len() == 64
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    text.strip_prefix(DIGEST_PREFIX)
+        .and_then(|rest| rest.split_once(':'))
+        .is_some_and(|(whole, legacy)| is_hash(whole) && is_hash(legacy))
+}
+
 /// A refusal before any chain code runs (unknown v1 network and the like).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Refusal {

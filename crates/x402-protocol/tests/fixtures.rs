@@ -132,3 +132,25 @@ fn a_long_float_in_a_payload_survives_write_then_parse() {
     let written = serde_json::to_vec(v1_request.as_ref()).unwrap();
     assert_eq!(parse_request(&written).unwrap(), request);
 }
+
+#[test]
+fn a_request_digest_has_the_shape_callers_name_settlements_by() {
+    for name in ["v1_settle_request.json", "v2_settle_request.json"] {
+        let bytes = serde_json::to_vec(&fixture(name)).unwrap();
+        let request = parse_request(&bytes).unwrap();
+        let digest = Payment::from_request(&request).unwrap().request_digest();
+        assert!(x402_protocol::is_request_digest(&digest), "{digest}");
+        // One character off in either part, or an upper-case digit, is no digest.
+        let mut changed = digest.clone().into_bytes();
+        changed[3] = b'G';
+        assert!(!x402_protocol::is_request_digest(
+            &String::from_utf8(changed).unwrap()
+        ));
+        assert!(!x402_protocol::is_request_digest(
+            &digest.to_ascii_uppercase()
+        ));
+        assert!(!x402_protocol::is_request_digest(
+            &digest[..digest.len() - 1]
+        ));
+    }
+}

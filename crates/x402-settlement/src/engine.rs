@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use x402_ledger::{Claim, Entry, EntryState, Ledger};
+use x402_ledger::{Claim, Entry, EntryState, Ledger, Terms};
 use x402_protocol::{digest_matches, Payment, Reason, ReconcileReport, Settlement};
 
 use crate::answers::{ledger_refusal, pending_answer, recorded_answer, settle_entry};
@@ -71,6 +71,13 @@ impl<C: ChainOps> Engine<C> {
             payment_key: key,
             digest: payment.request_digest(),
             version: payment.version,
+            terms: Terms {
+                scheme: payment.scheme.clone(),
+                asset: payment.requirements.asset.clone(),
+                pay_to: payment.requirements.pay_to.clone(),
+                amount: payment.requirements.amount.to_string(),
+                resource: payment.resource.clone(),
+            },
         };
         match self.ledger.entry(&draft.network, &draft.payment_key).await {
             Err(e) => ledger_refusal(&draft.network, e, scheme.claimed_payer(payment)),

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use x402_ledger::{Claim, Entry, Ledger, NewEntry};
+use x402_ledger::{Claim, Entry, Ledger, NewEntry, Terms};
 use x402_protocol::{ChainId, Payment, Reason, Settlement, Verdict, X402Version};
 
 /// The parts of a ledger entry the engine knows before the chain has checked the payment.
@@ -18,11 +18,21 @@ pub struct Draft {
     pub digest: String,
     /// The request's protocol version.
     pub version: X402Version,
+    /// What the request says it pays (the amount is the requirement's until the chain's
+    /// check names the amount that moves).
+    pub terms: Terms,
 }
 
 impl Draft {
-    /// The entry to record, completed with what the chain established.
-    pub fn entry(&self, payer: String, signer: String, valid_before: i64) -> NewEntry {
+    /// The entry to record, completed with what the chain established: who pays, who
+    /// sends, until when, and the amount the signed transfer moves.
+    pub fn entry(
+        &self,
+        payer: String,
+        signer: String,
+        valid_before: i64,
+        amount: String,
+    ) -> NewEntry {
         NewEntry {
             network: self.network.clone(),
             payment_key: self.payment_key.clone(),
@@ -34,6 +44,10 @@ impl Draft {
             payer,
             signer,
             valid_before,
+            terms: Terms {
+                amount,
+                ..self.terms.clone()
+            },
         }
     }
 }
@@ -85,7 +99,7 @@ pub enum Sent {
     /// the ledger ([`crate::note_replacement`]) and sent it: the engine follows the entry
     /// as it is now, naming the replacement. A replacement the node refused is a
     /// [`Sent::Refused`] answer naming the replacement's hash.
-    Replaced(Entry),
+    Replaced(Box<Entry>),
     /// Another request or instance moved the entry on while this one tried to replace it.
     Moved,
     /// Nothing is known yet; the entry is kept and sent again later (why, no secrets).

@@ -18,6 +18,8 @@ pub(crate) struct Ready {
     pub(crate) fee_payer: Pubkey,
     pub(crate) signature: String,
     pub(crate) raw_b64: String,
+    /// What the transfer moves, in the mint's smallest unit.
+    pub(crate) amount: u64,
 }
 
 fn refusal(refused: Refused) -> Verdict {
@@ -124,6 +126,7 @@ impl SvmChain {
             fee_payer: inspected.fee_payer,
             signature: signed.signatures[0].to_string(),
             raw_b64,
+            amount: inspected.amount,
         })
     }
 

@@ -69,7 +69,8 @@ impl SchemeOps for ExactSvm {
             .check(payment, Some(transaction))
             .await
             .map_err(NotRecorded::Refused)?;
-        let entry = draft.entry(ready.payer.clone(), ready.fee_payer.to_string(), 0);
+        let amount = ready.amount.to_string();
+        let entry = draft.entry(ready.payer.clone(), ready.fee_payer.to_string(), 0, amount);
         let signed = SignedTransaction {
             hash: ready.signature,
             raw: ready.raw_b64,

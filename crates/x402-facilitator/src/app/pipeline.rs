@@ -90,6 +90,7 @@ async fn handle(
         network_metric: String::new(),
         scheme: String::new(),
         user_agent: user_agent(&headers),
+        settlement_id: None,
     };
     let processed = match json_content_type(&headers) {
         Ok(()) => process(&state, body, endpoint, &mut log).await,
@@ -113,6 +114,15 @@ async fn handle(
             error.into_response()
         }
     };
+    // Where the caller can ask after this payment's settlement (`GET /settlements/{id}`),
+    // also when the answer itself is lost.
+    if let Some(value) = log
+        .settlement_id
+        .as_deref()
+        .and_then(|id| HeaderValue::from_str(id).ok())
+    {
+        response.headers_mut().insert(SETTLEMENT_ID_HEADER, value);
+    }
     if log.version == Some(X402Version::V1) {
         for (name, value) in state.v1_deprecation.headers() {
             response.headers_mut().append(name.clone(), value.clone());
@@ -343,6 +353,7 @@ async fn process(
     log.network = payment.network.to_string();
     log.network_metric = state.network_label(&payment.network);
     log.scheme = payment.scheme.clone();
+    log.settlement_id = Some(payment.request_digest());
     let flags = state.flags.snapshot();
     gate(state, &flags, &request, &payment, endpoint).await?;
     let scheme = scheme_of(state, &payment)?;

@@ -76,6 +76,8 @@ pub(super) struct RequestLog {
     pub(super) scheme: String,
     /// The caller's `User-Agent`: which resource servers still send v1.
     pub(super) user_agent: String,
+    /// The request's settlement id, once it read as a payment (answered in a header).
+    pub(super) settlement_id: Option<String>,
 }
 
 impl RequestLog {

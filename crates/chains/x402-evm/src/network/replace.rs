@@ -293,7 +293,7 @@ impl EvmChain {
             }
         }
         let Some(refused) = refused else {
-            return Sent::Replaced(replaced);
+            return Sent::Replaced(Box::new(replaced));
         };
         // The answer names the replacement, the transaction now recorded.
         match refused {

@@ -8,6 +8,8 @@ use super::*;
 pub(crate) struct Checked {
     pub(crate) payer: Address,
     pub(crate) asset: Address,
+    /// The value the authorization moves (v1 lets it exceed the requirement).
+    pub(crate) value: U256,
     pub(crate) calldata: Bytes,
     pub(crate) valid_before: U256,
     pub(crate) settle_data: Option<SettleData>,
@@ -118,6 +120,7 @@ impl EvmChain {
         Ok(Checked {
             payer: local.auth.from,
             asset: local.asset,
+            value: local.auth.value,
             calldata: local.calldata,
             valid_before: local.auth.valid_before,
             settle_data,

@@ -81,7 +81,13 @@ impl EvmChain {
             .plan_gas(data, &payer, address)
             .map_err(NotRecorded::Answer)?;
         let valid_before = i64::try_from(checked.valid_before).unwrap_or(i64::MAX);
-        let entry = draft.entry(payer.clone(), address.to_checksum(None), valid_before);
+        let amount = checked.value.to_string();
+        let entry = draft.entry(
+            payer.clone(),
+            address.to_checksum(None),
+            valid_before,
+            amount,
+        );
         // An ERC-6492 wallet is deployed by the transaction just before the transfer.
         let count = if data.deployment.is_some() { 2 } else { 1 };
         let sign = |nonce: u64| -> Result<SignedTransaction, String> {
