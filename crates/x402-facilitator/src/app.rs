@@ -30,6 +30,7 @@ mod admin;
 mod breaker_watch;
 mod errors;
 mod health;
+mod openapi;
 mod pipeline;
 mod request_log;
 mod settlements;
@@ -38,6 +39,7 @@ mod supported;
 use admin::{admin_flags, flags, metrics_text};
 use errors::{body_or_error, client_error, json_content_type, ClientError};
 use health::{health, health_deep, health_ready, health_v2};
+use openapi::openapi;
 use pipeline::{settle, verify};
 use request_log::{request_id, user_agent, with_request_id, Endpoint, Outcome, RequestLog};
 use settlements::settlement;
@@ -188,6 +190,8 @@ pub struct AppState {
     request_seq: AtomicU64,
     boot_tag: u32,
     v1_deprecation: crate::deprecation::V1Deprecation,
+    /// `GET /openapi.json`, built once (it depends on whether the admin API is served here).
+    openapi: Value,
 }
 
 impl AppState {
@@ -213,6 +217,7 @@ impl AppState {
             request_seq: AtomicU64::new(0),
             boot_tag,
             v1_deprecation: config.v1_deprecation.clone(),
+            openapi: openapi::document(config.admin_addr.is_none() && config.admin_token.is_some()),
         });
         state.flags_changed();
         let networks: Vec<String> = state
@@ -363,7 +368,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health/deep", get(health_deep))
         .route("/health/v2", get(health_v2))
         .route("/metrics", get(metrics_text))
-        .route("/flags", get(flags));
+        .route("/flags", get(flags))
+        .route("/openapi.json", get(openapi));
     if state.admin_on_main_listener && state.admin_token.is_some() {
         router = router.route("/admin/flags", put(admin_flags));
     }

@@ -18,6 +18,7 @@ pub mod headers;
 pub mod networks;
 pub mod payment;
 pub mod reason;
+pub mod schema;
 pub mod scheme;
 mod serde_util;
 pub mod v1;

@@ -34,6 +34,7 @@ pub struct PaymentRequirements {
     /// Recipient.
     pub pay_to: String,
     /// How long the payment may take.
+    #[serde(deserialize_with = "crate::serde_util::whole_number")]
     pub max_timeout_seconds: u64,
     /// Token address.
     pub asset: String,

@@ -44,6 +44,7 @@ pub struct PaymentRequirements {
     /// Recipient.
     pub pay_to: String,
     /// How long the payment may take.
+    #[serde(deserialize_with = "crate::serde_util::whole_number")]
     pub max_timeout_seconds: u64,
     /// Scheme-specific data (EIP-712 domain name and version for exact EVM).
     #[serde(default, skip_serializing_if = "Option::is_none")]
