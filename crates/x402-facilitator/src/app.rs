@@ -186,6 +186,7 @@ pub struct AppState {
     /// Readiness, draining and in-flight work.
     pub lifecycle: Lifecycle,
     admin_token: Option<Secret>,
+    /// `PUT /admin/flags` is on the main listener: a token, and no `ADMIN_ADDR`.
     admin_on_main_listener: bool,
     request_seq: AtomicU64,
     boot_tag: u32,
@@ -202,6 +203,7 @@ impl AppState {
             .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32))
             .unwrap_or(0);
         let _ = telemetry::handle();
+        let admin_here = config.admin_addr.is_none() && config.admin_token.is_some();
         let state = Arc::new(AppState {
             served,
             flags: FlagStore::new(config.flags.clone()),
@@ -213,11 +215,11 @@ impl AppState {
             publish_order: Arc::new(tokio::sync::Mutex::new(())),
             lifecycle: Lifecycle::default(),
             admin_token: config.admin_token.clone(),
-            admin_on_main_listener: config.admin_addr.is_none(),
+            admin_on_main_listener: admin_here,
             request_seq: AtomicU64::new(0),
             boot_tag,
             v1_deprecation: config.v1_deprecation.clone(),
-            openapi: openapi::document(config.admin_addr.is_none() && config.admin_token.is_some()),
+            openapi: openapi::document(admin_here),
         });
         state.flags_changed();
         let networks: Vec<String> = state
@@ -370,7 +372,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/flags", get(flags))
         .route("/openapi.json", get(openapi));
-    if state.admin_on_main_listener && state.admin_token.is_some() {
+    if state.admin_on_main_listener {
         router = router.route("/admin/flags", put(admin_flags));
     }
     router

@@ -198,14 +198,7 @@ async fn a_payer_who_moves_first_is_answered_as_the_payer_and_never_trips_the_br
 
     // 1. The payer empties their balance in the block our transaction lands in.
     let body = fresh_body(PAYER_KEY, 5_000);
-    let balance = chain.balance_of(BASE_SEPOLIA_USDC, PAYER).await.unwrap();
-    let drain = send_first(
-        &chain,
-        PAYER,
-        BASE_SEPOLIA_USDC,
-        transfer_data(DEV_SIGNER, balance),
-    );
-    let answer = race(&chain, &http, &process.url, &body, drain).await;
+    let answer = race_payer_drain(&chain, &http, &process.url, &body).await;
     assert_eq!(answer["success"], false, "{answer}");
     assert_eq!(
         answer["errorReason"], "invalid_exact_evm_insufficient_balance",

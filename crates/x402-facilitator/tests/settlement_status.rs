@@ -148,14 +148,7 @@ async fn a_v1_settlement_that_failed_on_chain_is_found_with_its_reason() {
     );
     let (_, id) = post_with_id(&http, &format!("{}/verify", process.url), &body).await;
     // The payer empties their balance in the block our transaction lands in.
-    let balance = chain.balance_of(BASE_SEPOLIA_USDC, PAYER).await.unwrap();
-    let drain = send_first(
-        &chain,
-        PAYER,
-        BASE_SEPOLIA_USDC,
-        transfer_data(DEV_SIGNER, balance),
-    );
-    let answer = race(&chain, &http, &process.url, &body, drain).await;
+    let answer = race_payer_drain(&chain, &http, &process.url, &body).await;
     assert_eq!(answer["success"], false, "{answer}");
     let (status, found) = lookup(&http, &process.url, &id).await;
     assert_eq!(status, 200, "{found}");

@@ -68,6 +68,18 @@ fn new_entry(key: &str) -> NewEntry {
     }
 }
 
+/// Records `key`'s new entry at nonce 0 (the ledger's first for the signer).
+async fn record_new(ledger: &Ledger, key: &str) -> Entry {
+    let (claim, _) = ledger
+        .record_signed(&new_entry(key), Some(0), 1, signed)
+        .await
+        .expect("recorded");
+    let Claim::Recorded(entry) = claim else {
+        panic!("not recorded")
+    };
+    entry
+}
+
 fn signed(nonce: u64) -> Result<SignedTransaction, String> {
     Ok(SignedTransaction {
         hash: format!("0xhash{nonce}"),
@@ -160,13 +172,7 @@ async fn a_failed_signature_allocates_nothing() {
 async fn replacement_keeps_every_hash_and_only_one_caller_wins() {
     let (url, path) = temp_sqlite();
     let ledger = Ledger::connect(&url).await.expect("ledger");
-    let (claim, _) = ledger
-        .record_signed(&new_entry("a"), Some(0), 1, signed)
-        .await
-        .expect("recorded");
-    let Claim::Recorded(a) = claim else {
-        panic!("not recorded")
-    };
+    let a = record_new(&ledger, "a").await;
     let (replaced, _) = ledger
         .replace_transaction(&a, Some(5), 1, signed)
         .await
@@ -240,13 +246,7 @@ async fn unsupported_urls_are_named() {
 async fn an_entry_keeps_its_terms_and_is_found_by_its_digest() {
     let (url, path) = temp_sqlite();
     let ledger = Ledger::connect(&url).await.expect("ledger");
-    let (claim, _) = ledger
-        .record_signed(&new_entry("a"), Some(0), 1, signed)
-        .await
-        .expect("recorded");
-    let Claim::Recorded(recorded) = claim else {
-        panic!("not recorded")
-    };
+    let recorded = record_new(&ledger, "a").await;
     assert_eq!(recorded.terms, Some(new_entry("a").terms));
     let found = ledger
         .entry_by_digest("digest-a")

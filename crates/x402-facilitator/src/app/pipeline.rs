@@ -257,19 +257,18 @@ async fn check_payment_id(
     payment: &Payment,
     scheme: &Arc<dyn Scheme>,
     endpoint: Endpoint,
-    log: &RequestLog,
+    (digest, log): (&str, &RequestLog),
 ) -> Result<Option<(String, String)>, Stop> {
     let Some(id) = payment_ids::payment_id(payment).filter(|_| payment.version == X402Version::V2)
     else {
         return Ok(None);
     };
-    let digest = payment.request_digest();
     let bound = match endpoint {
         Endpoint::Verify => state.ledger.payment_id(&id).await,
-        Endpoint::Settle => state.ledger.bind_payment_id(&id, &digest).await.map(Some),
+        Endpoint::Settle => state.ledger.bind_payment_id(&id, digest).await.map(Some),
     };
     let conflict = match bound {
-        Ok(bound) => bound.is_some_and(|b| !x402_protocol::digest_matches(&b, &digest)),
+        Ok(bound) => bound.is_some_and(|b| !x402_protocol::digest_matches(&b, digest)),
         Err(e) if endpoint == Endpoint::Verify => {
             // Verify moves nothing: answer it, without the id check.
             tracing::warn!(request_id = %log.request_id, error = %e, "payment id not checked: ledger unavailable");
@@ -297,7 +296,7 @@ async fn check_payment_id(
             payer,
         ));
     }
-    Ok(Some((id, digest)))
+    Ok(Some((id, digest.to_owned())))
 }
 
 /// The per-payer and per-`payTo` limits, for a settlement the ledger does not know yet
@@ -353,11 +352,12 @@ async fn process(
     log.network = payment.network.to_string();
     log.network_metric = state.network_label(&payment.network);
     log.scheme = payment.scheme.clone();
-    log.settlement_id = Some(payment.request_digest());
+    let digest = payment.request_digest();
+    log.settlement_id = Some(digest.clone());
     let flags = state.flags.snapshot();
     gate(state, &flags, &request, &payment, endpoint).await?;
     let scheme = scheme_of(state, &payment)?;
-    let identified = check_payment_id(state, &payment, &scheme, endpoint, log).await?;
+    let identified = check_payment_id(state, &payment, &scheme, endpoint, (&digest, log)).await?;
     match endpoint {
         Endpoint::Verify => {
             let shadow = flags.shadow_v2_enabled && version == X402Version::V1;
@@ -410,7 +410,12 @@ async fn settle_payment(
     let task_log = log.clone();
     let task = tokio::spawn(async move {
         let settlement = scheme.settle(&payment).await;
-        let sighting = Sightings::key(&settlement, || payment.request_digest());
+        let sighting = Sightings::key(&settlement, || {
+            task_log
+                .settlement_id
+                .clone()
+                .unwrap_or_else(|| payment.request_digest())
+        });
         if let Some((id, digest)) = &identified {
             // Nothing broadcast: the id is free for another attempt.
             if settlement.transaction.is_empty() {

@@ -11,7 +11,7 @@ mod scratch;
 pub use fault_proxy::{Fault, FaultProxy};
 pub use process::Process;
 #[allow(unused_imports)] // not every test binary needs them
-pub use race::{race, send_first, transfer_data};
+pub use race::{race, race_payer_drain, send_first, transfer_data};
 #[allow(unused_imports)] // not every test binary needs them
 pub use scratch::{free_port, TempDir};
 

@@ -1,9 +1,9 @@
 //! Racing our settlement: a competing transaction of the payer's lands in the same block.
 
 use serde_json::{json, Value};
-use x402_facilitator::dev::LocalChain;
+use x402_facilitator::dev::{LocalChain, BASE_SEPOLIA_USDC};
 
-use super::{pending_transactions, post_json, until};
+use super::{pending_transactions, post_json, until, DEV_SIGNER, PAYER};
 
 /// A token `transfer` sent from an unlocked dev account with a tip far above the
 /// facilitator's, so that anvil orders it first in the next block.
@@ -50,4 +50,22 @@ pub async fn race(
     chain.rpc("evm_mine", json!([])).await.unwrap();
     chain.rpc("evm_setAutomine", json!([true])).await.unwrap();
     request.await.unwrap()
+}
+
+/// Settles `body` while the payer empties their whole test-USDC balance in the block our
+/// transaction lands in (their transfer ordered first): our transaction reverts.
+pub async fn race_payer_drain(
+    chain: &LocalChain,
+    http: &reqwest::Client,
+    url: &str,
+    body: &Value,
+) -> Value {
+    let balance = chain.balance_of(BASE_SEPOLIA_USDC, PAYER).await.unwrap();
+    let drain = send_first(
+        chain,
+        PAYER,
+        BASE_SEPOLIA_USDC,
+        transfer_data(DEV_SIGNER, balance),
+    );
+    race(chain, http, url, body, drain).await
 }
