@@ -98,6 +98,20 @@ else
 fi
 export X402_PYTHON="$venv/bin/python"
 
+phase "schemathesis in $cache/schemathesis (pip when the requirements changed)"
+st_venv="${X402_SCHEMATHESIS_VENV:-$cache/schemathesis}"
+if [ ! -x "$st_venv/bin/python" ]; then
+  python3 -m venv "$st_venv"
+fi
+st_sum="$(cat tests/schemathesis/requirements.txt tests/schemathesis/constraints.txt | sha256sum | cut -c1-64)"
+if [ "$(cat "$st_venv/.x402-requirements.sha256" 2>/dev/null || true)" != "$st_sum" ]; then
+  "$st_venv/bin/pip" install --quiet --disable-pip-version-check -r tests/schemathesis/requirements.txt -c tests/schemathesis/constraints.txt
+  echo "$st_sum" >"$st_venv/.x402-requirements.sha256"
+else
+  echo "    up to date" >&2
+fi
+export X402_SCHEMATHESIS="$st_venv/bin/st"
+
 # The local Solana node for the SVM tests (surfpool-core, tools/surfnode): built once per
 # version of its sources into the cache outside the clone.
 surf_cache="${X402_SURFNODE_CACHE:-$cache/surfnode}"

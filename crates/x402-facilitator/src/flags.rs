@@ -250,6 +250,11 @@ impl FlagUpdate {
                 VersionSupport::parse(text).map_err(|m| format!("x402_version_support: {m}"))?;
         }
         if let Some(list) = &self.v2_networks {
+            // A JSON list names each network; a blank item is a mistake, not "every network"
+            // (that is the empty list). `V2_NETWORKS` text may still end in a comma.
+            if list.iter().any(|item| item.trim().is_empty()) {
+                return Err("v2_networks: an empty network name".into());
+            }
             next.v2_networks = parse_networks(list).map_err(|m| format!("v2_networks: {m}"))?;
         }
         for (name, on) in self.switches() {
@@ -495,6 +500,15 @@ mod tests {
         assert_eq!(store.snapshot().v2_networks, vec![ChainId::eip155(84532)]);
         let bad: FlagUpdate = serde_json::from_str(r#"{"v2_networks": ["atlantis"]}"#).unwrap();
         assert!(store.apply(&bad, "test").is_err());
+        for blank in [
+            r#"{"v2_networks": [""]}"#,
+            r#"{"v2_networks": ["base", " "]}"#,
+        ] {
+            let blank: FlagUpdate = serde_json::from_str(blank).unwrap();
+            let refused = store.apply(&blank, "test").unwrap_err();
+            assert!(refused.contains("empty network name"), "{refused}");
+        }
+        assert_eq!(store.snapshot().v2_networks, vec![ChainId::eip155(84532)]);
         assert!(serde_json::from_str::<FlagUpdate>(r#"{"v3_enabled": true}"#).is_err());
         assert!(store.apply(&update, "test").unwrap().is_empty());
     }

@@ -1,0 +1,313 @@
+//! The real binary on anvil, checked against its own `GET /openapi.json` by schemathesis
+//! (PyPI, pinned in `tests/schemathesis/`; a third-party tool, not ours): every check it has,
+//! in the states an operator meets (healthy, ledger database gone, draining), and then every
+//! status the document lists must have been answered at least once, by schemathesis' own
+//! requests or by the few this test sends where a status needs a set-up schemathesis cannot
+//! make (a rate limit crossed, a body over 64 KiB).
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use support::*;
+
+/// `(method, path template, status)`: one documented or observed answer.
+type Answer = (String, String, u16);
+
+const ADMIN_TOKEN: &str = "openapi-conformance-admin-token-7f3a9c";
+
+/// Where the schemathesis CLI is: `X402_SCHEMATHESIS` (scripts/test.sh sets it) or the venv
+/// scripts/test.sh installs. Missing is a failure that names the fix, never a skip.
+fn schemathesis_cli() -> PathBuf {
+    let path = std::env::var_os("X402_SCHEMATHESIS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").unwrap_or_default();
+            Path::new(&home).join(".cache/x402-facilitator/schemathesis/bin/st")
+        });
+    assert!(
+        path.is_file(),
+        "schemathesis not found at {} (run scripts/test.sh, which installs it, or set X402_SCHEMATHESIS)",
+        path.display()
+    );
+    path
+}
+
+/// Whether a request path matches a documented template (`{name}` is one segment).
+fn matches_template(template: &str, path: &str) -> bool {
+    let (ours, theirs): (Vec<&str>, Vec<&str>) =
+        (template.split('/').collect(), path.split('/').collect());
+    ours.len() == theirs.len()
+        && ours
+            .iter()
+            .zip(&theirs)
+            .all(|(t, p)| (t.starts_with('{') && !p.is_empty()) || t == p)
+}
+
+/// Every `(method, template, status)` the document lists.
+fn documented(document: &Value) -> BTreeSet<Answer> {
+    let mut out = BTreeSet::new();
+    let paths = document["paths"].as_object().expect("paths");
+    for (template, item) in paths {
+        for (method, operation) in item.as_object().expect("path item") {
+            for status in operation["responses"]
+                .as_object()
+                .expect("responses")
+                .keys()
+            {
+                let status = status.parse().expect("numeric status");
+                out.insert((method.to_uppercase(), template.clone(), status));
+            }
+        }
+    }
+    out
+}
+
+/// Runs schemathesis and the facts it gathered.
+struct Schemathesis {
+    cli: PathBuf,
+    dir: TempDir,
+    schema: PathBuf,
+    templates: Vec<String>,
+    url: String,
+}
+
+impl Schemathesis {
+    /// Saves the instance's document once: every run reads the same one, even while the
+    /// instance drains.
+    async fn new(url: &str, document: &Value) -> Schemathesis {
+        let dir = TempDir::new("schemathesis");
+        let schema = dir.0.join("openapi.json");
+        std::fs::write(&schema, serde_json::to_vec_pretty(document).unwrap()).unwrap();
+        let templates = document["paths"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        Schemathesis {
+            cli: schemathesis_cli(),
+            dir,
+            schema,
+            templates,
+            url: url.to_owned(),
+        }
+    }
+
+    /// One run with every check, `config` as its schemathesis.toml and `args` added; panics
+    /// with schemathesis' own report unless every check passed. Returns what it was answered.
+    async fn run(&self, name: &str, config: &str, args: &[&str]) -> BTreeSet<Answer> {
+        let config_file = self.dir.0.join(format!("{name}.toml"));
+        std::fs::write(&config_file, config).unwrap();
+        let har = self.dir.0.join(format!("{name}.har"));
+        let output = tokio::process::Command::new(&self.cli)
+            .arg("--config-file")
+            .arg(&config_file)
+            .arg("--no-color")
+            .arg("run")
+            .arg(&self.schema)
+            .args(["--url", &self.url, "--checks", "all", "--seed", "402"])
+            .args(["-H", &format!("Authorization: Bearer {ADMIN_TOKEN}")])
+            .args(["--report", "har", "--report-har-path"])
+            .arg(&har)
+            .args(args)
+            .kill_on_drop(true)
+            .output()
+            .await
+            .expect("schemathesis runs");
+        let printed = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "schemathesis run {name} failed:\n{printed}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let answers = self.answers_in(&har);
+        let last_lines: Vec<&str> = printed.lines().rev().take(12).collect();
+        println!(
+            "schemathesis run {name}: {} distinct answers\n{}",
+            answers.len(),
+            last_lines.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+        answers
+    }
+
+    /// The `(method, template, status)` of every exchange in a HAR file.
+    fn answers_in(&self, har: &Path) -> BTreeSet<Answer> {
+        let log: Value =
+            serde_json::from_slice(&std::fs::read(har).expect("HAR written")).expect("HAR is JSON");
+        let mut out = BTreeSet::new();
+        for entry in log["log"]["entries"].as_array().expect("HAR entries") {
+            let url = entry["request"]["url"].as_str().unwrap_or_default();
+            let path = url
+                .strip_prefix(&self.url)
+                .unwrap_or(url)
+                .split('?')
+                .next()
+                .unwrap_or_default();
+            let method = entry["request"]["method"].as_str().unwrap_or_default();
+            let status = entry["response"]["status"].as_u64().unwrap_or_default() as u16;
+            if let Some(template) = self.templates.iter().find(|t| matches_template(t, path)) {
+                out.insert((method.to_uppercase(), template.clone(), status));
+            }
+        }
+        out
+    }
+}
+
+/// The schemathesis.toml of a run: each listed operation may answer 503 (a documented state:
+/// v2 switched off, a dependency gone, draining); everywhere else a 5xx fails the run.
+fn config(may_be_unavailable: &[&str], extra: &str) -> String {
+    let mut text = String::from("generation.max-examples = 100\nrequest-timeout = 20.0\n");
+    text.push_str(extra);
+    for path in may_be_unavailable {
+        text.push_str(&format!(
+            "\n[[operations]]\ninclude-path = \"{path}\"\nchecks.not_a_server_error.expected-statuses = [\"2xx\", \"3xx\", \"4xx\", \"503\"]\n"
+        ));
+    }
+    text
+}
+
+/// A settled payment's settlement id (the header of its settle answer).
+async fn settle_for_id(http: &reqwest::Client, url: &str) -> String {
+    let response = http
+        .post(format!("{url}/settle"))
+        .json(&fresh_body(PAYER_KEY, 1_234))
+        .send()
+        .await
+        .expect("settle");
+    let id = response
+        .headers()
+        .get("x402-settlement-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("settlement id header")
+        .to_owned();
+    let answer: Value = response.json().await.expect("JSON");
+    assert_eq!(answer["success"], true, "{answer}");
+    id
+}
+
+/// The answers this test provokes itself, each checked against what the document promises
+/// for it (an `Error` body, `Retry-After` where listed): a rate limit crossed on a second
+/// instance, and bodies over the 64 KiB limit.
+async fn provoked_answers(
+    chain: &x402_facilitator::dev::LocalChain,
+    url: &str,
+) -> BTreeSet<Answer> {
+    let http = reqwest::Client::new();
+    let mut out = BTreeSet::new();
+    let limited = Process::spawn(chain, &[("RATE_LIMIT_PER_PAYER", "1")], &[]).await;
+    settle_for_id(&http, &limited.url).await;
+    let response = http
+        .post(format!("{}/settle", limited.url))
+        .json(&fresh_body(PAYER_KEY, 1_235))
+        .send()
+        .await
+        .expect("settle");
+    assert_eq!(response.status(), 429);
+    let wait: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .expect("Retry-After in seconds");
+    assert!(wait >= 1);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"].is_string(), "{body}");
+    out.insert(("POST".into(), "/settle".into(), 429));
+
+    let oversized = vec![b' '; 65 * 1024];
+    for (method, path) in [
+        ("POST", "/verify"),
+        ("POST", "/settle"),
+        ("PUT", "/admin/flags"),
+    ] {
+        let request = match method {
+            "PUT" => http.put(format!("{url}{path}")).bearer_auth(ADMIN_TOKEN),
+            _ => http.post(format!("{url}{path}")),
+        };
+        let response = request
+            .header("content-type", "application/json")
+            .body(oversized.clone())
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.expect("JSON error");
+        assert_eq!(status, 413, "{method} {path}: {body}");
+        assert!(body["error"].is_string(), "{body}");
+        out.insert((method.into(), path.into(), status));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_answer_outside_the_document_and_every_documented_status_is_reached()
+{
+    let chain = chain_with_token(&[]).await;
+    let (database_url, database) = fresh_postgres("openapi").await;
+    let env = [
+        ("ADMIN_TOKEN", ADMIN_TOKEN),
+        ("DATABASE_URL", database_url.as_str()),
+        ("SHUTDOWN_GRACE_SECONDS", "60"),
+    ];
+    let mut process = Process::spawn(&chain, &env, &[]).await;
+    let http = reqwest::Client::new();
+    let document: Value = http
+        .get(format!("{}/openapi.json", process.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let st = Schemathesis::new(&process.url, &document).await;
+    let settled = settle_for_id(&http, &process.url).await;
+    let mut seen = BTreeSet::new();
+
+    // Healthy. Schemathesis changes flags through the admin API as it goes, so v2's own
+    // health may rightly answer 503; nothing else may.
+    seen.extend(st.run("healthy", &config(&["/health/v2"], ""), &[]).await);
+    // A settlement that exists, so the Settlement answer itself is checked.
+    let known = config(&[], &format!("[parameters]\n\"path.id\" = \"{settled}\"\n"));
+    let include = ["--include-path", "/settlements/{id}"];
+    seen.extend(st.run("known-settlement", &known, &include).await);
+    // The ledger's database gone: lookups and the deep check answer 503, never a 500.
+    drop_postgres(&database).await;
+    let ledger_down = ["/settlements/{id}", "/health/deep"];
+    let args = [
+        "--include-path",
+        ledger_down[0],
+        "--include-path",
+        ledger_down[1],
+    ];
+    seen.extend(
+        st.run("ledger-down", &config(&ledger_down, ""), &args)
+            .await,
+    );
+    let provoked = provoked_answers(&chain, &process.url).await;
+    // Draining: readiness answers 503 while the listener still serves.
+    process.signal("TERM");
+    process
+        .wait_log(|l| l["message"] == "received shutdown signal")
+        .await;
+    let args = ["--include-path", "/health/ready"];
+    seen.extend(
+        st.run("draining", &config(&["/health/ready"], ""), &args)
+            .await,
+    );
+    process.kill().await;
+
+    let expected = documented(&document);
+    let outside: Vec<&Answer> = provoked.difference(&expected).collect();
+    assert!(
+        outside.is_empty(),
+        "provoked answers the document does not list: {outside:?}"
+    );
+    seen.extend(provoked);
+    let missing: Vec<&Answer> = expected.difference(&seen).collect();
+    assert!(
+        missing.is_empty(),
+        "documented but never answered: {missing:?}\nanswered: {seen:?}"
+    );
+}
