@@ -159,7 +159,9 @@ impl Schemathesis {
 /// The schemathesis.toml of a run: each listed operation may answer 503 (a documented state:
 /// v2 switched off, a dependency gone, draining); everywhere else a 5xx fails the run.
 fn config(may_be_unavailable: &[&str], extra: &str) -> String {
-    let mut text = String::from("generation.max-examples = 100\nrequest-timeout = 20.0\n");
+    let mut text = String::from(
+        "generation.max-examples = 100\nrequest-timeout = 20.0\n# Runs are seeded; nothing is kept in the clone between them.\ncache.enabled = false\n",
+    );
     text.push_str(extra);
     for path in may_be_unavailable {
         text.push_str(&format!(
