@@ -122,22 +122,31 @@ impl EnvelopeError {
     }
 }
 
+/// A version number as JSON may write it: `2` or `2.0` (JSON Schema calls both integers).
 fn version_at(value: Option<&Value>, field: &'static str) -> Result<Option<u64>, EnvelopeError> {
+    const LIMIT: f64 = 18_446_744_073_709_551_616.0; // 2^64
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .map(Some)
-            .ok_or(EnvelopeError::VersionNotInteger { field }),
+        Some(v) => match (v.as_u64(), v.as_f64()) {
+            (Some(n), _) => Ok(Some(n)),
+            (None, Some(f)) if v.is_f64() && f.fract() == 0.0 && (0.0..LIMIT).contains(&f) => {
+                Ok(Some(f as u64))
+            }
+            _ => Err(EnvelopeError::VersionNotInteger { field }),
+        },
     }
 }
 
 /// Detects the protocol version of a parsed body.
 ///
-/// The top-level `x402Version` wins when present; a payload version that disagrees
-/// with it is refused rather than guessed at.
+/// The top-level `x402Version` wins when present: a version we do not speak is named as
+/// such whatever the payload says, and a payload version that disagrees with a known one is
+/// refused rather than guessed at.
 pub fn detect_version(body: &Value) -> Result<X402Version, EnvelopeError> {
     let top = version_at(body.get("x402Version"), "x402Version")?;
+    if let Some(t) = top.filter(|t| X402Version::from_number(*t).is_none()) {
+        return Err(EnvelopeError::UnknownVersion(t));
+    }
     let inner = version_at(
         body.get("paymentPayload")
             .and_then(|p| p.get("x402Version")),
@@ -182,7 +191,19 @@ pub fn parse_request_value(body: Value) -> Result<VersionedRequest, EnvelopeErro
             message: "request body must be a JSON object".into(),
         });
     }
-    match detect_version(&body)? {
+    let version = detect_version(&body)?;
+    let mut body = body;
+    // `2.0` read as 2 by the detection is written as 2 for the typed read too.
+    let number = Value::from(version.number());
+    if body.get("x402Version").is_some_and(Value::is_f64) {
+        body["x402Version"] = number.clone();
+    }
+    if let Some(payload) = body.get_mut("paymentPayload").filter(|p| p.is_object()) {
+        if payload.get("x402Version").is_some_and(Value::is_f64) {
+            payload["x402Version"] = number;
+        }
+    }
+    match version {
         X402Version::V1 => typed(body, 1).map(|r| VersionedRequest::V1(Box::new(r))),
         X402Version::V2 => typed(body, 2).map(|r| VersionedRequest::V2(Box::new(r))),
     }
@@ -226,6 +247,12 @@ mod tests {
         assert_eq!(v2.version(), X402Version::V2);
         let v1 = parse_request(v1_body().to_string().as_bytes()).unwrap();
         assert_eq!(v1.version(), X402Version::V1);
+        // `2.0` is the integer 2 in JSON Schema: read as v2 everywhere, not only detected.
+        let mut whole = v2_body();
+        whole["x402Version"] = json!(2.0);
+        whole["paymentPayload"]["x402Version"] = json!(2.0);
+        let parsed = parse_request_value(whole).unwrap();
+        assert_eq!(parsed, v2);
     }
 
     #[test]
@@ -281,6 +308,36 @@ mod tests {
             parse_request(br#"{"x402Version":3}"#),
             Err(EnvelopeError::UnknownVersion(3))
         );
+        // The top-level version decides: an unknown one is named whatever the payload says.
+        for body in [
+            r#"{"x402Version":3,"paymentPayload":{"x402Version":651}}"#,
+            r#"{"x402Version":3.0,"paymentPayload":{"x402Version":"x"}}"#,
+            r#"{"x402Version":3,"paymentPayload":5}"#,
+        ] {
+            assert_eq!(
+                parse_request(body.as_bytes()),
+                Err(EnvelopeError::UnknownVersion(3)),
+                "{body}"
+            );
+        }
+        assert_eq!(
+            parse_request(br#"{"paymentPayload":{"x402Version":0}}"#),
+            Err(EnvelopeError::UnknownVersion(0))
+        );
+        assert_eq!(
+            parse_request(br#"{"x402Version":2,"paymentPayload":{"x402Version":1}}"#),
+            Err(EnvelopeError::VersionMismatch { top: 2, payload: 1 })
+        );
+        for not_whole in ["2.5", "-1", "1e30", "true"] {
+            let body = format!(r#"{{"x402Version":{not_whole}}}"#);
+            assert_eq!(
+                parse_request(body.as_bytes()),
+                Err(EnvelopeError::VersionNotInteger {
+                    field: "x402Version"
+                }),
+                "{body}"
+            );
+        }
         assert!(matches!(
             parse_request(b"[1]"),
             Err(EnvelopeError::Invalid { .. })

@@ -211,6 +211,32 @@ fn supported() -> Value {
     })
 }
 
+/// A request in a version this facilitator does not speak: a protocol answer (200,
+/// `invalid_x402_version`), not a 400, so the document lists it as a request.
+fn other_version_request() -> Value {
+    let other = json!({
+        "type": "integer", "minimum": 0, "maximum": u64::MAX, "not": {"enum": [1, 2]},
+    });
+    json!({
+        "description": "Another x402Version (the top-level one decides; without it, the payload's): answered 200 with invalid_x402_version.",
+        "type": "object",
+        "anyOf": [
+            {"required": ["x402Version"], "properties": {"x402Version": other}},
+            {
+                "required": ["paymentPayload"],
+                "properties": {
+                    "x402Version": {"type": "null"},
+                    "paymentPayload": {
+                        "type": "object",
+                        "required": ["x402Version"],
+                        "properties": {"x402Version": other},
+                    },
+                },
+            },
+        ],
+    })
+}
+
 /// Every wire-type schema by component name.
 pub fn components() -> Map<String, Value> {
     let entries = [
@@ -232,7 +258,11 @@ pub fn components() -> Map<String, Value> {
         ),
         (
             "PaymentRequest",
-            json!({"oneOf": [reference("V1PaymentRequest"), reference("V2PaymentRequest")]}),
+            json!({"oneOf": [
+                reference("V1PaymentRequest"),
+                reference("V2PaymentRequest"),
+                other_version_request(),
+            ]}),
         ),
         ("V1VerifyResponse", verify_response(false)),
         ("V2VerifyResponse", verify_response(true)),
