@@ -28,6 +28,7 @@ use crate::served::Served;
 
 mod admin;
 mod breaker_watch;
+mod discovery;
 mod errors;
 mod health;
 mod openapi;
@@ -37,6 +38,7 @@ mod settlements;
 mod supported;
 
 use admin::{admin_flags, flags, metrics_text};
+use discovery::discovery_resources;
 use errors::{body_or_error, client_error, json_content_type, ClientError};
 use health::{health, health_deep, health_ready, health_v2};
 use openapi::openapi;
@@ -365,6 +367,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/settle", post(settle))
         .route("/supported", get(supported))
         .route("/settlements/{id}", get(settlement))
+        .route("/discovery/resources", get(discovery_resources))
         .route("/health", get(health))
         .route("/health/ready", get(health_ready))
         .route("/health/deep", get(health_deep))

@@ -153,6 +153,9 @@ switches! {
     v2_settle_enabled = "V2_SETTLE_ENABLED", true;
     /// `SHADOW_V2_ENABLED`: v1 verifications are also checked by the v2 path.
     shadow_v2_enabled = "SHADOW_V2_ENABLED", false;
+    /// `DISCOVERY_ENABLED`: the `bazaar` extension (settled payments list their resource;
+    /// `GET /discovery/resources` answers).
+    discovery_enabled = "DISCOVERY_ENABLED", true;
 }
 
 /// Why a request is refused by a flag, in words an operator recognises.

@@ -28,7 +28,10 @@ async fn health_and_supported_list_both_versions() {
         supported["signers"]["eip155:*"],
         json!([support::DEV_SIGNER])
     );
-    assert_eq!(supported["extensions"], json!(["payment-identifier"]));
+    assert_eq!(
+        supported["extensions"],
+        json!(["payment-identifier", "bazaar"])
+    );
 }
 
 #[tokio::test]

@@ -35,6 +35,12 @@ fn schemathesis_cli() -> PathBuf {
     path
 }
 
+/// The runs' seed: fixed, so CI runs the same cases each time; `X402_SCHEMATHESIS_SEED`
+/// explores others.
+fn seed() -> String {
+    std::env::var("X402_SCHEMATHESIS_SEED").unwrap_or_else(|_| "402".into())
+}
+
 /// Whether a request path matches a documented template (`{name}` is one segment).
 fn matches_template(template: &str, path: &str) -> bool {
     let (ours, theirs): (Vec<&str>, Vec<&str>) =
@@ -108,7 +114,7 @@ impl Schemathesis {
             .arg("--no-color")
             .arg("run")
             .arg(&self.schema)
-            .args(["--url", &self.url, "--checks", "all", "--seed", "402"])
+            .args(["--url", &self.url, "--checks", "all", "--seed", &seed()])
             .args(["-H", &format!("Authorization: Bearer {ADMIN_TOKEN}")])
             .args(["--report", "har", "--report-har-path"])
             .arg(&har)
@@ -171,6 +177,34 @@ fn config(may_be_unavailable: &[&str], extra: &str) -> String {
     text
 }
 
+/// The instance's flags now, as a `PUT /admin/flags` body that puts them back.
+async fn flags_now(http: &reqwest::Client, url: &str) -> Value {
+    let mut flags: Value = http
+        .get(format!("{url}/flags"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    flags.as_object_mut().unwrap().remove("disabled_by");
+    flags
+}
+
+/// Puts back flags that schemathesis changed through the admin API, so that each later run
+/// starts from the state it is about.
+async fn restore_flags(http: &reqwest::Client, url: &str, flags: &Value) {
+    let response = http
+        .put(format!("{url}/admin/flags"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(flags)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(&flags_now(http, url).await, flags);
+}
+
 /// A settled payment's settlement id (the header of its settle answer).
 async fn settle_for_id(http: &reqwest::Client, url: &str) -> String {
     let response = http
@@ -192,7 +226,7 @@ async fn settle_for_id(http: &reqwest::Client, url: &str) -> String {
 
 /// The answers this test provokes itself, each checked against what the document promises
 /// for it (an `Error` body, `Retry-After` where listed): a rate limit crossed on a second
-/// instance, and bodies over the 64 KiB limit.
+/// instance, the answers that flags decide, and bodies over the 64 KiB limit.
 async fn provoked_answers(
     chain: &x402_facilitator::dev::LocalChain,
     url: &str,
@@ -217,6 +251,33 @@ async fn provoked_answers(
     let body: Value = response.json().await.unwrap();
     assert!(body["error"].is_string(), "{body}");
     out.insert(("POST".into(), "/settle".into(), 429));
+
+    // Flags decide two answers: v2's health (200, then 503 with v2 off) and discovery
+    // (404 while off). Schemathesis changes flags at random; these are sure to be met.
+    let set_flag = |name: &str, on: bool| {
+        http.put(format!("{url}/admin/flags"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&serde_json::json!({ name: on }))
+            .send()
+    };
+    for (flag, path, status) in [
+        (None, "/health/v2", 200),
+        (Some("v2_enabled"), "/health/v2", 503),
+        (Some("discovery_enabled"), "/discovery/resources", 404),
+    ] {
+        if let Some(flag) = flag {
+            assert_eq!(set_flag(flag, false).await.unwrap().status(), 200);
+        }
+        let response = http.get(format!("{url}{path}")).send().await.unwrap();
+        assert_eq!(response.status(), status, "{path}");
+        let body: Value = response.json().await.unwrap();
+        let shape = if status == 404 { "error" } else { "checks" };
+        assert!(!body[shape].is_null(), "{path}: {body}");
+        out.insert(("GET".into(), path.into(), status));
+        if let Some(flag) = flag {
+            assert_eq!(set_flag(flag, true).await.unwrap().status(), 200);
+        }
+    }
 
     let oversized = vec![b' '; 65 * 1024];
     for (method, path) in [
@@ -265,24 +326,24 @@ async fn schemathesis_finds_no_answer_outside_the_document_and_every_documented_
         .unwrap();
     let st = Schemathesis::new(&process.url, &document).await;
     let settled = settle_for_id(&http, &process.url).await;
+    let initial_flags = flags_now(&http, &process.url).await;
     let mut seen = BTreeSet::new();
 
     // Healthy. Schemathesis changes flags through the admin API as it goes, so v2's own
     // health may rightly answer 503; nothing else may.
     seen.extend(st.run("healthy", &config(&["/health/v2"], ""), &[]).await);
+    restore_flags(&http, &process.url, &initial_flags).await;
     // A settlement that exists, so the Settlement answer itself is checked.
     let known = config(&[], &format!("[parameters]\n\"path.id\" = \"{settled}\"\n"));
     let include = ["--include-path", "/settlements/{id}"];
     seen.extend(st.run("known-settlement", &known, &include).await);
     // The ledger's database gone: lookups and the deep check answer 503, never a 500.
     drop_postgres(&database).await;
-    let ledger_down = ["/settlements/{id}", "/health/deep"];
-    let args = [
-        "--include-path",
-        ledger_down[0],
-        "--include-path",
-        ledger_down[1],
-    ];
+    let ledger_down = ["/settlements/{id}", "/discovery/resources", "/health/deep"];
+    let args: Vec<&str> = ledger_down
+        .iter()
+        .flat_map(|path| ["--include-path", path])
+        .collect();
     seen.extend(
         st.run("ledger-down", &config(&ledger_down, ""), &args)
             .await,

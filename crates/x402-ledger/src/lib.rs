@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// The `sqlx` this crate is built on (tests open their own PostgreSQL connections with it).
 pub use sqlx;
 
+mod catalog;
 mod entries;
 mod nonces;
 mod schema;
@@ -25,6 +26,7 @@ mod shared;
 #[cfg(test)]
 mod tests;
 
+pub use catalog::{Listed, Listing, ListingFilter};
 pub use schema::SCHEMA_VERSION;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};

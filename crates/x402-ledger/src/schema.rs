@@ -61,9 +61,31 @@ const V2: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS x402_settlements_digest ON x402_settlements (digest)",
 ];
 
+/// Version 3: the discovery catalog (the `bazaar` extension), one row a resource, written
+/// when a payment that carries the extension settles.
+const V3: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS x402_discovery (
+        resource_key TEXT PRIMARY KEY,
+        resource TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        x402_version BIGINT NOT NULL,
+        accepts TEXT NOT NULL,
+        extension TEXT NOT NULL,
+        description TEXT,
+        mime_type TEXT,
+        network TEXT NOT NULL,
+        scheme TEXT NOT NULL,
+        pay_to TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    )",
+    "CREATE INDEX IF NOT EXISTS x402_discovery_updated ON x402_discovery (updated_at)",
+];
+
 /// The schema steps, oldest first: step `i` makes schema version `i + 1`. A step is only
 /// ever appended, never edited once released.
-const MIGRATIONS: &[&[&str]] = &[V1, V2];
+const MIGRATIONS: &[&[&str]] = &[V1, V2, V3];
 
 /// The newest schema version this release knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

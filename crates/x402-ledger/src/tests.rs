@@ -268,3 +268,85 @@ async fn an_entry_keeps_its_terms_and_is_found_by_its_digest() {
     assert_eq!(ledger.entry_by_digest("digest-b").await.expect("up"), None);
     remove_sqlite(&path);
 }
+
+fn listing(key: &str, kind: &str, pay_to: &str) -> Listing {
+    Listing {
+        key: key.into(),
+        resource: key.into(),
+        kind: kind.into(),
+        x402_version: 2,
+        accepts: "[]".into(),
+        extension: "{}".into(),
+        description: Some(format!("about {key}")),
+        mime_type: None,
+        network: "eip155:84532".into(),
+        scheme: "exact".into(),
+        pay_to: pay_to.into(),
+        digest: format!("r2:{key}"),
+    }
+}
+
+#[tokio::test]
+async fn the_catalog_keeps_one_row_a_resource_and_pages_and_filters_it() {
+    let (url, path) = temp_sqlite();
+    let ledger = Ledger::connect(&url).await.expect("ledger");
+    for (key, kind, pay_to) in [
+        ("https://a.example/one", "http", "0xAbCd"),
+        ("https://a.example/two", "http", "0xabcd"),
+        ("https://b.example/mcp\ntool", "mcp", "SoLanaPayee"),
+    ] {
+        ledger
+            .list_resource(&listing(key, kind, pay_to))
+            .await
+            .unwrap();
+    }
+    let mut again = listing("https://a.example/one", "http", "0xAbCd");
+    again.description = Some("changed".into());
+    ledger.list_resource(&again).await.unwrap();
+
+    let all = ListingFilter::default();
+    let (page, total) = ledger.listings(&all, 2, 0).await.unwrap();
+    assert_eq!(
+        total, 3,
+        "the second listing of one resource replaced the first"
+    );
+    assert_eq!(page.len(), 2);
+    assert_eq!(
+        page[0].listing, again,
+        "the last settled first, as it was listed last"
+    );
+    assert!(page[0].updated_at >= page[0].created_at);
+    let (rest, _) = ledger.listings(&all, 2, 2).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    let (beyond, total) = ledger.listings(&all, 2, u64::MAX).await.unwrap();
+    assert!(beyond.is_empty());
+    assert_eq!(total, 3);
+
+    let by = |kind: Option<&str>, pay_to: Option<&str>| ListingFilter {
+        kind: kind.map(Into::into),
+        pay_to: pay_to.map(Into::into),
+        ..ListingFilter::default()
+    };
+    let count = |filter: ListingFilter| {
+        let ledger = &ledger;
+        async move { ledger.listings(&filter, 10, 0).await.unwrap().1 }
+    };
+    assert_eq!(count(by(Some("mcp"), None)).await, 1);
+    assert_eq!(
+        count(by(Some("http"), Some("0xABCD"))).await,
+        2,
+        "0x addresses match in any case"
+    );
+    assert_eq!(
+        count(by(None, Some("solanapayee"))).await,
+        0,
+        "others match exactly"
+    );
+    assert_eq!(count(by(None, Some("SoLanaPayee"))).await, 1);
+    assert_eq!(
+        count(by(Some("http' OR '1'='1"), None)).await,
+        0,
+        "values are bound, not spliced"
+    );
+    remove_sqlite(&path);
+}

@@ -11,6 +11,8 @@
 #![warn(missing_docs)]
 
 pub mod amount;
+#[cfg(feature = "bazaar")]
+pub mod bazaar;
 pub mod caip2;
 pub mod convert;
 pub mod envelope;

@@ -11,6 +11,7 @@ use serde_json::json;
 use super::MAX_BODY_BYTES;
 
 /// A request that is not a request: 4xx with `{"error", "field"}`.
+#[derive(Debug)]
 pub(super) struct ClientError {
     pub(super) status: StatusCode,
     pub(super) error: String,

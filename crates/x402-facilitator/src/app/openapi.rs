@@ -43,6 +43,10 @@ fn payment_route(summary: &str, v1: &str, v2: &str, settle: bool) -> Value {
             "description": "The request's settlement id, for GET /settlements/{id} (present once the body read as a payment).",
             "schema": {"type": "string"},
         },
+        "EXTENSION-RESPONSES": {
+            "description": "Base64 JSON keyed by extension: `bazaar` says whether the resource was listed (`success`) or why not (`rejected`, `rejectedReason`); on verify only a rejection.",
+            "schema": {"type": "string"},
+        },
     });
     let mut responses = json!({
         "200": ok,
@@ -78,6 +82,43 @@ fn settlement_route() -> Value {
             "200": answer("The settlement.", reference("Settlement")),
             "400": error("The id is neither a settlement id nor a payment id."),
             "404": error("Nothing is recorded under this id."),
+            "503": retry_later("The ledger cannot be read right now."),
+        },
+    }})
+}
+
+fn discovery_route() -> Value {
+    let text = |name: &str, description: &str| {
+        // What the route reads: no control characters (PostgreSQL text holds no NUL).
+        let schema = json!({
+            "type": "string",
+            "maxLength": super::discovery::MAX_FILTER_CHARS,
+            "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$",
+        });
+        json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
+    };
+    let number = |name: &str, minimum: u64, maximum: Option<u64>| {
+        let mut schema = json!({"type": "integer", "minimum": minimum});
+        if let Some(maximum) = maximum {
+            schema["maximum"] = json!(maximum);
+        }
+        json!({"name": name, "in": "query", "required": false, "schema": schema})
+    };
+    json!({"get": {
+        "summary": "Resources listed by settled payments that carried the bazaar extension.",
+        "parameters": [
+            text("type", "http or mcp"),
+            text("payTo", "recipient (a 0x address in any case)"),
+            text("scheme", "payment scheme"),
+            text("network", "CAIP-2 network"),
+            text("extensions", "an extension the resource declares (bazaar)"),
+            number("limit", 1, Some(super::discovery::MAX_PAGE.into())),
+            number("offset", 0, Some(super::discovery::MAX_OFFSET)),
+        ],
+        "responses": {
+            "200": answer("One page of the catalog, most recently settled first.", reference("DiscoveryResources")),
+            "400": error("limit or offset out of range (named in `field`)."),
+            "404": error("Discovery is switched off (discovery_enabled=false)."),
             "503": retry_later("The ledger cannot be read right now."),
         },
     }})
@@ -182,6 +223,36 @@ fn flag_update() -> Value {
     json!({"type": "object", "properties": properties, "additionalProperties": false})
 }
 
+/// The answer of `GET /discovery/resources` (the shape `@x402/extensions` reads).
+fn discovery_resources() -> Value {
+    let text = json!({"type": "string"});
+    json!({
+        "type": "object", "required": ["x402Version", "items", "pagination"],
+        "properties": {
+            "x402Version": {"const": 2},
+            "items": {"type": "array", "items": {
+                "type": "object",
+                "required": ["resource", "type", "x402Version", "accepts", "lastUpdated"],
+                "properties": {
+                    "resource": text, "type": {"enum": ["http", "mcp"]},
+                    "x402Version": {"type": "integer"},
+                    "accepts": {"type": "array", "items": reference("V2PaymentRequirements")},
+                    "lastUpdated": {"type": "string", "format": "date-time"},
+                    "description": text, "mimeType": text,
+                    "extensions": {"type": "object"},
+                },
+            }},
+            "pagination": {
+                "type": "object", "required": ["limit", "offset", "total"],
+                "properties": {
+                    "limit": {"type": "integer"}, "offset": {"type": "integer"},
+                    "total": {"type": "integer", "minimum": 0},
+                },
+            },
+        },
+    })
+}
+
 fn service_components() -> Map<String, Value> {
     let text = json!({"type": "string"});
     let entries = [
@@ -243,6 +314,7 @@ fn service_components() -> Map<String, Value> {
                 },
             }),
         ),
+        ("DiscoveryResources", discovery_resources()),
         ("FlagUpdate", flag_update()),
         (
             "Flags",
@@ -287,6 +359,7 @@ pub(super) fn document(admin: bool) -> Value {
         ),
     );
     paths.insert("/settlements/{id}".into(), settlement_route());
+    paths.insert("/discovery/resources".into(), discovery_route());
     health_routes(&mut paths);
     operator_routes(&mut paths, admin);
     let mut schemas = components();

@@ -2,7 +2,9 @@
 //! id → rate limits → the scheme's verify or settle. Every step that refuses returns a
 //! [`Stop`]; [`handle`] is the one place that logs it and answers it.
 
+use super::discovery::list_settled_resource;
 use super::*;
+use x402_protocol::bazaar::Offer;
 
 /// A request answered before the scheme ran.
 pub(super) enum Stop {
@@ -91,6 +93,7 @@ async fn handle(
         scheme: String::new(),
         user_agent: user_agent(&headers),
         settlement_id: None,
+        extension_responses: None,
     };
     let processed = match json_content_type(&headers) {
         Ok(()) => process(&state, body, endpoint, &mut log).await,
@@ -122,6 +125,14 @@ async fn handle(
         .and_then(|id| HeaderValue::from_str(id).ok())
     {
         response.headers_mut().insert(SETTLEMENT_ID_HEADER, value);
+    }
+    if let Some(value) = log
+        .extension_responses
+        .as_deref()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        let name = x402_protocol::bazaar::RESPONSES_HEADER;
+        response.headers_mut().insert(name, value);
     }
     if log.version == Some(X402Version::V1) {
         for (name, value) in state.v1_deprecation.headers() {
@@ -358,14 +369,22 @@ async fn process(
     gate(state, &flags, &request, &payment, endpoint).await?;
     let scheme = scheme_of(state, &payment)?;
     let identified = check_payment_id(state, &payment, &scheme, endpoint, (&digest, log)).await?;
+    let offer = match flags.discovery_enabled {
+        true => Offer::of(&request),
+        false => Offer::Absent,
+    };
     match endpoint {
         Endpoint::Verify => {
+            log.extension_responses = offer.verify_response();
             let shadow = flags.shadow_v2_enabled && version == X402Version::V1;
             Ok(verify_payment(state, &request, scheme, payment, shadow, log).await)
         }
         Endpoint::Settle => {
             within_rate_limits(state, &scheme, &payment).await?;
-            Ok(settle_payment(state, scheme, payment, identified, log).await)
+            let (answer, responses) =
+                settle_payment(state, scheme, (payment, offer), identified, log).await;
+            log.extension_responses = responses;
+            Ok(answer)
         }
     }
 }
@@ -396,14 +415,15 @@ async fn verify_payment(
 }
 
 /// The scheme's settlement, in a task of its own: a client that hangs up does not cancel a
-/// broadcast half way, and shutdown waits for it.
+/// broadcast half way (nor the listing of its resource), and shutdown waits for it. The
+/// answer, and the `EXTENSION-RESPONSES` value when the payment offered a listing.
 async fn settle_payment(
     state: &Arc<AppState>,
     scheme: Arc<dyn Scheme>,
-    payment: Payment,
+    (payment, offer): (Payment, Offer),
     identified: Option<(String, String)>,
     log: &RequestLog,
-) -> Value {
+) -> (Value, Option<String>) {
     let version = payment.version;
     let guard = InFlight::settlement(state);
     let task_state = state.clone();
@@ -437,11 +457,16 @@ async fn settle_payment(
             settlement.payer.as_deref(),
             Some(&settlement.transaction),
         );
+        let digest = task_log.settlement_id.clone().unwrap_or_default();
+        let responses = list_settled_resource(&task_state, (offer, &digest), &settlement).await;
         drop(guard);
-        settlement.to_json(version, &payment.network_label)
+        (
+            settlement.to_json(version, &payment.network_label),
+            responses,
+        )
     });
     match task.await {
-        Ok(answer) => answer,
+        Ok(answered) => answered,
         Err(e) => {
             tracing::error!(request_id = %log.request_id, error = %e, "settlement task failed");
             let failed = Settlement::failed(
@@ -451,7 +476,7 @@ async fn settle_payment(
                 "",
             );
             log.finish(Outcome::Failed, failed.reason, None, None);
-            failed.to_json(version, &log.network)
+            (failed.to_json(version, &log.network), None)
         }
     }
 }

@@ -78,6 +78,8 @@ pub(super) struct RequestLog {
     pub(super) user_agent: String,
     /// The request's settlement id, once it read as a payment (answered in a header).
     pub(super) settlement_id: Option<String>,
+    /// The `EXTENSION-RESPONSES` value of the answer, when an extension answers.
+    pub(super) extension_responses: Option<String>,
 }
 
 impl RequestLog {

@@ -48,7 +48,7 @@ fn status_of(state: EntryState) -> &'static str {
     }
 }
 
-fn rfc3339(millis: i64) -> String {
+pub(super) fn rfc3339(millis: i64) -> String {
     let at = UNIX_EPOCH + Duration::from_millis(u64::try_from(millis).unwrap_or(0));
     humantime::format_rfc3339_millis(at).to_string()
 }

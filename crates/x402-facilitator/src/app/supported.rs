@@ -36,11 +36,13 @@ pub(super) fn supported_response(flags: &Flags, served: &Served) -> SupportedRes
             }
         }
     }
-    let extensions = if flags.x402_version_support.v2 && flags.v2_enabled {
-        vec![payment_ids::EXTENSION.to_owned()]
-    } else {
-        Vec::new()
-    };
+    let mut extensions = Vec::new();
+    if flags.x402_version_support.v2 && flags.v2_enabled {
+        extensions.push(payment_ids::EXTENSION.to_owned());
+        if flags.discovery_enabled {
+            extensions.push(x402_protocol::bazaar::EXTENSION.to_owned());
+        }
+    }
     SupportedResponse {
         kinds,
         extensions,
