@@ -28,6 +28,7 @@ use crate::served::Served;
 
 mod admin;
 mod breaker_watch;
+mod caller_keys;
 mod discovery;
 mod errors;
 mod health;
@@ -38,6 +39,8 @@ mod settlements;
 mod supported;
 
 use admin::{admin_flags, flags, metrics_text};
+pub use caller_keys::KEYS_POLL;
+use caller_keys::{create_key, list_keys, revoke_key};
 use discovery::discovery_resources;
 use errors::{body_or_error, client_error, json_content_type, ClientError};
 use health::{health, health_deep, health_ready, health_v2};
@@ -195,6 +198,10 @@ pub struct AppState {
     v1_deprecation: crate::deprecation::V1Deprecation,
     /// `GET /openapi.json`, built once (it depends on whether the admin API is served here).
     openapi: Value,
+    /// The caller keys known now (refreshed from the ledger).
+    keys: crate::api_keys::KeyRing,
+    /// `API_KEYS=required` and the keys file.
+    api_keys: crate::config::ApiKeySettings,
 }
 
 impl AppState {
@@ -221,7 +228,9 @@ impl AppState {
             request_seq: AtomicU64::new(0),
             boot_tag,
             v1_deprecation: config.v1_deprecation.clone(),
-            openapi: openapi::document(admin_here),
+            openapi: openapi::document(admin_here, config.api_keys.required),
+            keys: crate::api_keys::KeyRing::default(),
+            api_keys: config.api_keys.clone(),
         });
         state.flags_changed();
         let networks: Vec<String> = state
@@ -376,7 +385,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/flags", get(flags))
         .route("/openapi.json", get(openapi));
     if state.admin_on_main_listener {
-        router = router.route("/admin/flags", put(admin_flags));
+        router = with_admin_routes(router);
     }
     router
         .fallback(not_found)
@@ -384,11 +393,19 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// The admin routes: flags and caller keys.
+fn with_admin_routes(router: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
+    router
+        .route("/admin/flags", put(admin_flags))
+        .route("/admin/api-keys", get(list_keys).post(create_key))
+        .route("/admin/api-keys/{id}", axum::routing::delete(revoke_key))
+}
+
 /// The admin API alone, for a separate listener (`ADMIN_ADDR`); empty without a token.
 pub fn admin_router(state: Arc<AppState>) -> Router {
     let mut router = Router::new();
     if state.admin_token.is_some() {
-        router = router.route("/admin/flags", put(admin_flags));
+        router = with_admin_routes(router);
     }
     router
         .fallback(not_found)

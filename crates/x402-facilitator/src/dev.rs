@@ -70,6 +70,7 @@ pub fn facilitator_config(
         reconcile_interval: crate::config::DEFAULT_RECONCILE_INTERVAL,
         notices: Vec::new(),
         v1_deprecation: Default::default(),
+        api_keys: Default::default(),
     })
 }
 

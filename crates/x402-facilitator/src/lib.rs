@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod api_keys;
 pub mod app;
 pub mod breaker;
 pub mod chains;
@@ -51,6 +52,9 @@ pub enum StartError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The API keys file does not read (`API_KEYS_FILE`).
+    #[error("API keys: {0}")]
+    ApiKeys(String),
     /// The server stopped with an I/O error.
     #[error("server error: {0}")]
     Serve(std::io::Error),
@@ -246,6 +250,7 @@ pub async fn serve_on(
         longest_receipt_wait + config.reconcile_interval,
     );
     let flag_sync = spawn_flag_sync(&state).await;
+    let key_sync = spawn_key_sync(&state).await?;
     tokio::spawn(report_networks(state.clone()));
     state.lifecycle.mark_ready();
     let probe = spawn_breaker_probe(state.clone());
@@ -269,7 +274,7 @@ pub async fn serve_on(
     }
     reconciler.abort();
     probe.abort();
-    if let Some(task) = flag_sync {
+    for task in [flag_sync, key_sync].into_iter().flatten() {
         task.abort();
     }
     tracing::info!(
@@ -317,6 +322,25 @@ async fn spawn_flag_sync(state: &std::sync::Arc<AppState>) -> Option<tokio::task
             seen = state.sync_shared_flags(seen).await;
         }
     }))
+}
+
+/// With `API_KEYS=required`: the keys file stored, the keys read, and read again every
+/// [`app::KEYS_POLL`] (what another instance added or revoked reaches this one).
+async fn spawn_key_sync(
+    state: &std::sync::Arc<AppState>,
+) -> Result<Option<tokio::task::JoinHandle<()>>, StartError> {
+    if !state.keys_required() {
+        return Ok(None);
+    }
+    state.load_keys_file().await.map_err(StartError::ApiKeys)?;
+    state.refresh_keys().await;
+    let state = state.clone();
+    Ok(Some(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(app::KEYS_POLL).await;
+            state.refresh_keys().await;
+        }
+    })))
 }
 
 fn drain_timeout_error(state: &AppState) -> StartError {

@@ -115,6 +115,11 @@ async fn reload_on_sighup(state: Arc<AppState>, path: Option<PathBuf>) {
                 }
                 Err(e) => tracing::error!(error = %e, "SIGHUP reload failed; flags unchanged"),
             }
+            if state.keys_required() {
+                if let Err(e) = state.load_keys_file().await {
+                    tracing::error!(error = %e, "API keys file not reloaded; the keys stay as they were");
+                }
+            }
         }
     }
     #[cfg(not(unix))]

@@ -252,6 +252,15 @@ async fn provoked_answers(
     assert!(body["error"].is_string(), "{body}");
     out.insert(("POST".into(), "/settle".into(), 429));
 
+    out.extend(flag_answers(&http, url).await);
+    out.extend(admin_answers(&http, url).await);
+    out.extend(oversized_answers(&http, url).await);
+    out
+}
+
+/// The answers that flags decide, each met for sure.
+async fn flag_answers(http: &reqwest::Client, url: &str) -> BTreeSet<Answer> {
+    let mut out = BTreeSet::new();
     // Flags decide two answers: v2's health (200, then 503 with v2 off) and discovery
     // (404 while off). Schemathesis changes flags at random; these are sure to be met.
     let set_flag = |name: &str, on: bool| {
@@ -279,14 +288,66 @@ async fn provoked_answers(
         }
     }
 
+    out
+}
+
+/// A caller key made and revoked, and an admin call with two Authorization headers.
+async fn admin_answers(http: &reqwest::Client, url: &str) -> BTreeSet<Answer> {
+    let mut out = BTreeSet::new();
+    // A caller key made and revoked (schemathesis' own ids are random: it rarely revokes one).
+    let made = http
+        .post(format!("{url}/admin/api-keys"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({"id": "conformance-key", "rate_limit_per_minute": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+    let made: Value = made.json().await.unwrap();
+    assert!(
+        made["key"].as_str().is_some_and(|k| k.starts_with("x402_")),
+        "{made}"
+    );
+    let revoked = http
+        .delete(format!("{url}/admin/api-keys/conformance-key"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    out.insert(("POST".into(), "/admin/api-keys".into(), 201));
+    out.insert(("DELETE".into(), "/admin/api-keys/{id}".into(), 200));
+
+    // Two Authorization headers on an admin route: 400, whatever they say.
+    let response = http
+        .get(format!("{url}/admin/api-keys"))
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .header("authorization", "Bearer other")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"].is_string(), "{body}");
+    out.insert(("GET".into(), "/admin/api-keys".into(), 400));
+
+    out
+}
+
+/// Bodies over the 64 KiB limit: 413 on every route that reads one.
+async fn oversized_answers(http: &reqwest::Client, url: &str) -> BTreeSet<Answer> {
+    let mut out = BTreeSet::new();
     let oversized = vec![b' '; 65 * 1024];
-    for (method, path) in [
+    let oversized_at = [
         ("POST", "/verify"),
         ("POST", "/settle"),
         ("PUT", "/admin/flags"),
-    ] {
-        let request = match method {
-            "PUT" => http.put(format!("{url}{path}")).bearer_auth(ADMIN_TOKEN),
+        ("POST", "/admin/api-keys"),
+    ];
+    for (method, path) in oversized_at {
+        let request = match (method, path.starts_with("/admin")) {
+            ("PUT", _) => http.put(format!("{url}{path}")).bearer_auth(ADMIN_TOKEN),
+            (_, true) => http.post(format!("{url}{path}")).bearer_auth(ADMIN_TOKEN),
             _ => http.post(format!("{url}{path}")),
         };
         let response = request
@@ -338,8 +399,15 @@ async fn schemathesis_finds_no_answer_outside_the_document_and_every_documented_
     let include = ["--include-path", "/settlements/{id}"];
     seen.extend(st.run("known-settlement", &known, &include).await);
     // The ledger's database gone: lookups and the deep check answer 503, never a 500.
+    let provoked = provoked_answers(&chain, &process.url).await;
     drop_postgres(&database).await;
-    let ledger_down = ["/settlements/{id}", "/discovery/resources", "/health/deep"];
+    let ledger_down = [
+        "/settlements/{id}",
+        "/discovery/resources",
+        "/health/deep",
+        "/admin/api-keys",
+        "/admin/api-keys/{id}",
+    ];
     let args: Vec<&str> = ledger_down
         .iter()
         .flat_map(|path| ["--include-path", path])
@@ -348,7 +416,6 @@ async fn schemathesis_finds_no_answer_outside_the_document_and_every_documented_
         st.run("ledger-down", &config(&ledger_down, ""), &args)
             .await,
     );
-    let provoked = provoked_answers(&chain, &process.url).await;
     // Draining: readiness answers 503 while the listener still serves.
     process.signal("TERM");
     process

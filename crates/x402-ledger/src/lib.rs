@@ -20,6 +20,7 @@ pub use sqlx;
 
 mod catalog;
 mod entries;
+mod keys;
 mod nonces;
 mod schema;
 mod shared;
@@ -27,6 +28,7 @@ mod shared;
 mod tests;
 
 pub use catalog::{Listed, Listing, ListingFilter};
+pub use keys::{KeyError, StoredKey};
 pub use schema::SCHEMA_VERSION;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};

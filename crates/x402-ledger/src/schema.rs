@@ -83,9 +83,28 @@ const V3: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS x402_discovery_updated ON x402_discovery (updated_at)",
 ];
 
+/// Version 4: caller API keys (their SHA-256 and policy, never the key) and their
+/// per-minute use, shared by the instances on one PostgreSQL.
+const V4: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS x402_api_keys (
+        id TEXT PRIMARY KEY,
+        key_hash TEXT NOT NULL UNIQUE,
+        policy TEXT NOT NULL,
+        source TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS x402_api_key_usage (
+        key_id TEXT NOT NULL,
+        window_start BIGINT NOT NULL,
+        used BIGINT NOT NULL,
+        PRIMARY KEY (key_id, window_start)
+    )",
+];
+
 /// The schema steps, oldest first: step `i` makes schema version `i + 1`. A step is only
 /// ever appended, never edited once released.
-const MIGRATIONS: &[&[&str]] = &[V1, V2, V3];
+const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4];
 
 /// The newest schema version this release knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

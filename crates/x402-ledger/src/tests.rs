@@ -350,3 +350,57 @@ async fn the_catalog_keeps_one_row_a_resource_and_pages_and_filters_it() {
     );
     remove_sqlite(&path);
 }
+
+fn stored_key(id: &str, hash: &str, source: &str) -> StoredKey {
+    StoredKey {
+        id: id.into(),
+        key_hash: hash.into(),
+        policy: "{}".into(),
+        source: source.into(),
+        updated_at: 0,
+    }
+}
+
+#[tokio::test]
+async fn keys_are_kept_by_hash_the_file_owns_its_own_and_uses_count_per_minute() {
+    let (url, path) = temp_sqlite();
+    let ledger = Ledger::connect(&url).await.expect("ledger");
+    ledger
+        .put_api_key(&stored_key("shop", "aa", "admin"))
+        .await
+        .unwrap();
+    let same_key = ledger
+        .put_api_key(&stored_key("other", "aa", "admin"))
+        .await;
+    assert!(
+        matches!(same_key, Err(KeyError::DuplicateKey)),
+        "{same_key:?}"
+    );
+    let file = [
+        stored_key("f1", "b1", "file"),
+        stored_key("f2", "b2", "file"),
+    ];
+    ledger.replace_file_keys(&file).await.unwrap();
+    let revoked = ledger.replace_file_keys(&file[..1]).await.unwrap();
+    assert_eq!(revoked, 1);
+    let ids: Vec<String> = ledger
+        .api_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(ids, ["f1", "shop"], "the admin key stays, f2 is gone");
+    assert!(ledger.delete_api_key("shop").await.unwrap());
+    assert!(!ledger.delete_api_key("shop").await.unwrap());
+
+    assert_eq!(ledger.count_key_use("f1", 60).await.unwrap(), 1);
+    assert_eq!(ledger.count_key_use("f1", 60).await.unwrap(), 2);
+    assert_eq!(ledger.count_key_use("f2", 60).await.unwrap(), 1, "per key");
+    assert_eq!(
+        ledger.count_key_use("f1", 120).await.unwrap(),
+        1,
+        "a new minute"
+    );
+    remove_sqlite(&path);
+}

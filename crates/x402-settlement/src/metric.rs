@@ -32,6 +32,10 @@ pub const BREAKER_FAILURES: &str = "x402_breaker_failures_total";
 pub const SETTLEMENT_REPLACEMENTS: &str = "x402_settlement_replacements_total";
 /// Always 1, labelled with the running version and commit.
 pub const BUILD_INFO: &str = "x402_build_info";
+/// Counter: `/verify` and `/settle` calls under `API_KEYS=required`, by `key` (the key's id,
+/// `none` without a known key) and `result` (`accepted`, `forbidden`, `rate_limited`,
+/// `missing`, `unknown`).
+pub const API_KEY_REQUESTS: &str = "x402_api_key_requests_total";
 
 /// What kind of series a metric is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +63,7 @@ pub const CATALOGUE: &[(&str, Kind, &str)] = &[
     (SHADOW_MISMATCHES, Kind::Counter, "Shadow comparisons whose v1 and v2 verdicts differed."),
     (BREAKER_TRIPS, Kind::Counter, "Times the v2 settle breaker tripped."),
     (BREAKER_FAILURES, Kind::Counter, "Facilitator-side v2 settlement failures the breaker counted."),
+    (API_KEY_REQUESTS, Kind::Counter, "Calls under API_KEYS=required, by key id (none without a known key) and result."),
     (CONNECTIONS_REFUSED, Kind::Counter, "Connections closed at accept because MAX_CONNECTIONS were open."),
     (BUILD_INFO, Kind::Gauge, "Always 1; the labels name the running version and commit."),
 ];

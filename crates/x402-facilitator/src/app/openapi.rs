@@ -201,6 +201,12 @@ fn operator_routes(paths: &mut Map<String, Value>, admin: bool) {
     );
 }
 
+/// A network as configuration names it: a CAIP-2 id or a v1 name.
+fn network_name() -> Value {
+    let v1_names: Vec<&str> = networks::KNOWN_NETWORKS.iter().map(|n| n.v1_name).collect();
+    json!({"anyOf": [reference("Caip2"), {"enum": v1_names}]})
+}
+
 /// The body of `PUT /admin/flags`, from the flag table: every field optional, no others.
 fn flag_update() -> Value {
     let mut properties = Map::new();
@@ -208,13 +214,12 @@ fn flag_update() -> Value {
         "x402_version_support".into(),
         json!({"enum": ["v1,v2", "v1", "v2", null]}),
     );
-    let v1_names: Vec<&str> = networks::KNOWN_NETWORKS.iter().map(|n| n.v1_name).collect();
     properties.insert(
         "v2_networks".into(),
         json!({
             "type": ["array", "null"],
             "description": "CAIP-2 ids or v1 names; empty: every network.",
-            "items": {"anyOf": [reference("Caip2"), {"enum": v1_names}]},
+            "items": network_name(),
         }),
     );
     for (name, _, _) in Flags::SWITCHES {
@@ -330,8 +335,70 @@ fn service_components() -> Map<String, Value> {
         .collect()
 }
 
-/// The document for an instance; `admin` when `PUT /admin/flags` is on the main listener.
-pub(super) fn document(admin: bool) -> Value {
+/// With `API_KEYS=required`: `/verify` and `/settle` need a key and answer 401, 403 and
+/// 429 for it.
+fn require_keys(paths: &mut Map<String, Value>) {
+    for path in ["/verify", "/settle"] {
+        let Some(operation) = paths.get_mut(path).and_then(|p| p.get_mut("post")) else {
+            continue;
+        };
+        operation["security"] = json!([{"apiKeyBearer": []}, {"apiKey": []}]);
+        let responses = &mut operation["responses"];
+        responses["401"] = error("No API key, or one that is unknown or revoked.");
+        responses["403"] = answer(
+            "The payment is outside the key's networks, assets or payTo: the protocol refusal (reason, network) with `error`.",
+            json!({"type": "object", "required": ["error"]}),
+        );
+        responses["429"] = retry_later(
+            "Past the key's requests a minute (or, on /settle, a payer or payTo limit).",
+        );
+    }
+}
+
+/// `/admin/api-keys`: create (the key answered once), list, revoke.
+fn admin_key_routes(paths: &mut Map<String, Value>) {
+    let secured = |mut operation: Value| {
+        operation["security"] = json!([{"adminToken": []}]);
+        operation["responses"]["401"] = error("Missing or wrong bearer token.");
+        operation["responses"]["400"] =
+            error("A malformed body or id, or more than one Authorization header.");
+        operation["responses"]["503"] = retry_later("The ledger cannot be written right now.");
+        operation
+    };
+    let policy = json!({
+        "type": "object", "additionalProperties": false, "required": ["id"],
+        "properties": {
+            "id": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"},
+            "networks": {"type": "array", "items": network_name()},
+            "assets": {"type": "array", "items": {"type": "string"}},
+            "pay_to": {"type": "array", "items": {"type": "string"}},
+            "rate_limit_per_minute": {"type": "integer", "minimum": 0, "maximum": u32::MAX},
+        },
+    });
+    let object = json!({"type": "object"});
+    paths.insert(
+        "/admin/api-keys".into(),
+        json!({
+            "get": secured(json!({"summary": "The keys (ids, policies, sources; never a key).",
+                "responses": {"200": answer("The keys.", object.clone())}})),
+            "post": secured(json!({"summary": "A new caller key: answered once, kept hashed.",
+                "requestBody": {"required": true, "content": json_content(policy)},
+                "responses": {"201": answer("The key, shown this once.", object.clone()),
+                    "413": error("The body is larger than 64 KiB.")}})),
+        }),
+    );
+    let id_schema = json!({"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"});
+    let id = json!([{"name": "id", "in": "path", "required": true, "schema": id_schema}]);
+    paths.insert("/admin/api-keys/{id}".into(), json!({
+        "delete": secured(json!({"summary": "Revokes a key here at once, elsewhere within a second.",
+            "parameters": id,
+            "responses": {"200": answer("Revoked.", object), "404": error("No key has this id.")}})),
+    }));
+}
+
+/// The document for an instance; `admin` when the admin API is on the main listener,
+/// `keys` when callers need an API key.
+pub(super) fn document(admin: bool, keys: bool) -> Value {
     let mut paths = Map::new();
     paths.insert(
         "/verify".into(),
@@ -362,6 +429,12 @@ pub(super) fn document(admin: bool) -> Value {
     paths.insert("/discovery/resources".into(), discovery_route());
     health_routes(&mut paths);
     operator_routes(&mut paths, admin);
+    if admin {
+        admin_key_routes(&mut paths);
+    }
+    if keys {
+        require_keys(&mut paths);
+    }
     let mut schemas = components();
     schemas.extend(service_components());
     json!({
@@ -374,7 +447,11 @@ pub(super) fn document(admin: bool) -> Value {
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "adminToken": {"type": "http", "scheme": "bearer"},
+                "apiKeyBearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
         },
     })
 }

@@ -4,6 +4,7 @@
 
 use super::discovery::list_settled_resource;
 use super::*;
+use crate::api_keys;
 use x402_protocol::bazaar::Offer;
 
 /// A request answered before the scheme ran.
@@ -12,6 +13,8 @@ pub(super) enum Stop {
     Refused(Refusal),
     /// Not a request at all, or too many of them: a 4xx. The payer, when known, is logged.
     Client(ClientError, Option<String>),
+    /// The caller's API key does not cover the request (403, 429): answered as built.
+    Key(Box<Response>),
 }
 
 /// A refusal given before any chain code ran.
@@ -95,8 +98,15 @@ async fn handle(
         settlement_id: None,
         extension_responses: None,
     };
+    let caller = match caller_keys::authenticate(&state, &headers) {
+        Ok(caller) => caller,
+        Err(refused) => {
+            log.finish(Outcome::Rejected, None, None, None);
+            return with_request_id(*refused, &log.request_id);
+        }
+    };
     let processed = match json_content_type(&headers) {
-        Ok(()) => process(&state, body, endpoint, &mut log).await,
+        Ok(()) => process(&state, (body, caller.as_deref()), endpoint, &mut log).await,
         Err(refused) => Err(Stop::client(refused)),
     };
     let mut response = match processed {
@@ -115,6 +125,10 @@ async fn handle(
         Err(Stop::Client(error, payer)) => {
             log.finish(Outcome::Rejected, None, payer.as_deref(), None);
             error.into_response()
+        }
+        Err(Stop::Key(response)) => {
+            log.finish(Outcome::Rejected, None, None, None);
+            *response
         }
     };
     // Where the caller can ask after this payment's settlement (`GET /settlements/{id}`),
@@ -341,7 +355,7 @@ async fn within_rate_limits(
 
 async fn process(
     state: &Arc<AppState>,
-    body: Result<Bytes, BytesRejection>,
+    (body, caller): (Result<Bytes, BytesRejection>, Option<&api_keys::CallerKey>),
     endpoint: Endpoint,
     log: &mut RequestLog,
 ) -> Result<Value, Stop> {
@@ -367,6 +381,11 @@ async fn process(
     log.settlement_id = Some(digest.clone());
     let flags = state.flags.snapshot();
     gate(state, &flags, &request, &payment, endpoint).await?;
+    if let Some(key) = caller {
+        caller_keys::admit(state, key, &payment, endpoint)
+            .await
+            .map_err(Stop::Key)?;
+    }
     let scheme = scheme_of(state, &payment)?;
     let identified = check_payment_id(state, &payment, &scheme, endpoint, (&digest, log)).await?;
     let offer = match flags.discovery_enabled {

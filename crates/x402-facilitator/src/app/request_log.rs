@@ -231,6 +231,10 @@ pub(super) fn zero_series(networks: &[String]) {
         }
     }
     metrics::gauge!(telemetry::SETTLEMENTS_IN_FLIGHT).increment(0.0);
+    for result in ["missing", "unknown"] {
+        metrics::counter!(telemetry::API_KEY_REQUESTS, "key" => "none", "result" => result)
+            .increment(0);
+    }
     for result in ["match", "mismatch"] {
         metrics::counter!(telemetry::SHADOW_COMPARISONS, "result" => result).increment(0);
     }

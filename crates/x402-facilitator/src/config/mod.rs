@@ -142,6 +142,17 @@ pub struct Config {
     pub notices: Vec<String>,
     /// `Deprecation` / `Sunset` / `Link` headers on v1 answers (empty: none).
     pub v1_deprecation: V1Deprecation,
+    /// Caller API keys for `/verify` and `/settle` (off by default).
+    pub api_keys: ApiKeySettings,
+}
+
+/// `API_KEYS` and `API_KEYS_FILE`: whether callers need a key, and the file of keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApiKeySettings {
+    /// `API_KEYS=required`: `/verify` and `/settle` answer 401 without a known key.
+    pub required: bool,
+    /// Keys read at start and on SIGHUP (besides those of the admin API).
+    pub file: Option<std::path::PathBuf>,
 }
 
 /// `NONCE_FETCH_MODE`: how a signer's next nonce is checked against the chain.
@@ -206,6 +217,8 @@ struct FileConfig {
     v1_deprecated_since: Option<String>,
     v1_sunset_at: Option<String>,
     v1_migration_url: Option<String>,
+    api_keys: Option<String>,
+    api_keys_file: Option<String>,
     #[serde(default)]
     networks: BTreeMap<String, networks::FileNetwork>,
     /// The on/off flags of the file (`Flags::SWITCHES`), taken out before the rest is read.
@@ -496,6 +509,7 @@ impl Config {
         let nonce_fetch_mode = settings::nonce_fetch_mode(env, file.nonce_fetch_mode.take())?;
         let reconcile_interval =
             settings::reconcile_interval(env, file.reconcile_interval_seconds)?;
+        let api_keys = settings::api_keys(env, [file.api_keys.take(), file.api_keys_file.take()])?;
         Ok(Config {
             host,
             port,
@@ -514,6 +528,7 @@ impl Config {
             reconcile_interval,
             notices,
             v1_deprecation,
+            api_keys,
         })
     }
 }

@@ -132,3 +132,25 @@ pub(super) fn shutdown(
     )?;
     Ok((Duration::from_secs(grace), Duration::from_secs(drain)))
 }
+
+/// `API_KEYS` (`off`, the default, or `required`) and `API_KEYS_FILE`.
+pub(super) fn api_keys(
+    env: &dyn EnvSource,
+    [mode, file]: [Option<String>; 2],
+) -> Result<ApiKeySettings, ConfigError> {
+    let required = match env.get("API_KEYS").or(mode).as_deref().map(str::trim) {
+        None | Some("") | Some("off") => false,
+        Some("required") => true,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "API_KEYS",
+                format!("{other:?} is not off or required"),
+            ))
+        }
+    };
+    let file = env
+        .get("API_KEYS_FILE")
+        .or(file)
+        .map(std::path::PathBuf::from);
+    Ok(ApiKeySettings { required, file })
+}

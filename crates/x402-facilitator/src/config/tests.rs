@@ -114,6 +114,17 @@ fn defaults() {
         VersionSupport { v1: true, v2: true }
     );
     assert!(config.networks.is_empty());
+    assert_eq!(config.api_keys, ApiKeySettings::default(), "no keys needed");
+    let keyed = Config::load(
+        None,
+        &env(&[("API_KEYS", "required"), ("API_KEYS_FILE", "/etc/k.toml")]),
+    )
+    .unwrap();
+    assert!(keyed.api_keys.required);
+    assert_eq!(
+        keyed.api_keys.file.as_deref(),
+        Some(std::path::Path::new("/etc/k.toml"))
+    );
 }
 
 #[test]
@@ -148,6 +159,7 @@ fn errors_name_the_key() {
         (vec![("SIGNER_TYPE", "kms")], "SIGNER_TYPE"),
         (vec![("RPC_URL_ATLANTIS", "http://x")], "RPC_URL_ATLANTIS"),
         (vec![("RPC_URL_BASE", "http://x")], "RPC_URL_BASE"),
+        (vec![("API_KEYS", "optional")], "API_KEYS"),
         (
             vec![("RPC_URL_BASE", "ftp://x"), ("EVM_PRIVATE_KEY", KEY)],
             "RPC_URL_BASE",

@@ -1,0 +1,244 @@
+//! Caller API keys for `/verify` and `/settle` (off unless `API_KEYS=required`): who may
+//! call, on which networks, assets and `payTo` addresses, and how often. Only a key's
+//! SHA-256 is kept (in the ledger, so instances on one PostgreSQL share the keys, their
+//! revocations and their rate limits); each instance reads the keys again every second, so
+//! a key revoked anywhere is refused everywhere within a second or two.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use axum::http::{header, HeaderMap};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use x402_ledger::{Ledger, LedgerError, StoredKey};
+use x402_protocol::{networks, ChainId, Payment, Reason};
+
+/// The header a key may also come in (besides `Authorization: Bearer`).
+pub const KEY_HEADER: &str = "x-api-key";
+
+/// What one key may do; an empty list allows anything of its kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPolicy {
+    /// CAIP-2 ids or v1 names the key may pay on.
+    #[serde(default)]
+    pub networks: Vec<String>,
+    /// Assets (token contracts, mints) the key may settle.
+    #[serde(default)]
+    pub assets: Vec<String>,
+    /// Recipients the key may settle to.
+    #[serde(default)]
+    pub pay_to: Vec<String>,
+    /// `/verify` and `/settle` requests a minute, across instances; 0: no limit.
+    #[serde(default)]
+    pub rate_limit_per_minute: u32,
+}
+
+/// A key the ring knows, ready to check a payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerKey {
+    /// The operator's name for it (logs, metrics, admin API).
+    pub id: String,
+    /// Its policy as configured.
+    pub policy: KeyPolicy,
+    networks: Vec<ChainId>,
+}
+
+fn same_address(a: &str, b: &str) -> bool {
+    // 0x addresses are hex: their letter case is a checksum, not a different address.
+    if a.starts_with("0x") && b.starts_with("0x") {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a == b
+    }
+}
+
+impl CallerKey {
+    /// The key for `policy`; `Err` names a network the registry does not know.
+    pub fn new(id: &str, policy: KeyPolicy) -> Result<CallerKey, String> {
+        let networks = policy
+            .networks
+            .iter()
+            .map(|n| networks::resolve_network(n).map_err(|e| format!("{id}: {e}")))
+            .collect::<Result<_, _>>()?;
+        Ok(CallerKey {
+            id: id.to_owned(),
+            policy,
+            networks,
+        })
+    }
+
+    /// Whether the key may ask about this payment; the refusal names what is outside it.
+    pub fn admits(&self, payment: &Payment) -> Result<(), (Reason, String)> {
+        if !self.networks.is_empty() && !self.networks.contains(&payment.network) {
+            let message = format!("API key {} may not use {}", self.id, payment.network);
+            return Err((Reason::InvalidNetwork, message));
+        }
+        let requirements = &payment.requirements;
+        let listed = |list: &[String], value: &str| {
+            list.is_empty() || list.iter().any(|item| same_address(item, value))
+        };
+        if !listed(&self.policy.assets, &requirements.asset) {
+            let message = format!(
+                "API key {} may not settle asset {}",
+                self.id, requirements.asset
+            );
+            return Err((Reason::InvalidPaymentRequirements, message));
+        }
+        if !listed(&self.policy.pay_to, &requirements.pay_to) {
+            let message = format!("API key {} may not pay to {}", self.id, requirements.pay_to);
+            return Err((Reason::InvalidPaymentRequirements, message));
+        }
+        Ok(())
+    }
+}
+
+/// SHA-256 of a key, lower-case hex: what is stored and compared.
+pub fn hash_key(key: &str) -> String {
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A fresh key: `x402_` and 32 random bytes in hex.
+pub fn new_key() -> Result<String, String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness for a key: {e}"))?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("x402_{hex}"))
+}
+
+/// Whether an id can name a key (and a metric series): 1 to 64 of `A-Z a-z 0-9 _ . -`.
+pub fn valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
+/// The key a request presents: `Authorization: Bearer <key>` or `X-API-Key: <key>`.
+/// `Err` when it presents two different ones, or a header more than once.
+pub fn presented_key(headers: &HeaderMap) -> Result<Option<String>, &'static str> {
+    let one = |name| {
+        let mut values = headers.get_all(name).iter();
+        match (values.next(), values.next()) {
+            (_, Some(_)) => Err("send each key header once"),
+            (value, None) => Ok(value.and_then(|v| v.to_str().ok()).map(str::to_owned)),
+        }
+    };
+    let bearer = one(header::AUTHORIZATION.as_str())?
+        .and_then(|v| v.strip_prefix("Bearer ").map(|k| k.trim().to_owned()));
+    let plain = one(KEY_HEADER)?.map(|k| k.trim().to_owned());
+    match (bearer, plain) {
+        (Some(a), Some(b)) if a != b => Err("Authorization and X-API-Key name different keys"),
+        (a, b) => Ok(a.or(b).filter(|k| !k.is_empty())),
+    }
+}
+
+/// The keys this instance accepts, by hash, refreshed from the ledger.
+#[derive(Default)]
+pub struct KeyRing {
+    by_hash: RwLock<HashMap<String, Arc<CallerKey>>>,
+}
+
+impl KeyRing {
+    /// The key with this text, if it is known (looked up by its hash).
+    pub fn find(&self, key: &str) -> Option<Arc<CallerKey>> {
+        let hash = hash_key(key);
+        match self.by_hash.read() {
+            Ok(keys) => keys.get(&hash).cloned(),
+            Err(poisoned) => poisoned.into_inner().get(&hash).cloned(),
+        }
+    }
+
+    /// Reads every key from the ledger; a stored policy that no longer reads (a network
+    /// removed from the registry) leaves that key out, logged. Returns the ids known now.
+    pub async fn refresh(&self, ledger: &Ledger) -> Result<Vec<String>, LedgerError> {
+        let mut next = HashMap::new();
+        for stored in ledger.api_keys().await? {
+            let key = serde_json::from_str::<KeyPolicy>(&stored.policy)
+                .map_err(|e| e.to_string())
+                .and_then(|policy| CallerKey::new(&stored.id, policy));
+            match key {
+                Ok(key) => {
+                    next.insert(stored.key_hash, Arc::new(key));
+                }
+                Err(e) => {
+                    tracing::error!(key_id = %stored.id, error = %e, "API key left out: its policy does not read")
+                }
+            }
+        }
+        let ids = next.values().map(|k| k.id.clone()).collect();
+        match self.by_hash.write() {
+            Ok(mut keys) => *keys = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
+        Ok(ids)
+    }
+}
+
+/// One key of the keys file (`API_KEYS_FILE`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileKey {
+    id: String,
+    sha256: String,
+    #[serde(default)]
+    networks: Vec<String>,
+    #[serde(default)]
+    assets: Vec<String>,
+    #[serde(default)]
+    pay_to: Vec<String>,
+    #[serde(default)]
+    rate_limit_per_minute: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysFile {
+    #[serde(default)]
+    keys: Vec<FileKey>,
+}
+
+/// The keys of a keys file, checked (ids, hashes, networks), ready for the ledger.
+pub fn read_keys_file(path: &Path) -> Result<Vec<StoredKey>, String> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
+    let file: KeysFile = toml::from_str(&text).map_err(|e| format!("{shown}: {e}"))?;
+    let mut out: Vec<StoredKey> = Vec::new();
+    for key in file.keys {
+        if !valid_id(&key.id) || out.iter().any(|k| k.id == key.id) {
+            return Err(format!(
+                "{shown}: key id {:?} is malformed or given twice",
+                key.id
+            ));
+        }
+        let hash = key.sha256.to_ascii_lowercase();
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "{shown}: key {} needs sha256 = 64 hex digits",
+                key.id
+            ));
+        }
+        let policy = KeyPolicy {
+            networks: key.networks,
+            assets: key.assets,
+            pay_to: key.pay_to,
+            rate_limit_per_minute: key.rate_limit_per_minute,
+        };
+        CallerKey::new(&key.id, policy.clone()).map_err(|e| format!("{shown}: {e}"))?;
+        out.push(StoredKey {
+            id: key.id,
+            key_hash: hash,
+            policy: serde_json::to_string(&policy).map_err(|e| e.to_string())?,
+            source: "file".into(),
+            updated_at: 0,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;
