@@ -118,21 +118,45 @@ pub fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
 }
 
+/// Why the key headers of a request do not name one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyHeaderError {
+    /// A key header came more than once (400: a broken client).
+    Repeated,
+    /// `Authorization` is not `Bearer <key>`, or it and `X-API-Key` name different keys
+    /// (401: no key is known to be meant).
+    Unclear,
+}
+
+impl KeyHeaderError {
+    /// What the answer says.
+    pub fn message(self) -> &'static str {
+        match self {
+            KeyHeaderError::Repeated => "send each key header once",
+            KeyHeaderError::Unclear => "Authorization must be Bearer <key>, and name the key X-API-Key names when both are sent",
+        }
+    }
+}
+
 /// The key a request presents: `Authorization: Bearer <key>` or `X-API-Key: <key>`.
-/// `Err` when it presents two different ones, or a header more than once.
-pub fn presented_key(headers: &HeaderMap) -> Result<Option<String>, &'static str> {
+pub fn presented_key(headers: &HeaderMap) -> Result<Option<String>, KeyHeaderError> {
     let one = |name| {
         let mut values = headers.get_all(name).iter();
         match (values.next(), values.next()) {
-            (_, Some(_)) => Err("send each key header once"),
-            (value, None) => Ok(value.and_then(|v| v.to_str().ok()).map(str::to_owned)),
+            (_, Some(_)) => Err(KeyHeaderError::Repeated),
+            (value, None) => Ok(value.map(|v| v.to_str().unwrap_or_default().to_owned())),
         }
     };
-    let bearer = one(header::AUTHORIZATION.as_str())?
-        .and_then(|v| v.strip_prefix("Bearer ").map(|k| k.trim().to_owned()));
+    let bearer = match one(header::AUTHORIZATION.as_str())? {
+        None => None,
+        Some(value) => match value.strip_prefix("Bearer ") {
+            Some(key) => Some(key.trim().to_owned()),
+            None => return Err(KeyHeaderError::Unclear),
+        },
+    };
     let plain = one(KEY_HEADER)?.map(|k| k.trim().to_owned());
     match (bearer, plain) {
-        (Some(a), Some(b)) if a != b => Err("Authorization and X-API-Key name different keys"),
+        (Some(a), Some(b)) if a != b => Err(KeyHeaderError::Unclear),
         (a, b) => Ok(a.or(b).filter(|k| !k.is_empty())),
     }
 }

@@ -179,7 +179,7 @@ async fn a_key_admits_its_own_payments_only_and_is_revoked_by_the_admin_api_and_
     let process = Process::spawn(&chain, &env, &[]).await;
     let url = process.url.as_str();
 
-    // No key, an unknown key: 401 with a challenge; two different keys: 400.
+    // No key, an unknown key, two different keys: 401 with a challenge.
     let none = verify_with(url, None, PAY_TO).await;
     assert_eq!(none.status(), 401);
     assert_eq!(none.headers()["www-authenticate"], "Bearer");
@@ -192,7 +192,7 @@ async fn a_key_admits_its_own_payments_only_and_is_revoked_by_the_admin_api_and_
         .send()
         .await
         .unwrap();
-    assert_eq!(both.status(), 400);
+    assert_eq!(both.status(), 401);
 
     // The file's key, either header: the payment is verified as before.
     let answer: Value = bearer(url, file_key).await.json().await.unwrap();
@@ -290,4 +290,53 @@ async fn two_instances_on_one_postgres_agree_on_a_revocation_and_a_rate_limit() 
     );
     drop((blue, green));
     drop_postgres(&database).await;
+}
+
+/// `tests/js/keyed-client.mjs`: the official facilitator client with `key` (or none).
+async fn official_client(url: &str, key: Option<&str>) -> Value {
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(repo_dir().join("tests/js/keyed-client.mjs"))
+        .arg(url);
+    if let Some(key) = key {
+        command.arg(key);
+    }
+    let output = command
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("node runs");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{printed}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = printed
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .expect("a JSON line");
+    serde_json::from_str(line).expect("JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_client_pays_with_its_key_in_create_auth_headers() {
+    let chain = chain_with_token(&[]).await;
+    let env = [("API_KEYS", "required"), ("ADMIN_TOKEN", ADMIN)];
+    let process = Process::spawn(&chain, &env, &[]).await;
+    let key = create_key(&process.url, json!({"id": "official", "pay_to": [PAY_TO]})).await;
+    let mark = ChainMark::take(&chain).await;
+
+    let refused = official_client(&process.url, None).await;
+    for call in ["verify", "settle"] {
+        let error = refused[call]["error"].as_str().unwrap_or_default();
+        assert!(error.contains("401"), "{call} without a key: {refused}");
+    }
+    mark.assert_moved(&chain, 0, 0).await;
+
+    let paid = official_client(&process.url, Some(&key)).await;
+    assert_eq!(paid["verify"]["answer"]["isValid"], true, "{paid}");
+    assert_eq!(paid["settle"]["answer"]["success"], true, "{paid}");
+    mark.assert_moved(&chain, 1, 2_000).await;
 }

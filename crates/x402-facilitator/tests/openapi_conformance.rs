@@ -78,12 +78,14 @@ struct Schemathesis {
     schema: PathBuf,
     templates: Vec<String>,
     url: String,
+    /// The header every request carries (the admin token, or a caller key).
+    auth: String,
 }
 
 impl Schemathesis {
     /// Saves the instance's document once: every run reads the same one, even while the
     /// instance drains.
-    async fn new(url: &str, document: &Value) -> Schemathesis {
+    async fn new(url: &str, document: &Value, auth: &str) -> Schemathesis {
         let dir = TempDir::new("schemathesis");
         let schema = dir.0.join("openapi.json");
         std::fs::write(&schema, serde_json::to_vec_pretty(document).unwrap()).unwrap();
@@ -99,6 +101,7 @@ impl Schemathesis {
             schema,
             templates,
             url: url.to_owned(),
+            auth: auth.to_owned(),
         }
     }
 
@@ -115,7 +118,7 @@ impl Schemathesis {
             .arg("run")
             .arg(&self.schema)
             .args(["--url", &self.url, "--checks", "all", "--seed", &seed()])
-            .args(["-H", &format!("Authorization: Bearer {ADMIN_TOKEN}")])
+            .args(["-H", &self.auth])
             .args(["--report", "har", "--report-har-path"])
             .arg(&har)
             .args(args)
@@ -385,7 +388,8 @@ async fn schemathesis_finds_no_answer_outside_the_document_and_every_documented_
         .json()
         .await
         .unwrap();
-    let st = Schemathesis::new(&process.url, &document).await;
+    let admin = format!("Authorization: Bearer {ADMIN_TOKEN}");
+    let st = Schemathesis::new(&process.url, &document, &admin).await;
     let settled = settle_for_id(&http, &process.url).await;
     let initial_flags = flags_now(&http, &process.url).await;
     let mut seen = BTreeSet::new();
@@ -439,5 +443,100 @@ async fn schemathesis_finds_no_answer_outside_the_document_and_every_documented_
     assert!(
         missing.is_empty(),
         "documented but never answered: {missing:?}\nanswered: {seen:?}"
+    );
+}
+
+/// A v2 verify body of a fresh payment of 1,000 to `pay_to`.
+fn fresh_body_to(pay_to: &str) -> Value {
+    let mut body = fresh_body(PAYER_KEY, 1_000);
+    let authorization = sign_authorization(PAYER_KEY, pay_to, 1_000, random_nonce());
+    body["paymentPayload"]["payload"] = authorization;
+    body["paymentPayload"]["accepted"]["payTo"] = serde_json::json!(pay_to);
+    body["paymentRequirements"]["payTo"] = serde_json::json!(pay_to);
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_caller_keys_required_the_key_answers_are_documented_and_met() {
+    let chain = chain_with_token(&[]).await;
+    let env = [("API_KEYS", "required"), ("ADMIN_TOKEN", ADMIN_TOKEN)];
+    let process = Process::spawn(&chain, &env, &[]).await;
+    let http = reqwest::Client::new();
+    // A key for one payee only, and 20 requests a minute.
+    let made: Value = http
+        .post(format!("{}/admin/api-keys", process.url))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({"id": "conformance", "pay_to": [PAY_TO], "rate_limit_per_minute": 20}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = made["key"].as_str().expect("a key");
+    let document: Value = http
+        .get(format!("{}/openapi.json", process.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        document["paths"]["/settle"]["post"]["security"][1],
+        serde_json::json!({"apiKey": []})
+    );
+    let st = Schemathesis::new(&process.url, &document, &format!("X-API-Key: {key}")).await;
+    let args = ["--include-path", "/verify", "--include-path", "/settle"];
+    let mut seen = st.run("keyed", &config(&[], ""), &args).await;
+    // Schemathesis' payments are refused before the key's policy is asked (no network we
+    // serve); real ones meet it: another payee (403), then past the rate (429).
+    let keyed = |body: Value, path: &str| {
+        http.post(format!("{}{path}", process.url))
+            .header("x-api-key", key)
+            .json(&body)
+            .send()
+    };
+    let stranger = keyed(fresh_body_to(DEV_ACCOUNTS_3), "/verify")
+        .await
+        .unwrap();
+    assert_eq!(stranger.status(), 403);
+    let refusal: Value = stranger.json().await.unwrap();
+    assert_eq!(
+        refusal["invalidReason"], "invalid_payment_requirements",
+        "{refusal}"
+    );
+    seen.insert(("POST".into(), "/verify".into(), 403));
+    let mut statuses = Vec::new();
+    for _ in 0..21 {
+        let response = keyed(fresh_body_to(PAY_TO), "/verify").await.unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    seen.insert(("POST".into(), "/verify".into(), 429));
+    // A body over the limit and one not sent as JSON, with the key.
+    for (content_type, body, status) in [
+        ("application/json", vec![b' '; 65 * 1024], 413),
+        ("text/plain", b"{}".to_vec(), 415),
+    ] {
+        let response = http
+            .post(format!("{}/verify", process.url))
+            .header("x-api-key", key)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status);
+        seen.insert(("POST".into(), "/verify".into(), status));
+    }
+    let keyed_answers: BTreeSet<Answer> = documented(&document)
+        .into_iter()
+        .filter(|(_, path, _)| path == "/verify")
+        .collect();
+    let missing: Vec<&Answer> = keyed_answers.difference(&seen).collect();
+    assert!(
+        missing.is_empty(),
+        "documented but never answered: {missing:?}"
     );
 }

@@ -28,12 +28,20 @@ fn a_key_comes_as_bearer_or_x_api_key_and_never_two_different_ones() {
         key(&[("authorization", "Bearer k"), ("x-api-key", "k")]),
         Ok(Some("k".into()))
     );
-    assert!(key(&[("authorization", "Bearer a"), ("x-api-key", "b")]).is_err());
-    assert!(key(&[("x-api-key", "a"), ("x-api-key", "a")]).is_err());
+    let unclear = Err(KeyHeaderError::Unclear);
     assert_eq!(
-        key(&[("authorization", "Basic dTpw")]),
-        Ok(None),
+        key(&[("authorization", "Bearer a"), ("x-api-key", "b")]),
+        unclear
+    );
+    assert_eq!(
+        key(&[("authorization", "Basic dTpw"), ("x-api-key", "k")]),
+        unclear,
         "not a bearer key"
+    );
+    assert_eq!(key(&[("authorization", "Basic dTpw")]), unclear);
+    assert_eq!(
+        key(&[("x-api-key", "a"), ("x-api-key", "a")]),
+        Err(KeyHeaderError::Repeated)
     );
     assert_eq!(key(&[("authorization", "Bearer ")]), Ok(None));
 }

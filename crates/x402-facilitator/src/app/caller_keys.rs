@@ -7,7 +7,7 @@ use axum::extract::Path;
 use serde::Deserialize;
 
 use super::*;
-use crate::api_keys::{self, CallerKey, KeyPolicy};
+use crate::api_keys::{self, CallerKey, KeyHeaderError, KeyPolicy};
 
 /// How often an instance reads the keys again (a revocation elsewhere reaches it by then).
 pub const KEYS_POLL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -68,14 +68,21 @@ pub(super) fn authenticate(
     if !state.keys_required() {
         return Ok(None);
     }
-    let presented = api_keys::presented_key(headers)
-        .map_err(|why| client_error(StatusCode::BAD_REQUEST, why.into(), None).into_response())?;
     let refuse = |reason: &'static str, message: &str| {
         metrics::counter!(telemetry::API_KEY_REQUESTS, "key" => "none", "result" => reason)
             .increment(1);
         let body = Json(json!({"error": message, "field": null}));
         let challenge = [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))];
         Box::new((StatusCode::UNAUTHORIZED, challenge, body).into_response())
+    };
+    let presented = match api_keys::presented_key(headers) {
+        Ok(presented) => presented,
+        Err(KeyHeaderError::Repeated) => {
+            let message = KeyHeaderError::Repeated.message().into();
+            let error = client_error(StatusCode::BAD_REQUEST, message, None);
+            return Err(Box::new(error.into_response()));
+        }
+        Err(unclear) => return Err(refuse("unknown", unclear.message())),
     };
     let Some(presented) = presented else {
         return Err(refuse(
