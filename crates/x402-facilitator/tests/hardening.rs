@@ -352,3 +352,64 @@ async fn node_errors_inside_the_settle_batch_are_ours_and_the_same_request_settl
     // than the payer holds fails the verify checks first, so break the signature's token.
     mark.assert_moved(&chain, 3, 2_000).await;
 }
+
+/// A hostile token (stand-in `ShortChangingUSDC`, ours, in `contracts/TestUSDC.sol`):
+/// `transferWithAuthorization` succeeds with status 1 but moves one unit less. The settle
+/// answer is a failure naming the transaction, counted as ours, not a success on the
+/// strength of the status; the re-sent request answers the same and sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_that_moves_less_than_authorized_is_a_failure_with_the_hash() {
+    let chain = chain_with_token(&[]).await;
+    chain
+        .install_contract(
+            "ShortChangingUSDC",
+            x402_facilitator::dev::BASE_SEPOLIA_USDC,
+        )
+        .await
+        .unwrap();
+    let process = Process::spawn(&chain, &[], &[]).await;
+    let http = reqwest::Client::new();
+    let nonce_before = account_nonce(&chain, DEV_SIGNER, "latest").await;
+    let payee_before = chain
+        .balance_of(x402_facilitator::dev::BASE_SEPOLIA_USDC, PAY_TO)
+        .await
+        .unwrap();
+    let body = fresh_body(PAYER_KEY, 5_000);
+    let answer = settle(&http, &process.url, &body).await;
+    assert_eq!(answer["success"], false, "{answer}");
+    assert_eq!(
+        answer["errorReason"],
+        "invalid_exact_evm_transfer_event_mismatch"
+    );
+    let hash = answer["transaction"].as_str().unwrap().to_owned();
+    assert!(hash.starts_with("0x") && hash.len() == 66, "{answer}");
+    assert_eq!(
+        answer["payer"].as_str().unwrap().to_lowercase(),
+        PAYER.to_lowercase()
+    );
+    let payee_after = chain
+        .balance_of(x402_facilitator::dev::BASE_SEPOLIA_USDC, PAY_TO)
+        .await
+        .unwrap();
+    assert_eq!(
+        payee_after - payee_before,
+        4_999,
+        "the token moved one unit less"
+    );
+
+    let again = settle(&http, &process.url, &body).await;
+    assert_eq!(again, answer, "the first outcome, nothing sent again");
+    let nonce_now = account_nonce(&chain, DEV_SIGNER, "latest").await;
+    assert_eq!(
+        nonce_now,
+        nonce_before + 1,
+        "one transaction, not sent again"
+    );
+    let (_, metrics) = get_text(&http, &format!("{}/metrics", process.url)).await;
+    let labels = [("reason", "invalid_exact_evm_transfer_event_mismatch")];
+    assert_eq!(
+        metric(&metrics, "x402_settlement_failures_total", &labels),
+        1.0,
+        "{metrics}"
+    );
+}

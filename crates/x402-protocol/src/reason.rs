@@ -103,6 +103,9 @@ reasons! {
     ExactEvmEip3009NotSupported = "invalid_exact_evm_eip3009_not_supported", Payer;
     /// The settlement transaction reverted on chain.
     ExactEvmTransactionFailed = "invalid_exact_evm_transaction_failed", Chain;
+    /// The settlement did not revert, but its receipt holds no `Transfer` of the authorized
+    /// amount from the payer to the payee by the asset.
+    ExactEvmTransferEventMismatch = "invalid_exact_evm_transfer_event_mismatch", Chain;
 
     // ---- exact on SVM (names of the official TypeScript SDK, @x402/svm) ----
     /// The payload's transaction is not a decodable, well-formed Solana transaction.

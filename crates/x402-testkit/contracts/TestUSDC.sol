@@ -92,7 +92,7 @@ contract TestUSDC {
         return recovered != address(0) && recovered == signer;
     }
 
-    function _transfer(address from, address to, uint256 value) internal {
+    function _transfer(address from, address to, uint256 value) internal virtual {
         require(balanceOf[from] >= value, "transfer amount exceeds balance");
         balanceOf[from] -= value;
         balanceOf[to] += value;
@@ -127,5 +127,16 @@ contract TestWalletFactory {
     function walletAddress(address owner, bytes32 salt) external view returns (address) {
         bytes32 init = keccak256(abi.encodePacked(type(TestWallet).creationCode, abi.encode(owner)));
         return address(uint160(uint256(keccak256(abi.encodePacked(bytes1(0xff), address(this), salt, init)))));
+    }
+}
+
+/// @notice A hostile token for the facilitator's tests: `transferWithAuthorization` succeeds
+/// but moves, and reports, one unit less than authorized. Same storage and EIP-712 domain as
+/// TestUSDC, so its runtime code can replace TestUSDC's at the same address and every
+/// signature made for TestUSDC still verifies. A receipt with status 1 is not proof of the
+/// transfer: the facilitator must read the Transfer event.
+contract ShortChangingUSDC is TestUSDC {
+    function _transfer(address from, address to, uint256 value) internal override {
+        super._transfer(from, to, value - 1);
     }
 }

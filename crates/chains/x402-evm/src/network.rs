@@ -62,6 +62,7 @@ mod cause;
 mod exact;
 mod health;
 mod ops;
+mod receipt;
 mod replace;
 mod tx;
 mod wire;

@@ -35,6 +35,7 @@ pub(super) fn node_trouble(what: &str, error: &NodeError) -> String {
 pub(super) struct TransferTerms {
     pub(super) asset: Address,
     pub(super) from: Address,
+    pub(super) to: Address,
     pub(super) value: U256,
     pub(super) nonce: B256,
 }
@@ -46,6 +47,7 @@ pub(super) fn transfer_terms(raw_tx: &str) -> Option<TransferTerms> {
         return Some(TransferTerms {
             asset: tx.to,
             from: call.from,
+            to: call.to,
             value: call.value,
             nonce: call.nonce,
         });
@@ -54,6 +56,7 @@ pub(super) fn transfer_terms(raw_tx: &str) -> Option<TransferTerms> {
     Some(TransferTerms {
         asset: tx.to,
         from: call.from,
+        to: call.to,
         value: call.value,
         nonce: call.nonce,
     })

@@ -90,8 +90,7 @@ impl ChainOps for EvmChain {
                 .await
                 .map_err(|e| e.to_string())?
             {
-                Some(true) => Status::Landed(Ok(())),
-                Some(false) => Status::Landed(Err("reverted".into())),
+                Some(receipt) => Status::Landed(receipt::outcome_of(&receipt, entry)),
                 None => Status::Unseen,
             },
         )
@@ -107,7 +106,15 @@ impl ChainOps for EvmChain {
     }
 
     /// The payer's doing (funds or authorization moved first) is answered as theirs.
-    async fn failure(&self, entry: &Entry, _detail: &str) -> Settlement {
+    async fn failure(&self, entry: &Entry, detail: &str) -> Settlement {
+        if detail == receipt::TRANSFER_EVENT_MISMATCH {
+            let message = "the settlement transaction did not revert but its receipt holds no Transfer of the authorized amount from the payer to the payee by the asset";
+            let (reason, payer) = (
+                Reason::ExactEvmTransferEventMismatch,
+                Some(entry.payer.clone()),
+            );
+            return Settlement::failed(reason, message.to_owned(), payer, entry.tx_hash.clone());
+        }
         let (reason, message) = match self.payer_caused_revert(entry).await {
             Some(cause) => cause,
             None => (

@@ -148,9 +148,8 @@ impl EvmChain {
             Ok(results) => results,
             Err(why) => return Sent::Unknown(why),
         };
-        if let Ok(Value::Object(receipt)) = &results[0] {
-            let status = receipt.get("status").and_then(parse_u256);
-            return landed(status == Some(U256::from(1)));
+        if let Ok(receipt @ Value::Object(_)) = &results[0] {
+            return Sent::Landed(receipt::outcome_of(receipt, entry));
         }
         let (Some(latest), Some(pending)) = (result_u64(&results[1]), result_u64(&results[2]))
         else {
@@ -174,8 +173,8 @@ impl EvmChain {
             Some(true) => self.receipt_timeout,
             _ => OWN_RECEIPT_WAIT,
         };
-        if let Ok(Some(status)) = self.wait_receipt_within(&entry.tx_hash, wait).await {
-            return landed(status);
+        if let Ok(Some(receipt)) = self.wait_receipt_within(&entry.tx_hash, wait).await {
+            return Sent::Landed(receipt::outcome_of(&receipt, entry));
         }
         self.report_mismatch(
             &entry.signer,
@@ -301,13 +300,4 @@ impl EvmChain {
             other => other,
         }
     }
-}
-
-/// A receipt's verdict as the engine takes it.
-fn landed(success: bool) -> Sent {
-    Sent::Landed(if success {
-        Ok(())
-    } else {
-        Err("reverted".into())
-    })
 }

@@ -4,17 +4,14 @@
 use super::*;
 
 impl EvmChain {
-    /// One receipt lookup: `Some(success)` once mined.
-    pub(super) async fn receipt(&self, tx_hash: &str) -> Result<Option<bool>, RpcUnavailable> {
+    /// One receipt lookup: the receipt once mined (read it with [`receipt::outcome_of`]).
+    pub(super) async fn receipt(&self, tx_hash: &str) -> Result<Option<Value>, RpcUnavailable> {
         let answer = self
             .rpc
             .call("eth_getTransactionReceipt", json!([tx_hash]))
             .await?;
         Ok(match answer {
-            Ok(Value::Object(receipt)) => {
-                let status = receipt.get("status").and_then(parse_u256);
-                Some(status == Some(U256::from(1)))
-            }
+            Ok(receipt @ Value::Object(_)) => Some(receipt),
             _ => None,
         })
     }
@@ -24,7 +21,7 @@ impl EvmChain {
         &self,
         tx_hash: &str,
         limit: Duration,
-    ) -> Result<Option<bool>, RpcUnavailable> {
+    ) -> Result<Option<Value>, RpcUnavailable> {
         x402_settlement::poll(self.polling(), Some(limit), || self.receipt(tx_hash)).await
     }
 
