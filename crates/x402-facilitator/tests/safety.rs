@@ -215,7 +215,7 @@ async fn shadow_mode_checks_v1_payments_on_the_v2_path() {
     assert!(mismatch["v2_result"]
         .as_str()
         .unwrap()
-        .contains("invalid_exact_evm_authorization_value"));
+        .contains("invalid_exact_evm_payload_authorization_value_mismatch"));
     let (_, text) = get_text(&http, &url("/metrics")).await;
     assert_eq!(metric(&text, "x402_shadow_mismatches_total", &[]), 1.0);
     assert_eq!(

@@ -89,8 +89,10 @@ reasons! {
     ExactEvmValidBefore = "invalid_exact_evm_payload_authorization_valid_before", Payer;
     /// `validAfter` is in the future.
     ExactEvmValidAfter = "invalid_exact_evm_payload_authorization_valid_after", Payer;
-    /// `authorization.value` does not match the required amount.
+    /// v1: `authorization.value` does not match the required amount.
     ExactEvmAuthorizationValue = "invalid_exact_evm_authorization_value", Payer;
+    /// v2: `authorization.value` is not exactly `amount` (the 2.27 reference's v2 name).
+    ExactEvmAuthorizationValueMismatch = "invalid_exact_evm_payload_authorization_value_mismatch", Payer;
     /// A smart-wallet signature for a wallet that is neither deployed nor deployable.
     ExactEvmUndeployedSmartWallet = "invalid_exact_evm_payload_undeployed_smart_wallet", Payer;
     /// The authorization nonce was already used on chain.

@@ -279,8 +279,13 @@ fn check_terms(payment: &Payment, auth: &Authorization, payer: &str) -> Result<(
         AmountRule::AtLeast => auth.value >= required,
     };
     if !value_ok {
+        // The official packages name it per version; so do we.
+        let reason = match payment.version {
+            X402Version::V1 => Reason::ExactEvmAuthorizationValue,
+            X402Version::V2 => Reason::ExactEvmAuthorizationValueMismatch,
+        };
         return Err(refuse(
-            Reason::ExactEvmAuthorizationValue,
+            reason,
             format!(
                 "authorization value {} does not match required {required}",
                 auth.value
