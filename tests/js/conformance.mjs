@@ -91,7 +91,7 @@ const types = {
 function randomNonce() {
   return "0x" + [...crypto.getRandomValues(new Uint8Array(32))].map(b => b.toString(16).padStart(2, "0")).join("");
 }
-async function signed({ key = PAYER_KEY, to = PAY_TO, value = "10000", validAfter, validBefore, chainId = 84532, token = USDC, nonce = randomNonce() } = {}) {
+async function signed({ key = PAYER_KEY, to = PAY_TO, value = "10000", validAfter, validBefore, chainId = 84532, token = USDC, nonce = randomNonce(), name = "USDC", version = "2" } = {}) {
   const signerAccount = privateKeyToAccount(key);
   const now = Math.floor(Date.now() / 1000);
   const authorization = {
@@ -99,7 +99,7 @@ async function signed({ key = PAYER_KEY, to = PAY_TO, value = "10000", validAfte
     validAfter: String(validAfter ?? now - 600), validBefore: String(validBefore ?? now + 60), nonce,
   };
   const signature = await signerAccount.signTypedData({
-    domain: { name: "USDC", version: "2", chainId, verifyingContract: token },
+    domain: { name, version, chainId, verifyingContract: token },
     types, primaryType: "TransferWithAuthorization",
     message: { ...authorization, value: BigInt(value), validAfter: BigInt(authorization.validAfter), validBefore: BigInt(authorization.validBefore) },
   });
@@ -120,6 +120,10 @@ const negatives = [
   ["not yet valid", async () => v2Body(await signed({ validAfter: Math.floor(Date.now() / 1000) + 3600, validBefore: Math.floor(Date.now() / 1000) + 3630 })), "invalid_exact_evm_payload_authorization_valid_after"],
   ["insufficient balance", async () => v2Body(await signed({ key: POOR_KEY })), "invalid_exact_evm_insufficient_balance"],
   ["network in payload differs", async () => { const r = v2Requirements("10000"); return v2Body(await signed(), r, { ...r, network: "eip155:8453" }); }, "invalid_exact_evm_network_mismatch"],
+  // Signed for the domain extra names, which is not the token's: the signature recovers, the
+  // simulated transfer reverts, and the token's own name() / version() explain why.
+  ["extra.name is not the token's name", async () => { const r = { ...v2Requirements("10000"), extra: { name: "USD Coin", version: "2" } }; return v2Body(await signed({ name: "USD Coin" }), r); }, "invalid_exact_evm_token_name_mismatch"],
+  ["extra.version is not the token's version", async () => { const r = { ...v2Requirements("10000"), extra: { name: "USDC", version: "1" } }; return v2Body(await signed({ version: "1" }), r); }, "invalid_exact_evm_token_version_mismatch"],
   ["unknown asset", async () => { const r = { ...v2Requirements("10000"), asset: "0x00000000000000000000000000000000000000aa" }; return v2Body(await signed({ token: r.asset }), r); }, "invalid_payment_requirements"], // outside the asset list: refused before the chain is asked
 ];
 for (const [name, make, reason] of negatives) {

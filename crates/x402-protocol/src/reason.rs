@@ -101,6 +101,10 @@ reasons! {
     ExactEvmInsufficientBalance = "invalid_exact_evm_insufficient_balance", Payer;
     /// The simulated transfer reverts.
     ExactEvmSimulationFailed = "invalid_exact_evm_transaction_simulation_failed", Payer;
+    /// `extra.name` is not the token's name, and the simulated transfer reverts.
+    ExactEvmTokenNameMismatch = "invalid_exact_evm_token_name_mismatch", Payer;
+    /// `extra.version` is not the token's version, and the simulated transfer reverts.
+    ExactEvmTokenVersionMismatch = "invalid_exact_evm_token_version_mismatch", Payer;
     /// The asset does not implement EIP-3009.
     ExactEvmEip3009NotSupported = "invalid_exact_evm_eip3009_not_supported", Payer;
     /// The settlement transaction reverted on chain.

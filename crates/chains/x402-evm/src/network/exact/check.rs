@@ -49,6 +49,9 @@ pub(crate) struct Local {
     pub(crate) eoa_valid: bool,
     /// The `transferWithAuthorization` call that settles the payment.
     pub(crate) calldata: Bytes,
+    /// The EIP-712 domain's name and version (`extra.name`, `extra.version`).
+    pub(crate) domain_name: String,
+    pub(crate) domain_version: String,
 }
 
 /// A refusal naming the payer.
@@ -237,6 +240,8 @@ impl EvmChain {
             erc6492_factory,
             eoa_valid,
             calldata,
+            domain_name: domain.name.as_deref().unwrap_or_default().to_owned(),
+            domain_version: domain.version.as_deref().unwrap_or_default().to_owned(),
         })
     }
 }

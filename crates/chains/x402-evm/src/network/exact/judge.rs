@@ -25,12 +25,16 @@ struct VerifyAnswer {
     used: Option<bool>,
     /// `Err` carries the revert text of the simulated transfer.
     transfer: Result<(), String>,
+    /// The token's `name()` and `version()`, when they answered a string.
+    name: Option<String>,
+    version: Option<String>,
 }
 
 fn verify_answer(result: &CallResult) -> Option<VerifyAnswer> {
     let bytes = result_bytes(result)?;
-    let (balance_read, balance, state_read, used, transfer_ok, revert) =
-        <(bool, U256, bool, bool, bool, Bytes)>::abi_decode_params(&bytes).ok()?;
+    let (balance_read, balance, state_read, used, transfer_ok, revert, name, version) =
+        <(bool, U256, bool, bool, bool, Bytes, Bytes, Bytes)>::abi_decode_params(&bytes).ok()?;
+    let text = |answer: &Bytes| String::abi_decode(answer).ok();
     Some(VerifyAnswer {
         balance: balance_read.then_some(balance),
         used: state_read.then_some(used),
@@ -39,7 +43,35 @@ fn verify_answer(result: &CallResult) -> Option<VerifyAnswer> {
         } else {
             Err(revert_text(&revert))
         },
+        name: text(&name),
+        version: text(&version),
     })
+}
+
+/// Why a simulated transfer reverts, when the token says so: the EIP-712 domain the payer
+/// signed names another token name or version than the token's own (the reference's
+/// diagnosis; read only after a failed simulation, since some tokens' domain name differs
+/// from `name()`).
+fn domain_mismatch(local: &Local, reads: &VerifyAnswer) -> Option<(Reason, String)> {
+    let differs =
+        |theirs: &Option<String>, ours: &str| theirs.as_deref().is_some_and(|t| t != ours);
+    if differs(&reads.name, &local.domain_name) {
+        let message = format!(
+            "extra.name {:?} is not the token's name {:?}",
+            local.domain_name,
+            reads.name.as_deref().unwrap_or_default()
+        );
+        return Some((Reason::ExactEvmTokenNameMismatch, message));
+    }
+    if differs(&reads.version, &local.domain_version) {
+        let message = format!(
+            "extra.version {:?} is not the token's version {:?}",
+            local.domain_version,
+            reads.version.as_deref().unwrap_or_default()
+        );
+        return Some((Reason::ExactEvmTokenVersionMismatch, message));
+    }
+    None
 }
 
 /// What the deployless ERC-6492 probe found.
@@ -194,10 +226,13 @@ impl EvmChain {
                 Reason::ExactEvmSimulationFailed,
                 "simulated transfer from the counterfactual wallet reverts".into(),
             )),
-            (None, Err(why)) => Err(refuse(
-                Reason::ExactEvmSimulationFailed,
-                format!("simulated transfer reverts: {why}"),
-            )),
+            (None, Err(why)) => {
+                let (reason, message) = domain_mismatch(local, &reads).unwrap_or((
+                    Reason::ExactEvmSimulationFailed,
+                    format!("simulated transfer reverts: {why}"),
+                ));
+                Err(refuse(reason, message))
+            }
             _ => Ok(probe),
         }
     }
