@@ -36,6 +36,7 @@ mod openapi;
 mod pipeline;
 mod request_log;
 mod settlements;
+mod shadow;
 mod supported;
 
 use admin::{admin_flags, flags, metrics_text};
