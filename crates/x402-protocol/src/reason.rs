@@ -118,8 +118,10 @@ reasons! {
     ExactSvmUndecodable = "invalid_exact_svm_payload_transaction_could_not_be_decoded", Payer;
     /// The payload was made for another network than the requirements name.
     ExactSvmNetworkMismatch = "invalid_exact_svm_network_mismatch", Payer;
-    /// `extra.feePayer` is missing or not one of this facilitator's fee payers.
+    /// `extra.feePayer` is not one of this facilitator's fee payers.
     ExactSvmFeePayerNotManaged = "invalid_exact_svm_fee_payer_not_managed_by_facilitator", Payer;
+    /// The requirements name no `extra.feePayer`.
+    ExactSvmMissingFeePayer = "invalid_exact_svm_payload_missing_fee_payer", Payer;
     /// The transaction's fee payer is not `extra.feePayer`.
     ExactSvmFeePayerMismatch = "invalid_exact_svm_fee_payer_mismatch", Payer;
     /// The transaction needs signatures beyond the client's and the fee payer's.
@@ -146,8 +148,10 @@ reasons! {
     ExactSvmAmountMismatch = "invalid_exact_svm_payload_amount_mismatch", Payer;
     /// An optional instruction from a program outside the allow-list.
     ExactSvmUnknownOptionalInstruction = "invalid_exact_svm_payload_unknown_optional_instruction", Payer;
-    /// `extra.memo` is set and the memo instructions do not carry exactly it.
+    /// `extra.memo` is set and the one Memo instruction carries other data.
     ExactSvmMemoMismatch = "invalid_exact_svm_payload_memo_mismatch", Payer;
+    /// `extra.memo` is set and the transaction has not exactly one Memo instruction.
+    ExactSvmMemoCount = "invalid_exact_svm_payload_memo_count", Payer;
     /// A required signature is missing or does not verify.
     ExactSvmSignatureInvalid = "invalid_exact_svm_payload_signature_invalid", Payer;
     /// Address lookup tables cannot be resolved here; refused rather than checked blind.

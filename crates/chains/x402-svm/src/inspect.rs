@@ -261,9 +261,13 @@ fn check_envelope(
     wanted: &Wanted<'_>,
     policy: &Policy,
 ) -> Result<Pubkey, Refused> {
-    let fee_payer = wanted
-        .fee_payer
-        .and_then(|f| Pubkey::from_str(f).ok())
+    let Some(named) = wanted.fee_payer else {
+        let message =
+            "requirements extra.feePayer is missing (the facilitator's fee payer from /supported)";
+        return Err(refuse(Reason::ExactSvmMissingFeePayer, message, None));
+    };
+    let fee_payer = Pubkey::from_str(named)
+        .ok()
         .filter(|f| policy.fee_payers.contains(f))
         .ok_or_else(|| {
             refuse(
@@ -493,7 +497,15 @@ fn check_optional(
         }
     }
     if let Some(memo) = wanted.memo {
-        if memos.len() != 1 || memos[0] != memo.as_bytes() {
+        // The reference's two names: not exactly one Memo, then one with other data.
+        if memos.len() != 1 {
+            let message = format!(
+                "extra.memo needs exactly one Memo instruction, not {}",
+                memos.len()
+            );
+            return Err(refuse(Reason::ExactSvmMemoCount, message, payer));
+        }
+        if memos[0] != memo.as_bytes() {
             return Err(refuse(
                 Reason::ExactSvmMemoMismatch,
                 "extra.memo must be the one Memo instruction's data",

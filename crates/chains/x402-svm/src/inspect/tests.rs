@@ -229,6 +229,13 @@ fn every_rule_has_its_reason() {
         reason(check(&f, build(&f, &ix, &[&f.payer]), "1000", None)),
         Reason::ExactSvmUnknownOptionalInstruction
     );
+}
+
+#[test]
+fn who_signs_and_who_pays_have_their_reasons() {
+    let f = fixture();
+    let destination = associated_token_account(&f.pay_to, &f.mint, &TOKEN_PROGRAM);
+    let stranger = Keypair::new();
     // The fee payer as the transfer authority, or anywhere in the accounts (drains).
     let mut ix = good(&f, 1_000);
     ix[2] = transfer(&f, f.mint, destination, f.fee_payer.pubkey(), 1_000);
@@ -272,11 +279,22 @@ fn every_rule_has_its_reason() {
         )),
         Reason::ExactSvmExcessiveSigners
     );
-    // The seller's memo.
+    // The seller's memo: one with other data is a mismatch, none is a count.
     let tx = build(&f, &good(&f, 1_000), &[&f.payer]);
     assert_eq!(
         reason(check(&f, tx, "1000", Some("invoice-42"))),
         Reason::ExactSvmMemoMismatch
+    );
+    let mut ix = good(&f, 1_000);
+    ix.truncate(3);
+    assert_eq!(
+        reason(check(
+            &f,
+            build(&f, &ix, &[&f.payer]),
+            "1000",
+            Some("invoice-42")
+        )),
+        Reason::ExactSvmMemoCount
     );
     let mut ix = good(&f, 1_000);
     ix[3] = memo("invoice-42");
@@ -301,8 +319,16 @@ fn fee_payer_must_be_ours_and_first() {
     };
     let tx = build(&f, &good(&f, 1_000), &[&f.payer]);
     assert_eq!(
-        reason(inspect(tx, &wanted, &policy(&f))),
+        reason(inspect(tx.clone(), &wanted, &policy(&f))),
         Reason::ExactSvmFeePayerNotManaged
+    );
+    let unnamed = Wanted {
+        fee_payer: None,
+        ..wanted
+    };
+    assert_eq!(
+        reason(inspect(tx, &unnamed, &policy(&f))),
+        Reason::ExactSvmMissingFeePayer
     );
 }
 
