@@ -294,30 +294,8 @@ async fn two_instances_on_one_postgres_agree_on_a_revocation_and_a_rate_limit() 
 
 /// `tests/js/keyed-client.mjs`: the official facilitator client with `key` (or none).
 async fn official_client(url: &str, key: Option<&str>) -> Value {
-    let mut command = tokio::process::Command::new("node");
-    command
-        .arg(repo_dir().join("tests/js/keyed-client.mjs"))
-        .arg(url);
-    if let Some(key) = key {
-        command.arg(key);
-    }
-    let output = command
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("node runs");
-    let printed = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{printed}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let line = printed
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .expect("a JSON line");
-    serde_json::from_str(line).expect("JSON")
+    let args: Vec<&str> = std::iter::once(url).chain(key).collect();
+    node_report("keyed-client.mjs", &args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

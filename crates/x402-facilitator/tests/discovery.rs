@@ -12,25 +12,7 @@ use x402_facilitator::dev::{LocalChain, BASE_SEPOLIA_USDC};
 
 /// Runs `tests/js/discovery.mjs` against the facilitator at `url`; its JSON report.
 async fn official_round(url: &str) -> Value {
-    let output = tokio::process::Command::new("node")
-        .arg(repo_dir().join("tests/js/discovery.mjs"))
-        .args([url, PAY_TO])
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("node runs");
-    let printed = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "discovery.mjs failed:\n{printed}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let line = printed
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .expect("a JSON report");
-    serde_json::from_str(line).expect("JSON report")
+    node_report("discovery.mjs", &[url, PAY_TO]).await
 }
 
 /// The resource URLs of a listing answer, in its order.
@@ -107,7 +89,7 @@ fn assert_official_listing(report: &Value) {
 async fn official_clients_list_paid_resources_and_read_the_catalog() {
     let chain = chain_with_token(&[]).await;
     let process = Process::spawn(&chain, &[], &[]).await;
-    let (_, supported) = get_json(&process.url, "/supported").await;
+    let (_, supported) = get_at(&process.url, "/supported").await;
     assert_eq!(
         supported["extensions"],
         json!(["payment-identifier", "bazaar"])
@@ -133,7 +115,7 @@ async fn instances_on_one_postgres_list_the_same_catalog() {
     let green = Process::spawn(&chain, &env, &[]).await;
     let report = official_round(&blue.url).await;
     assert_official_listing(&report);
-    let (status, seen_by_green) = get_json(&green.url, "/discovery/resources").await;
+    let (status, seen_by_green) = get_at(&green.url, "/discovery/resources").await;
     assert_eq!(status, 200);
     assert_eq!(
         seen_by_green, report["listed"]["all"],
@@ -143,10 +125,8 @@ async fn instances_on_one_postgres_list_the_same_catalog() {
     drop_postgres(&database).await;
 }
 
-async fn get_json(url: &str, path: &str) -> (u16, Value) {
-    let response = reqwest::get(format!("{url}{path}")).await.expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.expect("JSON"))
+async fn get_at(url: &str, path: &str) -> (u16, Value) {
+    get_json(&reqwest::Client::new(), &format!("{url}{path}")).await
 }
 
 /// A direct settle of a fresh payment of `value` carrying `bazaar`; the answer and the
@@ -182,7 +162,7 @@ fn get_extension() -> Value {
 }
 
 async fn listed_total(url: &str) -> Value {
-    get_json(url, "/discovery/resources").await.1["pagination"]["total"].clone()
+    get_at(url, "/discovery/resources").await.1["pagination"]["total"].clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,7 +202,7 @@ async fn only_a_settled_payment_with_a_valid_extension_lists_and_the_switch_turn
     let (answer, header) = settle_with_extension(url, PAYER_KEY, 1_003, get_extension()).await;
     assert_eq!(answer["success"], true, "{answer}");
     assert_eq!(header, json!({"bazaar": {"status": "success"}}));
-    let (_, page) = get_json(url, "/discovery/resources").await;
+    let (_, page) = get_at(url, "/discovery/resources").await;
     assert_eq!(resources(&page), ["https://shop.example/item"]);
 
     // Switched off at runtime: not advertised, not answered, nothing more listed.
@@ -234,9 +214,9 @@ async fn only_a_settled_payment_with_a_valid_extension_lists_and_the_switch_turn
         .await
         .unwrap();
     assert_eq!(switched.status(), 200);
-    let (_, supported) = get_json(url, "/supported").await;
+    let (_, supported) = get_at(url, "/supported").await;
     assert_eq!(supported["extensions"], json!(["payment-identifier"]));
-    assert_eq!(get_json(url, "/discovery/resources").await.0, 404);
+    assert_eq!(get_at(url, "/discovery/resources").await.0, 404);
     let (answer, header) = settle_with_extension(url, PAYER_KEY, 1_004, get_extension()).await;
     assert_eq!(answer["success"], true);
     assert_eq!(
@@ -245,7 +225,7 @@ async fn only_a_settled_payment_with_a_valid_extension_lists_and_the_switch_turn
         "the extension is not read while discovery is off"
     );
     for bad in ["?limit=0", "?limit=abc", "?offset=-3"] {
-        let (status, _) = get_json(url, &format!("/discovery/resources{bad}")).await;
+        let (status, _) = get_at(url, &format!("/discovery/resources{bad}")).await;
         assert_eq!(status, 404, "off answers 404 whatever the query");
     }
 }

@@ -7,7 +7,7 @@
 mod support;
 
 use serde_json::Value;
-use support::repo_dir;
+use support::{get_json, repo_dir};
 
 /// One example: method and path, the body file, and the answer the README shows.
 struct Example {
@@ -274,14 +274,7 @@ async fn the_demo_takes_port_host_admin_token_and_log_format_like_production() {
         .await
         .unwrap();
     assert_eq!(changed.status(), 200);
-    let health: Value = http
-        .get(format!("http://127.0.0.1:{port}/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, health) = get_json(&http, &format!("http://127.0.0.1:{port}/health")).await;
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
     assert!(health["build"].as_str().is_some_and(|b| !b.is_empty()));
     let metrics = http

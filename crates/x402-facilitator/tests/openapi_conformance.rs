@@ -182,14 +182,7 @@ fn config(may_be_unavailable: &[&str], extra: &str) -> String {
 
 /// The instance's flags now, as a `PUT /admin/flags` body that puts them back.
 async fn flags_now(http: &reqwest::Client, url: &str) -> Value {
-    let mut flags: Value = http
-        .get(format!("{url}/flags"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, mut flags) = get_json(http, &format!("{url}/flags")).await;
     flags.as_object_mut().unwrap().remove("disabled_by");
     flags
 }
@@ -380,14 +373,7 @@ async fn schemathesis_finds_no_answer_outside_the_document_and_every_documented_
     ];
     let mut process = Process::spawn(&chain, &env, &[]).await;
     let http = reqwest::Client::new();
-    let document: Value = http
-        .get(format!("{}/openapi.json", process.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, document) = get_json(&http, &format!("{}/openapi.json", process.url)).await;
     let admin = format!("Authorization: Bearer {ADMIN_TOKEN}");
     let st = Schemathesis::new(&process.url, &document, &admin).await;
     let settled = settle_for_id(&http, &process.url).await;
@@ -474,14 +460,7 @@ async fn with_caller_keys_required_the_key_answers_are_documented_and_met() {
         .await
         .unwrap();
     let key = made["key"].as_str().expect("a key");
-    let document: Value = http
-        .get(format!("{}/openapi.json", process.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, document) = get_json(&http, &format!("{}/openapi.json", process.url)).await;
     assert_eq!(
         document["paths"]["/settle"]["post"]["security"][1],
         serde_json::json!({"apiKey": []})

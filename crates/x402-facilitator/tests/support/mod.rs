@@ -223,6 +223,37 @@ pub async fn post_json(http: &reqwest::Client, url: &str, body: &Value) -> (u16,
     (status, response.json().await.expect("JSON answer"))
 }
 
+/// GETs and returns status and the JSON answer.
+pub async fn get_json(http: &reqwest::Client, url: &str) -> (u16, Value) {
+    let response = http.get(url).send().await.expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("JSON answer"))
+}
+
+/// Runs `node tests/js/<script> <args>` and returns the last JSON line it printed, failing
+/// with its whole output unless it exited 0.
+pub async fn node_report(script: &str, args: &[&str]) -> Value {
+    let output = tokio::process::Command::new("node")
+        .arg(repo_dir().join("tests/js").join(script))
+        .args(args)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("node runs");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{script} failed:\n{printed}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = printed
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .expect("a JSON report");
+    serde_json::from_str(line).expect("JSON report")
+}
+
 /// GETs and returns status and body text.
 pub async fn get_text(http: &reqwest::Client, url: &str) -> (u16, String) {
     let response = http.get(url).send().await.expect("request");
