@@ -84,32 +84,31 @@ else
   echo "    up to date" >&2
 fi
 
+# A virtualenv at $1 holding tests/$2's requirements.txt under its constraints.txt;
+# pip runs only when those two files changed since the last install.
+venv_with() {
+  local venv="$1" dir="tests/$2"
+  if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+  fi
+  local sum
+  sum="$(cat "$dir/requirements.txt" "$dir/constraints.txt" | sha256sum | cut -c1-64)"
+  if [ "$(cat "$venv/.x402-requirements.sha256" 2>/dev/null || true)" != "$sum" ]; then
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$dir/requirements.txt" -c "$dir/constraints.txt"
+    echo "$sum" >"$venv/.x402-requirements.sha256"
+  else
+    echo "    up to date" >&2
+  fi
+}
+
 phase "official Python SDK in $cache/python (pip when the requirements changed)"
 venv="${X402_PYTHON_VENV:-$cache/python}"
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
-req_sum="$(cat tests/python/requirements.txt tests/python/constraints.txt | sha256sum | cut -c1-64)"
-if [ "$(cat "$venv/.x402-requirements.sha256" 2>/dev/null || true)" != "$req_sum" ]; then
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/python/requirements.txt -c tests/python/constraints.txt
-  echo "$req_sum" >"$venv/.x402-requirements.sha256"
-else
-  echo "    up to date" >&2
-fi
+venv_with "$venv" python
 export X402_PYTHON="$venv/bin/python"
 
 phase "schemathesis in $cache/schemathesis (pip when the requirements changed)"
 st_venv="${X402_SCHEMATHESIS_VENV:-$cache/schemathesis}"
-if [ ! -x "$st_venv/bin/python" ]; then
-  python3 -m venv "$st_venv"
-fi
-st_sum="$(cat tests/schemathesis/requirements.txt tests/schemathesis/constraints.txt | sha256sum | cut -c1-64)"
-if [ "$(cat "$st_venv/.x402-requirements.sha256" 2>/dev/null || true)" != "$st_sum" ]; then
-  "$st_venv/bin/pip" install --quiet --disable-pip-version-check -r tests/schemathesis/requirements.txt -c tests/schemathesis/constraints.txt
-  echo "$st_sum" >"$st_venv/.x402-requirements.sha256"
-else
-  echo "    up to date" >&2
-fi
+venv_with "$st_venv" schemathesis
 export X402_SCHEMATHESIS="$st_venv/bin/st"
 
 # The local Solana node for the SVM tests (surfpool-core, tools/surfnode): built once per
