@@ -106,7 +106,8 @@ impl Ledger {
     }
 
     /// Counts one use of `key_id` in the minute starting at `window_start` (Unix seconds)
-    /// and returns the uses counted in it so far; older minutes are forgotten.
+    /// and returns the uses counted in it so far; older minutes are forgotten when a new
+    /// one begins (one statement a call, two on a minute's first).
     pub async fn count_key_use(&self, key_id: &str, window_start: i64) -> Result<u64, LedgerError> {
         let row = sqlx::query(
             "INSERT INTO x402_api_key_usage (key_id, window_start, used) VALUES ($1, $2, 1)
@@ -119,12 +120,14 @@ impl Ledger {
         .await
         .map_err(unavailable)?;
         let used: i64 = row.try_get("used").map_err(unavailable)?;
-        sqlx::query("DELETE FROM x402_api_key_usage WHERE key_id = $1 AND window_start < $2")
-            .bind(key_id)
-            .bind(window_start)
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        if used == 1 {
+            sqlx::query("DELETE FROM x402_api_key_usage WHERE key_id = $1 AND window_start < $2")
+                .bind(key_id)
+                .bind(window_start)
+                .execute(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        }
         Ok(used.max(0) as u64)
     }
 }
