@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 
 use axum::http::{header, HeaderMap};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use x402_ledger::{Ledger, LedgerError, StoredKey};
 use x402_protocol::{networks, ChainId, Payment, Reason};
@@ -31,8 +32,61 @@ pub struct KeyPolicy {
     #[serde(default)]
     pub pay_to: Vec<String>,
     /// `/verify` and `/settle` requests a minute, across instances; 0: no limit.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_u32")]
     pub rate_limit_per_minute: u32,
+}
+
+/// A count JSON may write as `600` or `600.0` (both integers to JSON Schema).
+fn whole_u32<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    let whole = match (number.as_u64(), number.as_f64()) {
+        (Some(n), _) => Some(n),
+        (None, Some(f)) if f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&f) => {
+            Some(f as u64)
+        }
+        _ => None,
+    };
+    whole.and_then(|n| u32::try_from(n).ok()).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "expected a whole number from 0 to {}, got {number}",
+            u32::MAX
+        ))
+    })
+}
+
+/// A key as the admin API (`{"id", ...policy}`) or the keys file (`id`, `sha256`,
+/// ...policy) writes it, checked: a well-formed id and a policy whose networks are known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyEntry {
+    /// The key's id.
+    pub id: String,
+    /// `sha256` (the keys file's entries only).
+    pub sha256: Option<String>,
+    /// What the key may do.
+    pub policy: KeyPolicy,
+}
+
+impl KeyEntry {
+    /// Reads an entry: `id`, then `sha256` when `hashed`, and the rest as a [`KeyPolicy`]
+    /// (any other field is refused, so a key itself can never be stored by mistake).
+    pub fn read(entry: Value, hashed: bool) -> Result<KeyEntry, String> {
+        let Value::Object(mut fields) = entry else {
+            return Err("a key entry is an object".into());
+        };
+        let mut text = |name: &str| match fields.remove(name) {
+            Some(Value::String(text)) => Ok(text),
+            _ => Err(format!("a key entry needs {name} as text")),
+        };
+        let id = text("id")?;
+        let sha256 = if hashed { Some(text("sha256")?) } else { None };
+        if !valid_id(&id) {
+            return Err(format!("key id {id:?} is not 1 to 64 of A-Z a-z 0-9 _ . -"));
+        }
+        let policy: KeyPolicy =
+            serde_json::from_value(Value::Object(fields)).map_err(|e| format!("key {id}: {e}"))?;
+        CallerKey::new(&id, policy.clone())?;
+        Ok(KeyEntry { id, sha256, policy })
+    }
 }
 
 /// A key the ring knows, ready to check a payment.
@@ -203,27 +257,11 @@ impl KeyRing {
     }
 }
 
-/// One key of the keys file (`API_KEYS_FILE`).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileKey {
-    id: String,
-    sha256: String,
-    #[serde(default)]
-    networks: Vec<String>,
-    #[serde(default)]
-    assets: Vec<String>,
-    #[serde(default)]
-    pay_to: Vec<String>,
-    #[serde(default)]
-    rate_limit_per_minute: u32,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct KeysFile {
     #[serde(default)]
-    keys: Vec<FileKey>,
+    keys: Vec<toml::Table>,
 }
 
 /// The keys of a keys file, checked (ids, hashes, networks), ready for the ledger.
@@ -232,27 +270,20 @@ pub fn read_keys_file(path: &Path) -> Result<Vec<StoredKey>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
     let file: KeysFile = toml::from_str(&text).map_err(|e| format!("{shown}: {e}"))?;
     let mut out: Vec<StoredKey> = Vec::new();
-    for key in file.keys {
-        if !valid_id(&key.id) || out.iter().any(|k| k.id == key.id) {
-            return Err(format!(
-                "{shown}: key id {:?} is malformed or given twice",
-                key.id
-            ));
+    for table in file.keys {
+        let entry = serde_json::to_value(table).map_err(|e| format!("{shown}: {e}"))?;
+        let key = KeyEntry::read(entry, true).map_err(|e| format!("{shown}: {e}"))?;
+        if out.iter().any(|k| k.id == key.id) {
+            return Err(format!("{shown}: key id {:?} is given twice", key.id));
         }
-        let hash = key.sha256.to_ascii_lowercase();
+        let hash = key.sha256.unwrap_or_default().to_ascii_lowercase();
         if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(format!(
                 "{shown}: key {} needs sha256 = 64 hex digits",
                 key.id
             ));
         }
-        let policy = KeyPolicy {
-            networks: key.networks,
-            assets: key.assets,
-            pay_to: key.pay_to,
-            rate_limit_per_minute: key.rate_limit_per_minute,
-        };
-        CallerKey::new(&key.id, policy.clone()).map_err(|e| format!("{shown}: {e}"))?;
+        let policy = key.policy;
         out.push(StoredKey {
             id: key.id,
             key_hash: hash,

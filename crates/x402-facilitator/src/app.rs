@@ -43,7 +43,7 @@ use admin::{admin_flags, flags, metrics_text};
 pub use caller_keys::KEYS_POLL;
 use caller_keys::{create_key, list_keys, revoke_key};
 use discovery::discovery_resources;
-use errors::{body_or_error, client_error, json_content_type, ClientError};
+use errors::{body_or_error, client_error, json_content_type, ledger_down, ClientError};
 use health::{health, health_deep, health_ready, health_v2};
 use openapi::openapi;
 use pipeline::{settle, verify};

@@ -31,28 +31,30 @@ pub(super) fn authorized(state: &AppState, headers: &HeaderMap) -> bool {
     presented.as_bytes().ct_eq(token.expose().as_bytes()).into()
 }
 
+/// Why an admin call is refused before its body is read: 400 for more than one
+/// `Authorization` header, 401 (with a challenge) for a missing or wrong token.
+pub(super) fn admin_refusal(state: &AppState, headers: &HeaderMap) -> Option<Response> {
+    if headers.get_all(header::AUTHORIZATION).iter().count() > 1 {
+        tracing::warn!("admin API call refused: more than one Authorization header");
+        let message = "send exactly one Authorization header".into();
+        return Some(client_error(StatusCode::BAD_REQUEST, message, None).into_response());
+    }
+    if !authorized(state, headers) {
+        tracing::warn!("admin API call refused: missing or wrong bearer token");
+        let challenge = [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))];
+        let body = Json(json!({"error": "missing or wrong bearer token"}));
+        return Some((StatusCode::UNAUTHORIZED, challenge, body).into_response());
+    }
+    None
+}
+
 pub(super) async fn admin_flags(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if headers.get_all(header::AUTHORIZATION).iter().count() > 1 {
-        tracing::warn!("admin API call refused: more than one Authorization header");
-        return client_error(
-            StatusCode::BAD_REQUEST,
-            "send exactly one Authorization header".into(),
-            None,
-        )
-        .into_response();
-    }
-    if !authorized(&state, &headers) {
-        tracing::warn!("admin API call refused: missing or wrong bearer token");
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))],
-            Json(json!({"error": "missing or wrong bearer token"})),
-        )
-            .into_response();
+    if let Some(refusal) = admin_refusal(&state, &headers) {
+        return refusal;
     }
     let bytes = match body_or_error(body) {
         Ok(bytes) => bytes,

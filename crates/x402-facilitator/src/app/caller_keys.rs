@@ -4,10 +4,9 @@
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::Path;
-use serde::Deserialize;
 
 use super::*;
-use crate::api_keys::{self, CallerKey, KeyHeaderError, KeyPolicy};
+use crate::api_keys::{self, CallerKey, KeyEntry, KeyHeaderError};
 
 /// How often an instance reads the keys again (a revocation elsewhere reaches it by then).
 pub const KEYS_POLL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -149,79 +148,6 @@ pub(super) async fn admit(
     Ok(())
 }
 
-/// The body of `POST /admin/api-keys`: the id and the policy's fields.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewKey {
-    id: String,
-    #[serde(default)]
-    networks: Vec<String>,
-    #[serde(default)]
-    assets: Vec<String>,
-    #[serde(default)]
-    pay_to: Vec<String>,
-    #[serde(default, deserialize_with = "whole_u32")]
-    rate_limit_per_minute: u32,
-}
-
-/// A count JSON may write as `600` or `600.0` (both integers to JSON Schema).
-fn whole_u32<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
-    let number = serde_json::Number::deserialize(deserializer)?;
-    let whole = match (number.as_u64(), number.as_f64()) {
-        (Some(n), _) => Some(n),
-        (None, Some(f)) if f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&f) => {
-            Some(f as u64)
-        }
-        _ => None,
-    };
-    whole.and_then(|n| u32::try_from(n).ok()).ok_or_else(|| {
-        serde::de::Error::custom(format!(
-            "expected a whole number from 0 to {}, got {number}",
-            u32::MAX
-        ))
-    })
-}
-
-impl NewKey {
-    fn policy(&self) -> KeyPolicy {
-        KeyPolicy {
-            networks: self.networks.clone(),
-            assets: self.assets.clone(),
-            pay_to: self.pay_to.clone(),
-            rate_limit_per_minute: self.rate_limit_per_minute,
-        }
-    }
-}
-
-fn admin_refusal(state: &AppState, headers: &HeaderMap) -> Option<Response> {
-    if headers.get_all(header::AUTHORIZATION).iter().count() > 1 {
-        let error = client_error(
-            StatusCode::BAD_REQUEST,
-            "send exactly one Authorization header".into(),
-            None,
-        );
-        return Some(error.into_response());
-    }
-    if !admin::authorized(state, headers) {
-        tracing::warn!("admin API call refused: missing or wrong bearer token");
-        let challenge = [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))];
-        let body = Json(json!({"error": "missing or wrong bearer token"}));
-        return Some((StatusCode::UNAUTHORIZED, challenge, body).into_response());
-    }
-    None
-}
-
-fn ledger_down(error: impl std::fmt::Display) -> Response {
-    tracing::warn!(error = %error, "API key change failed: ledger unavailable");
-    ClientError {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        error: "the facilitator cannot write its ledger right now; retry later".into(),
-        field: None,
-        retry_after: Some(1),
-    }
-    .into_response()
-}
-
 /// `POST /admin/api-keys`: a new key for `id` with its policy; the key is answered once
 /// and only its hash is kept.
 pub(super) async fn create_key(
@@ -229,7 +155,7 @@ pub(super) async fn create_key(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Some(refusal) = admin_refusal(&state, &headers) {
+    if let Some(refusal) = admin::admin_refusal(&state, &headers) {
         return refusal;
     }
     let bytes = match body_or_error(body) {
@@ -238,39 +164,36 @@ pub(super) async fn create_key(
     };
     let bad =
         |message: String| client_error(StatusCode::BAD_REQUEST, message, None).into_response();
-    let new: NewKey = match serde_json::from_slice(&bytes) {
+    let new = serde_json::from_slice(&bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|body| KeyEntry::read(body, false));
+    let new = match new {
         Ok(new) => new,
         Err(e) => return bad(format!("not a key request: {e}")),
     };
-    if !api_keys::valid_id(&new.id) {
-        return bad("id must be 1 to 64 of A-Z a-z 0-9 _ . -".into());
-    }
-    if let Err(e) = CallerKey::new(&new.id, new.policy()) {
-        return bad(e);
-    }
     let key = match api_keys::new_key() {
         Ok(key) => key,
-        Err(e) => return ledger_down(e),
+        Err(e) => return ledger_down("API key change failed", "write", e),
     };
     let stored = x402_ledger::StoredKey {
         id: new.id.clone(),
         key_hash: api_keys::hash_key(&key),
-        policy: serde_json::to_string(&new.policy()).unwrap_or_default(),
+        policy: serde_json::to_string(&new.policy).unwrap_or_default(),
         source: "admin".into(),
         updated_at: 0,
     };
     if let Err(e) = state.ledger.put_api_key(&stored).await {
-        return ledger_down(e);
+        return ledger_down("API key change failed", "write", e);
     }
     state.refresh_keys().await;
     tracing::info!(key_id = %new.id, "API key created");
-    let answer = json!({"id": new.id, "key": key, "policy": new.policy()});
+    let answer = json!({"id": new.id, "key": key, "policy": new.policy});
     (StatusCode::CREATED, Json(answer)).into_response()
 }
 
 /// `GET /admin/api-keys`: ids, policies and sources (never a key or its hash).
 pub(super) async fn list_keys(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Some(refusal) = admin_refusal(&state, &headers) {
+    if let Some(refusal) = admin::admin_refusal(&state, &headers) {
         return refusal;
     }
     match state.ledger.api_keys().await {
@@ -284,7 +207,7 @@ pub(super) async fn list_keys(State(state): State<Arc<AppState>>, headers: Heade
                 .collect();
             Json(json!({"keys": keys})).into_response()
         }
-        Err(e) => ledger_down(e),
+        Err(e) => ledger_down("API key listing failed", "read", e),
     }
 }
 
@@ -295,7 +218,7 @@ pub(super) async fn revoke_key(
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
 ) -> Response {
-    if let Some(refusal) = admin_refusal(&state, &headers) {
+    if let Some(refusal) = admin::admin_refusal(&state, &headers) {
         return refusal;
     }
     let Some(id) = path
@@ -319,6 +242,6 @@ pub(super) async fn revoke_key(
         Ok(false) => {
             client_error(StatusCode::NOT_FOUND, "no key has this id".into(), None).into_response()
         }
-        Err(e) => ledger_down(e),
+        Err(e) => ledger_down("API key change failed", "write", e),
     }
 }

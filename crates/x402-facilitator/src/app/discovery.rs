@@ -183,16 +183,7 @@ pub(super) async fn discovery_resources(
     };
     let (listed, total) = match page {
         Ok(page) => page,
-        Err(error) => {
-            tracing::warn!(error = %error, "discovery listing failed: ledger unavailable");
-            return ClientError {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                error: "the facilitator cannot read its ledger right now; retry later".into(),
-                field: None,
-                retry_after: Some(1),
-            }
-            .into_response();
-        }
+        Err(error) => return ledger_down("discovery listing failed", "read", error),
     };
     Json(json!({
         "x402Version": 2,

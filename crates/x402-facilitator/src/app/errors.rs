@@ -86,3 +86,16 @@ pub(super) fn body_or_error(body: Result<Bytes, BytesRejection>) -> Result<Bytes
         )),
     }
 }
+
+/// The store behind a read or write is down: 503 with `Retry-After`, and a warning naming
+/// `context` (what failed). Never the caller's fault, never a 500.
+pub(super) fn ledger_down(context: &str, verb: &str, error: impl std::fmt::Display) -> Response {
+    tracing::warn!(error = %error, "{context}: ledger unavailable");
+    ClientError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        error: format!("the facilitator cannot {verb} its ledger right now; retry later"),
+        field: None,
+        retry_after: Some(1),
+    }
+    .into_response()
+}

@@ -100,17 +100,6 @@ fn not_found(what: &str) -> Response {
     .into_response()
 }
 
-fn ledger_down(error: x402_ledger::LedgerError) -> Response {
-    tracing::warn!(error = %error, "settlement lookup failed: ledger unavailable");
-    ClientError {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        error: "the facilitator cannot read its ledger right now; retry later".into(),
-        field: None,
-        retry_after: Some(1),
-    }
-    .into_response()
-}
-
 pub(super) async fn settlement(
     State(state): State<Arc<AppState>>,
     path: Result<Path<String>, PathRejection>,
@@ -132,13 +121,13 @@ pub(super) async fn settlement(
         SettlementRef::PaymentId(payment_id) => match state.ledger.payment_id(&payment_id).await {
             Ok(Some(digest)) => digest,
             Ok(None) => return not_found("payment id"),
-            Err(e) => return ledger_down(e),
+            Err(e) => return ledger_down("settlement lookup failed", "read", e),
         },
     };
     match state.ledger.entry_by_digest(&digest).await {
         Ok(Some(entry)) => Json(describe(&id, &entry)).into_response(),
         Ok(None) => not_found("id"),
-        Err(e) => ledger_down(e),
+        Err(e) => ledger_down("settlement lookup failed", "read", e),
     }
 }
 
