@@ -451,12 +451,11 @@ async fn settle_payment(
     let task_log = log.clone();
     let task = tokio::spawn(async move {
         let settlement = scheme.settle(&payment).await;
-        let sighting = Sightings::key(&settlement, || {
-            task_log
-                .settlement_id
-                .clone()
-                .unwrap_or_else(|| payment.request_digest())
-        });
+        let digest = task_log
+            .settlement_id
+            .clone()
+            .unwrap_or_else(|| payment.request_digest());
+        let sighting = Sightings::key(&settlement, || digest.clone());
         if let Some((id, digest)) = &identified {
             // Nothing broadcast: the id is free for another attempt.
             if settlement.transaction.is_empty() {
@@ -478,7 +477,6 @@ async fn settle_payment(
             settlement.payer.as_deref(),
             Some(&settlement.transaction),
         );
-        let digest = task_log.settlement_id.clone().unwrap_or_default();
         let responses = list_settled_resource(&task_state, (offer, &digest), &settlement).await;
         drop(guard);
         (
