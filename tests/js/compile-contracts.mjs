@@ -1,7 +1,7 @@
 // Compiles the Solidity sources with solc from npm and writes the committed artifacts:
-// - crates/x402-testkit/contracts/TestUSDC.sol -> crates/x402-testkit/contracts/TestUSDC.json (test token, wallet, factory),
-//   loaded by the Rust tests and the `dev` command;
-// - crates/chains/x402-evm/contracts/{Erc6492Probe,Eip3009VerifyProbe}.sol -> *.hex (creation
+// - crates/x402-testkit/contracts/{TestUSDC,Permit2StandIns}.sol -> *.json (test tokens, wallet, factory, the
+//   x402 Permit2 proxy stand-ins), loaded by the Rust tests and the `dev` command;
+// - crates/chains/x402-evm/contracts/{Erc6492Probe,Eip3009VerifyProbe,Permit2VerifyProbe}.sol -> *.hex (creation
 //   code the EVM crate embeds for deployless checks in one eth_call).
 // Run: `node tests/js/compile-contracts.mjs` (after `npm ci` in tests/js).
 import fs from "node:fs";
@@ -33,18 +33,21 @@ function compile(file) {
 }
 
 const testDir = path.resolve(here, "../../crates/x402-testkit/contracts");
-const artifact = { compiler: `solc ${solc.version()}`, optimizer_runs: 200, contracts: {} };
-for (const [contract, out] of Object.entries(compile(path.join(testDir, "TestUSDC.sol")))) {
-  artifact.contracts[contract] = {
-    bytecode: "0x" + out.evm.bytecode.object,
-    deployedBytecode: "0x" + out.evm.deployedBytecode.object,
-  };
+for (const source of ["TestUSDC", "Permit2StandIns"]) {
+  const artifact = { compiler: `solc ${solc.version()}`, optimizer_runs: 200, contracts: {} };
+  for (const [contract, out] of Object.entries(compile(path.join(testDir, `${source}.sol`)))) {
+    if (!out.evm.bytecode.object) continue; // interfaces and abstract contracts
+    artifact.contracts[contract] = {
+      bytecode: "0x" + out.evm.bytecode.object,
+      deployedBytecode: "0x" + out.evm.deployedBytecode.object,
+    };
+  }
+  fs.writeFileSync(path.join(testDir, `${source}.json`), JSON.stringify(artifact, null, 2) + "\n");
+  console.log(`wrote crates/x402-testkit/contracts/${source}.json with`, Object.keys(artifact.contracts).join(", "));
 }
-fs.writeFileSync(path.join(testDir, "TestUSDC.json"), JSON.stringify(artifact, null, 2) + "\n");
-console.log("wrote crates/x402-testkit/contracts/TestUSDC.json with", Object.keys(artifact.contracts).join(", "));
 
 const probeDir = path.resolve(here, "../../crates/chains/x402-evm/contracts");
-for (const name of ["Erc6492Probe", "Eip3009VerifyProbe"]) {
+for (const name of ["Erc6492Probe", "Eip3009VerifyProbe", "Permit2VerifyProbe"]) {
   const probe = compile(path.join(probeDir, `${name}.sol`))[name];
   fs.writeFileSync(path.join(probeDir, `${name}.hex`), probe.evm.bytecode.object + "\n");
   console.log(`wrote ${name}.hex (solc ${solc.version()})`);

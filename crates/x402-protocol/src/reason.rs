@@ -112,6 +112,58 @@ reasons! {
     /// The settlement did not revert, but its receipt holds no `Transfer` of the authorized
     /// amount from the payer to the payee by the asset.
     ExactEvmTransferEventMismatch = "invalid_exact_evm_transfer_event_mismatch", Chain;
+    /// The payload's transfer method is not served here (Permit2 in v1, or turned off).
+    UnsupportedPayloadType = "unsupported_payload_type", Payer;
+
+    // ---- exact on EVM with Permit2 (names of the official SDKs, @x402/evm 2.27) ----
+    /// The permit's spender is not the x402 exact Permit2 proxy.
+    Permit2InvalidSpender = "invalid_permit2_spender", Payer;
+    /// The witness's `to` is not `payTo`.
+    Permit2RecipientMismatch = "invalid_permit2_recipient_mismatch", Payer;
+    /// The permit's deadline has passed (or passes within a block).
+    Permit2DeadlineExpired = "permit2_deadline_expired", Payer;
+    /// The witness's `validAfter` is in the future.
+    Permit2NotYetValid = "permit2_not_yet_valid", Payer;
+    /// The permitted amount is not the required amount.
+    Permit2AmountMismatch = "permit2_amount_mismatch", Payer;
+    /// The permitted token is not the asset.
+    Permit2TokenMismatch = "permit2_token_mismatch", Payer;
+    /// The signature is not the payer's over this permit (ecrecover, or EIP-1271 for a
+    /// wallet with code, as Permit2 decides).
+    Permit2InvalidSignature = "invalid_permit2_signature", Payer;
+    /// The payer has not approved Permit2 for the amount and sent no EIP-2612 permit.
+    Permit2AllowanceRequired = "permit2_allowance_required", Payer;
+    /// The simulated proxy call reverts for another reason.
+    Permit2SimulationFailed = "permit2_simulation_failed", Payer;
+    /// The payer's balance is below the amount.
+    Permit2InsufficientBalance = "permit2_insufficient_balance", Payer;
+    /// The x402 exact Permit2 proxy has no code on this network: the facilitator's
+    /// deployment, not the payer's doing.
+    Permit2ProxyNotDeployed = "permit2_proxy_not_deployed", Facilitator;
+    /// The proxy refused a zero amount.
+    Permit2InvalidAmount = "permit2_invalid_amount", Payer;
+    /// The proxy refused the zero address as destination.
+    Permit2InvalidDestination = "permit2_invalid_destination", Payer;
+    /// The proxy refused the zero address as owner.
+    Permit2InvalidOwner = "permit2_invalid_owner", Payer;
+    /// The proxy refused a payment before the witness's `validAfter`.
+    Permit2PaymentTooEarly = "permit2_payment_too_early", Payer;
+    /// The permit's nonce is already spent in Permit2.
+    Permit2InvalidNonce = "permit2_invalid_nonce", Payer;
+    /// The EIP-2612 permit's amount is not the permitted amount (the proxy refuses it).
+    Permit2Eip2612AmountMismatch = "permit2_2612_amount_mismatch", Payer;
+
+    // ---- the eip2612GasSponsoring extension (names of @x402/evm 2.27) ----
+    /// The extension's `info` is malformed.
+    Eip2612InvalidFormat = "invalid_eip2612_extension_format", Payer;
+    /// The EIP-2612 permit is not the payer's.
+    Eip2612FromMismatch = "eip2612_from_mismatch", Payer;
+    /// The EIP-2612 permit is for another token.
+    Eip2612AssetMismatch = "eip2612_asset_mismatch", Payer;
+    /// The EIP-2612 permit's spender is not Permit2.
+    Eip2612SpenderNotPermit2 = "eip2612_spender_not_permit2", Payer;
+    /// The EIP-2612 permit's deadline has passed.
+    Eip2612DeadlineExpired = "eip2612_deadline_expired", Payer;
 
     // ---- exact on SVM (names of the official TypeScript SDK, @x402/svm) ----
     /// The payload's transaction is not a decodable, well-formed Solana transaction.

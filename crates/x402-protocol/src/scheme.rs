@@ -110,6 +110,12 @@ pub trait Scheme: Send + Sync {
         None
     }
 
+    /// The v2 extensions this scheme answers on its network, listed in `/supported` so a
+    /// resource server knows it may offer them (for example `eip2612GasSponsoring`).
+    fn extensions(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+
     /// The payer the payment names, read from its payload alone (no I/O, no signature
     /// check). Refusals given before the scheme runs (flags, payment ids) carry it, so
     /// that every answer names the payer whenever the payload says who it is.

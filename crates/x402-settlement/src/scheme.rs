@@ -25,6 +25,11 @@ pub trait EngineScheme: SchemeOps + 'static {
     fn supported_extra(&self) -> Option<JsonObject> {
         None
     }
+
+    /// The v2 extensions the scheme answers (see `Scheme::extensions`).
+    fn extensions(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
 }
 
 /// An [`EngineScheme`] served as a [`Scheme`].
@@ -42,6 +47,10 @@ impl<S: EngineScheme> Scheme for OnEngine<S> {
 
     fn supported_extra(&self) -> Option<JsonObject> {
         self.0.supported_extra()
+    }
+
+    fn extensions(&self) -> Vec<&'static str> {
+        self.0.extensions()
     }
 
     fn claimed_payer(&self, payment: &Payment) -> Option<String> {

@@ -13,6 +13,10 @@ use tokio::process::{Child, Command};
 /// `tests/js/compile-contracts.mjs`).
 const ARTIFACT: &str = include_str!("../contracts/TestUSDC.json");
 
+/// The compiled Permit2 stand-ins and the EIP-2612 test token (source:
+/// `contracts/Permit2StandIns.sol`, compiled by the same script).
+const PERMIT2_ARTIFACT: &str = include_str!("../contracts/Permit2StandIns.json");
+
 /// Base Sepolia USDC, where the official SDKs' default asset table points.
 pub const BASE_SEPOLIA_USDC: &str = "0x036CbD53842c5426634e7929541eC2318f3dCF7e";
 
@@ -226,11 +230,18 @@ impl LocalChain {
     /// Places the runtime code of test contract `name` (one without constructor state, such
     /// as `TestUSDC` or `TestWalletFactory`) at `address`.
     pub async fn install_contract(&self, name: &str, address: &str) -> Result<(), ChainError> {
-        let artifact: Value =
-            serde_json::from_str(ARTIFACT).map_err(|e| ChainError::Artifact(e.to_string()))?;
-        let code = artifact["contracts"][name]["deployedBytecode"]
-            .as_str()
-            .ok_or_else(|| ChainError::Artifact(format!("no {name} deployedBytecode")))?;
+        for text in [ARTIFACT, PERMIT2_ARTIFACT] {
+            let artifact: Value =
+                serde_json::from_str(text).map_err(|e| ChainError::Artifact(e.to_string()))?;
+            if let Some(code) = artifact["contracts"][name]["deployedBytecode"].as_str() {
+                return self.install_code(address, code).await;
+            }
+        }
+        Err(ChainError::Artifact(format!("no {name} deployedBytecode")))
+    }
+
+    /// Places runtime `code` (hex) at `address`.
+    pub async fn install_code(&self, address: &str, code: &str) -> Result<(), ChainError> {
         self.rpc("anvil_setCode", json!([address, code])).await?;
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! What the tests pay on, shared by the chain crates' own tests, the service's tests and
 //! the `dev` demo: a local EVM chain (anvil) with our EIP-3009 test token ([`anvil`]),
-//! authorizations signed as the official clients sign them ([`eip3009`]), and with the
+//! authorizations signed as the official clients sign them ([`eip3009`]), Permit2 and the x402
+//! proxy stand-ins ([`permit2`]), and with the
 //! `svm` feature the local Solana node and payment transactions (`surfnode`). Not published:
 //! production code uses it only for the demo chain.
 
@@ -9,6 +10,7 @@
 
 pub mod anvil;
 pub mod eip3009;
+pub mod permit2;
 #[cfg(feature = "svm")]
 pub mod surfnode;
 

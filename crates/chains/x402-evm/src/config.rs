@@ -27,6 +27,8 @@ pub struct EvmSection {
     #[serde(default)]
     erc6492_factories: Vec<String>,
     expected_block_interval_ms: Option<u64>,
+    permit2: Option<bool>,
+    eip2612_gas_sponsoring: Option<bool>,
 }
 
 /// The EVM settings of one network, defaults applied.
@@ -41,6 +43,12 @@ pub struct EvmOptions {
     /// Expected time between blocks; when set, deep health flags a head that is old or
     /// not advancing. `None` (anvil with instant mining) never calls the chain stale.
     pub expected_block_interval: Option<Duration>,
+    /// Whether `exact` takes Permit2 payments (through the canonical x402 exact Permit2
+    /// proxy) beside EIP-3009 ones.
+    pub permit2: bool,
+    /// Whether a Permit2 payment may carry an EIP-2612 permit for Permit2 that the
+    /// facilitator sends (and pays the gas of) inside the settling call.
+    pub eip2612_gas_sponsoring: bool,
 }
 
 impl Default for EvmOptions {
@@ -50,6 +58,8 @@ impl Default for EvmOptions {
             max_gas_per_deployment: DEFAULT_MAX_DEPLOY_GAS,
             erc6492_factories: Vec::new(),
             expected_block_interval: None,
+            permit2: true,
+            eip2612_gas_sponsoring: true,
         }
     }
 }
@@ -79,6 +89,10 @@ impl EvmSection {
                 .unwrap_or(defaults.max_gas_per_deployment),
             erc6492_factories,
             expected_block_interval: self.expected_block_interval_ms.map(Duration::from_millis),
+            permit2: self.permit2.unwrap_or(defaults.permit2),
+            eip2612_gas_sponsoring: self
+                .eip2612_gas_sponsoring
+                .unwrap_or(defaults.eip2612_gas_sponsoring),
         })
     }
 }

@@ -80,6 +80,10 @@ const ERC6492_PROBE: &str = include_str!("../contracts/Erc6492Probe.hex");
 /// transfer simulation in one `eth_call`, so the node executes one call per verify.
 const VERIFY_PROBE: &str = include_str!("../contracts/Eip3009VerifyProbe.hex");
 
+/// Creation code of `contracts/Permit2VerifyProbe.sol`: a Permit2 payment's chain reads and
+/// the simulated proxy call in one `eth_call`.
+const PERMIT2_PROBE: &str = include_str!("../contracts/Permit2VerifyProbe.hex");
+
 /// EIP-1271 magic value.
 const ERC1271_MAGIC: [u8; 4] = [0x16, 0x26, 0xba, 0x7e];
 /// ERC-6492 signature suffix.
@@ -202,6 +206,8 @@ struct EvmChain {
     /// The head seen by the last deep health check, and when it was first seen.
     last_head: Mutex<Option<(u64, Instant)>>,
     nonce_mode: NonceFetchMode,
+    permit2: bool,
+    eip2612_sponsoring: bool,
 }
 
 impl EvmNetwork {
@@ -245,6 +251,8 @@ impl EvmNetwork {
             expected_block_interval: settings.options.expected_block_interval,
             last_head: Mutex::new(None),
             nonce_mode: settings.nonce_mode,
+            permit2: settings.options.permit2,
+            eip2612_sponsoring: settings.options.eip2612_gas_sponsoring,
         };
         Ok(EvmNetwork {
             engine: Arc::new(Engine::new(ops, settings.ledger)),

@@ -42,6 +42,16 @@ pub(super) fn supported_response(flags: &Flags, served: &Served) -> SupportedRes
         if flags.discovery_enabled {
             extensions.push(x402_protocol::bazaar::EXTENSION.to_owned());
         }
+        let answered = served
+            .schemes()
+            .into_iter()
+            .filter(|((_, network), _)| flags.v2_serves(network))
+            .flat_map(|(_, handler)| handler.extensions());
+        for extension in answered {
+            if !extensions.iter().any(|e| e == extension) {
+                extensions.push(extension.to_owned());
+            }
+        }
     }
     SupportedResponse {
         kinds,

@@ -31,25 +31,93 @@ pub(super) fn node_trouble(what: &str, error: &NodeError) -> String {
     )
 }
 
+/// How a recorded transfer's authorization is spent on chain.
+pub(super) enum Spend {
+    /// EIP-3009: the token's `authorizationState(from, nonce)`.
+    Eip3009(B256),
+    /// Permit2: the nonce's bit in Permit2's `nonceBitmap(owner, nonce >> 8)`.
+    Permit2(U256),
+}
+
 /// The authorization a recorded transfer carries.
 pub(super) struct TransferTerms {
     pub(super) asset: Address,
     pub(super) from: Address,
     pub(super) to: Address,
     pub(super) value: U256,
-    pub(super) nonce: B256,
+    pub(super) spend: Spend,
 }
 
-/// The authorization a recorded transfer carries, read back from its signed bytes.
+impl TransferTerms {
+    /// The view call (contract, calldata) whose answer says whether the authorization is
+    /// spent.
+    pub(super) fn spent_query(&self) -> (Address, Bytes) {
+        match self.spend {
+            Spend::Eip3009(nonce) => {
+                let call = authorizationStateCall {
+                    authorizer: self.from,
+                    nonce,
+                };
+                (self.asset, call.abi_encode().into())
+            }
+            Spend::Permit2(nonce) => (
+                exact::permit2::PERMIT2,
+                exact::permit2::nonce_word_query(self.from, nonce).0,
+            ),
+        }
+    }
+
+    /// Whether the answer of [`Self::spent_query`] says spent; `None` when it is no word.
+    pub(super) fn spent_in(&self, answer: &[u8]) -> Option<bool> {
+        let word = U256::abi_decode(answer).ok()?;
+        Some(match self.spend {
+            Spend::Eip3009(_) => !word.is_zero(),
+            Spend::Permit2(nonce) => {
+                let bit = exact::permit2::nonce_word_query(self.from, nonce).1;
+                !(word & bit).is_zero()
+            }
+        })
+    }
+
+    /// The payer's reasons, in the transfer method's codes, when the authorization was
+    /// spent first, the balance fell, or the authorization expired before it could land.
+    pub(super) fn payer_reasons(&self) -> (Reason, Reason, Reason) {
+        match self.spend {
+            Spend::Eip3009(_) => (
+                Reason::ExactEvmNonceAlreadyUsed,
+                Reason::ExactEvmInsufficientBalance,
+                Reason::ExactEvmValidBefore,
+            ),
+            Spend::Permit2(_) => (
+                Reason::Permit2InvalidNonce,
+                Reason::Permit2InsufficientBalance,
+                Reason::Permit2DeadlineExpired,
+            ),
+        }
+    }
+}
+
+/// The authorization a recorded transfer carries, read back from its signed bytes: an
+/// EIP-3009 transfer sent to the token, or a Permit2 settlement sent to the proxy.
 pub(super) fn transfer_terms(raw_tx: &str) -> Option<TransferTerms> {
     let tx = decode_recorded(raw_tx)?;
+    if tx.to == exact::permit2::EXACT_PROXY {
+        let (permit, owner, witness) = exact::permit2::recorded_terms(&tx.input)?;
+        return Some(TransferTerms {
+            asset: permit.permitted.token,
+            from: owner,
+            to: witness.to,
+            value: permit.permitted.amount,
+            spend: Spend::Permit2(permit.nonce),
+        });
+    }
     if let Ok(call) = transferWithAuthorization_0Call::abi_decode(&tx.input) {
         return Some(TransferTerms {
             asset: tx.to,
             from: call.from,
             to: call.to,
             value: call.value,
-            nonce: call.nonce,
+            spend: Spend::Eip3009(call.nonce),
         });
     }
     let call = transferWithAuthorization_1Call::abi_decode(&tx.input).ok()?;
@@ -58,7 +126,7 @@ pub(super) fn transfer_terms(raw_tx: &str) -> Option<TransferTerms> {
         from: call.from,
         to: call.to,
         value: call.value,
-        nonce: call.nonce,
+        spend: Spend::Eip3009(call.nonce),
     })
 }
 
@@ -75,24 +143,19 @@ impl EvmChain {
             .ok()?
             .ok()?;
         let block = receipt.get("blockNumber")?.as_str()?.to_owned();
-        let asset = terms.asset.to_string();
         let balance_call = balanceOfCall {
             account: terms.from,
         }
         .abi_encode();
-        let state_call = authorizationStateCall {
-            authorizer: terms.from,
-            nonce: terms.nonce,
-        }
-        .abi_encode();
+        let (spent_at, spent_call) = terms.spent_query();
         let calls = [
             (
                 "eth_call",
-                json!([{"to": asset, "data": hex(&balance_call)}, block]),
+                json!([{"to": terms.asset.to_string(), "data": hex(&balance_call)}, block]),
             ),
             (
                 "eth_call",
-                json!([{"to": asset, "data": hex(&state_call)}, block]),
+                json!([{"to": spent_at.to_string(), "data": hex(&spent_call)}, block]),
             ),
         ];
         let results = self.rpc.batch(&calls).await.ok()?;
@@ -103,16 +166,17 @@ impl EvmChain {
         let used = results
             .get(1)
             .and_then(result_bytes)
-            .and_then(|b| bool::abi_decode(&b).ok());
+            .and_then(|b| terms.spent_in(&b));
+        let (spent_reason, balance_reason, _) = terms.payer_reasons();
         if used == Some(true) {
             return Some((
-                Reason::ExactEvmNonceAlreadyUsed,
+                spent_reason,
                 "the authorization was used by another transaction before ours ran".into(),
             ));
         }
         match balance {
             Some(balance) if balance < terms.value => Some((
-                Reason::ExactEvmInsufficientBalance,
+                balance_reason,
                 format!(
                     "the payer's balance fell to {balance}, below {}, before our transaction ran",
                     terms.value

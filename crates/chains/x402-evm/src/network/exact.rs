@@ -1,13 +1,47 @@
-//! The `exact` scheme on EVM with EIP-3009 `transferWithAuthorization`: the payer signs an
-//! authorization of exactly the amount to `payTo`; the facilitator checks it ([`check`],
-//! [`judge`]), then signs, records and sends the transfer ([`record`]) on the shared engine.
+//! The `exact` scheme on EVM, with the two transfer methods the official SDKs sign:
+//! EIP-3009 `transferWithAuthorization` (the payer signs an authorization of exactly the
+//! amount to `payTo`; [`check`], [`judge`]) and Permit2 (a permit whose spender is the x402
+//! exact proxy and whose witness names `payTo`; [`permit2`], [`permit2_probe`], with the
+//! `eip2612GasSponsoring` extension in [`eip2612`]). Either way the facilitator then signs,
+//! records and sends the settling call ([`record`]) on the shared engine.
 
 use super::*;
 
 mod check;
+mod eip2612;
 mod judge;
+pub(super) mod permit2;
+mod permit2_probe;
 mod record;
 pub(super) use check::SettleData;
+
+/// A payload of `exact`, by its transfer method.
+pub(crate) enum ExactPayload {
+    /// EIP-3009: the authorization and its signature.
+    Eip3009(Authorization, Vec<u8>),
+    /// Permit2 (boxed: it is several times larger).
+    Permit2(Box<permit2::Permit2Payment>),
+}
+
+impl ExactPayload {
+    /// Who pays.
+    fn payer(&self) -> Address {
+        match self {
+            ExactPayload::Eip3009(auth, _) => auth.from,
+            ExactPayload::Permit2(permit) => permit.from,
+        }
+    }
+}
+
+/// Reads an `exact` payload: Permit2 when it carries `permit2Authorization` (as the
+/// official SDKs decide), EIP-3009 otherwise.
+pub(crate) fn parse_exact(payment: &Payment) -> Result<ExactPayload, Verdict> {
+    if payment.payload.contains_key(permit2::PAYLOAD_FIELD) {
+        return Ok(ExactPayload::Permit2(Box::new(permit2::parse(payment)?)));
+    }
+    let (auth, signature) = parse_authorization(payment)?;
+    Ok(ExactPayload::Eip3009(auth, signature))
+}
 
 /// `exact` on one EVM network.
 pub(super) struct ExactEvm {
@@ -27,23 +61,29 @@ impl SchemeOps for ExactEvm {
         Reason::ExactEvmNonceAlreadyUsed
     }
 
-    /// The authorization and its signature.
-    type Parsed = (Authorization, Vec<u8>);
+    type Parsed = ExactPayload;
 
     fn parse(&self, payment: &Payment) -> Option<Self::Parsed> {
-        parse_authorization(payment).ok()
+        parse_exact(payment).ok()
     }
 
-    /// Asset, payer and authorization nonce: one authorization moves funds once, whatever
-    /// else the request says.
-    fn payment_key(&self, payment: &Payment, (auth, _): &Self::Parsed) -> Option<String> {
-        let asset = Address::from_str(&payment.requirements.asset).ok()?;
-        Some(format!("{asset:#x}/{:#x}/{:#x}", auth.from, auth.nonce))
+    /// EIP-3009: asset, payer and authorization nonce. Permit2: payer and permit nonce
+    /// (Permit2 spends a nonce once per owner, whatever the token). One authorization moves
+    /// funds once, whatever else the request says; the two forms never collide.
+    fn payment_key(&self, payment: &Payment, parsed: &Self::Parsed) -> Option<String> {
+        match parsed {
+            ExactPayload::Eip3009(auth, _) => {
+                let asset = Address::from_str(&payment.requirements.asset).ok()?;
+                Some(format!("{asset:#x}/{:#x}/{:#x}", auth.from, auth.nonce))
+            }
+            ExactPayload::Permit2(permit) => {
+                Some(format!("permit2/{:#x}/{:#x}", permit.from, permit.nonce))
+            }
+        }
     }
 
     fn claimed_payer(&self, payment: &Payment) -> Option<String> {
-        let (auth, _) = parse_authorization(payment).ok()?;
-        Some(auth.from.to_checksum(None))
+        Some(parse_exact(payment).ok()?.payer().to_checksum(None))
     }
 
     type Checked = check::Checked;
@@ -83,5 +123,15 @@ impl EngineScheme for ExactEvm {
 
     fn engine(&self) -> &Engine<EvmChain> {
         &self.engine
+    }
+
+    /// `eip2612GasSponsoring` where Permit2 payments may carry a permit we send.
+    fn extensions(&self) -> Vec<&'static str> {
+        let chain = self.chain();
+        if chain.permit2 && chain.eip2612_sponsoring {
+            vec![eip2612::EXTENSION_KEY]
+        } else {
+            Vec::new()
+        }
     }
 }

@@ -81,7 +81,7 @@ mod tests {
             from: Address::from_str(FROM).unwrap(),
             to: Address::from_str(TO).unwrap(),
             value: U256::from(value),
-            nonce: B256::ZERO,
+            spend: cause::Spend::Eip3009(B256::ZERO),
         }
     }
 

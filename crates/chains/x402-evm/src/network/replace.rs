@@ -98,20 +98,15 @@ impl EvmChain {
         signer: &FacilitatorSigner,
         terms: &TransferTerms,
     ) -> Result<Vec<CallResult>, String> {
-        let (asset, from, auth_nonce) = (terms.asset, terms.from, terms.nonce);
         let address = signer.signer.address().to_string();
-        let state_call = authorizationStateCall {
-            authorizer: from,
-            nonce: auth_nonce,
-        }
-        .abi_encode();
+        let (spent_at, state_call) = terms.spent_query();
         let mut calls: Vec<(&'static str, Value)> = vec![
             ("eth_getTransactionReceipt", json!([entry.tx_hash])),
             ("eth_getTransactionCount", json!([address, "latest"])),
             ("eth_getTransactionCount", json!([address, "pending"])),
             (
                 "eth_call",
-                json!([{"to": asset.to_string(), "data": hex(&state_call)}, "latest"]),
+                json!([{"to": spent_at.to_string(), "data": hex(&state_call)}, "latest"]),
             ),
             ("eth_gasPrice", json!([])),
             ("eth_maxPriorityFeePerGas", json!([])),
@@ -119,7 +114,7 @@ impl EvmChain {
         if entry.prelude_tx.is_some() {
             // Did the ERC-6492 wallet deployment land? If its nonce went to another
             // transaction too, the replacement must deploy the wallet again first.
-            calls.push(("eth_getCode", json!([from.to_string(), "latest"])));
+            calls.push(("eth_getCode", json!([terms.from.to_string(), "latest"])));
         }
         match self.rpc.batch(&calls).await {
             Ok(results) if results.len() == calls.len() => Ok(results),
@@ -163,7 +158,7 @@ impl EvmChain {
             // Another transaction holds the nonce in the pool only: not proof it wins.
             return Sent::Unknown(format!("node refused the broadcast ({})", node.message));
         }
-        let used = result_bytes(&results[3]).map(|b| b.len() >= 32 && b[31] == 1);
+        let used = result_bytes(&results[3]).and_then(|b| terms.spent_in(&b));
         // The node may count our own transaction's nonce before it serves its receipt or
         // shows its effect on the authorization. A spent authorization was most likely
         // spent by this very transaction: wait for its receipt as long as settle waits;
@@ -183,9 +178,10 @@ impl EvmChain {
                 chain: latest,
             },
         );
+        let (spent_reason, _, expired_reason) = terms.payer_reasons();
         if used == Some(true) {
             return Sent::Failed(Settlement::failed(
-                Reason::ExactEvmNonceAlreadyUsed,
+                spent_reason,
                 "the authorization was used by a transaction this facilitator did not send",
                 Some(entry.payer.clone()),
                 entry.tx_hash.clone(),
@@ -193,7 +189,7 @@ impl EvmChain {
         }
         if entry.valid_before <= now_secs() as i64 + VALID_BEFORE_MARGIN as i64 {
             let settlement = Settlement::failed(
-                Reason::ExactEvmValidBefore,
+                expired_reason,
                 "the authorization expired before its transaction could land",
                 Some(entry.payer.clone()),
                 entry.tx_hash.clone(),

@@ -7,7 +7,8 @@ use super::*;
 /// Everything verify established, reused by settle.
 pub(crate) struct Checked {
     pub(crate) payer: Address,
-    pub(crate) asset: Address,
+    /// The contract the settling call goes to (the asset for EIP-3009, the proxy for Permit2).
+    pub(crate) target: Address,
     /// The value the authorization moves (v1 lets it exceed the requirement).
     pub(crate) value: U256,
     pub(crate) calldata: Bytes,
@@ -86,13 +87,33 @@ impl EvmChain {
         for_settle: Option<Address>,
         read_nonce: bool,
     ) -> Result<Checked, Verdict> {
-        let parsed = parse_authorization(payment)?;
+        let parsed = parse_exact(payment)?;
         self.check_parsed(payment, parsed, for_settle, read_nonce)
             .await
     }
 
-    /// [`Self::check`] of a payload already read.
+    /// [`Self::check`] of a payload already read, by its transfer method.
     pub(crate) async fn check_parsed(
+        &self,
+        payment: &Payment,
+        parsed: ExactPayload,
+        for_settle: Option<Address>,
+        read_nonce: bool,
+    ) -> Result<Checked, Verdict> {
+        match parsed {
+            ExactPayload::Eip3009(auth, signature) => {
+                self.check_eip3009(payment, (auth, signature), for_settle, read_nonce)
+                    .await
+            }
+            ExactPayload::Permit2(permit) => {
+                self.check_permit2(payment, *permit, for_settle, read_nonce)
+                    .await
+            }
+        }
+    }
+
+    /// The EIP-3009 checks of a payload already read.
+    async fn check_eip3009(
         &self,
         payment: &Payment,
         (auth, signature): (Authorization, Vec<u8>),
@@ -122,7 +143,7 @@ impl EvmChain {
         };
         Ok(Checked {
             payer: local.auth.from,
-            asset: local.asset,
+            target: local.asset,
             value: local.auth.value,
             calldata: local.calldata,
             valid_before: local.auth.valid_before,
@@ -130,15 +151,14 @@ impl EvmChain {
         })
     }
 
-    /// Every check that needs no node.
-    fn local_checks(
+    /// The scheme and network the payload names, then the asset (served here) and `payTo`
+    /// of the requirements: what every transfer method checks first.
+    pub(crate) fn requirement_addresses(
         &self,
         payment: &Payment,
-        auth: Authorization,
-        signature: Vec<u8>,
-    ) -> Result<Local, Verdict> {
-        let payer = auth.from.to_checksum(None);
-        let refuse = |reason: Reason, message: String| refusal(&payer, reason, message);
+        payer: &str,
+    ) -> Result<(Address, Address), Verdict> {
+        let refuse = |reason: Reason, message: String| refusal(payer, reason, message);
         if payment.scheme != "exact" || payment.payload_scheme != "exact" {
             return Err(refuse(
                 Reason::ExactEvmScheme,
@@ -151,15 +171,6 @@ impl EvmChain {
                 format!("payload is for another network than {}", self.chain_id),
             ));
         }
-        let extra = payment.requirements.extra.as_ref();
-        let name = extra.and_then(|e| e.get("name")).and_then(Value::as_str);
-        let version = extra.and_then(|e| e.get("version")).and_then(Value::as_str);
-        let (Some(name), Some(version)) = (name, version) else {
-            return Err(refuse(
-                Reason::ExactEvmMissingEip712Domain,
-                "requirements extra.name and extra.version are required".into(),
-            ));
-        };
         let asset = Address::from_str(&payment.requirements.asset).map_err(|_| {
             refuse(
                 Reason::InvalidPaymentRequirements,
@@ -178,6 +189,28 @@ impl EvmChain {
                 "payTo is not an EVM address".into(),
             )
         })?;
+        Ok((asset, pay_to))
+    }
+
+    /// Every check that needs no node.
+    fn local_checks(
+        &self,
+        payment: &Payment,
+        auth: Authorization,
+        signature: Vec<u8>,
+    ) -> Result<Local, Verdict> {
+        let payer = auth.from.to_checksum(None);
+        let refuse = |reason: Reason, message: String| refusal(&payer, reason, message);
+        let (asset, pay_to) = self.requirement_addresses(payment, &payer)?;
+        let extra = payment.requirements.extra.as_ref();
+        let name = extra.and_then(|e| e.get("name")).and_then(Value::as_str);
+        let version = extra.and_then(|e| e.get("version")).and_then(Value::as_str);
+        let (Some(name), Some(version)) = (name, version) else {
+            return Err(refuse(
+                Reason::ExactEvmMissingEip712Domain,
+                "requirements extra.name and extra.version are required".into(),
+            ));
+        };
         if auth.to != pay_to {
             return Err(refuse(
                 Reason::ExactEvmRecipientMismatch,

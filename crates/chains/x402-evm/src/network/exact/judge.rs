@@ -100,6 +100,48 @@ fn intrinsic_gas(data: &[u8]) -> u64 {
     21_000 + zeros * 4 + (data.len() as u64 - zeros) * 16
 }
 
+/// Settle's reads, appended to a check's batch: the gas estimate of the settling call
+/// (`target`, `calldata`) from `signer`, gas price, tip, the signer's balance and, when
+/// `read_nonce`, its pending nonce.
+pub(crate) fn push_settle_reads(
+    calls: &mut Vec<(&'static str, Value)>,
+    signer: Address,
+    target: Address,
+    calldata: &Bytes,
+    read_nonce: bool,
+) {
+    let signer = signer.to_string();
+    calls.push((
+        "eth_estimateGas",
+        json!([{"from": signer, "to": target.to_string(), "data": hex(calldata)}]),
+    ));
+    calls.push(("eth_gasPrice", json!([])));
+    calls.push(("eth_maxPriorityFeePerGas", json!([])));
+    calls.push(("eth_getBalance", json!([signer, "pending"])));
+    if read_nonce {
+        calls.push(("eth_getTransactionCount", json!([signer, "pending"])));
+    }
+}
+
+/// The gas estimate's answer: a revert is the payment's (simulation failed), any other
+/// error the node's trouble.
+pub(crate) fn estimate_of(result: &CallResult, payer: &str) -> Result<Option<u64>, Verdict> {
+    match result {
+        Ok(v) => Ok(gas_of(v)),
+        Err(error) if is_execution_error(error) => Err(refusal(
+            payer,
+            Reason::ExactEvmSimulationFailed,
+            format!("gas estimation reverts: {}", revert_reason(error)),
+        )),
+        // A rate limit, an internal error, a missing header: the node's trouble.
+        Err(error) => Err(refusal(
+            payer,
+            Reason::RpcUnavailable,
+            node_trouble("eth_estimateGas", error),
+        )),
+    }
+}
+
 /// A gas estimate's answer as a number.
 fn gas_of(value: &Value) -> Option<u64> {
     parse_u256(value).and_then(|u| u64::try_from(u).ok())
@@ -162,17 +204,7 @@ impl EvmChain {
         }
         let settle_index = calls.len();
         if let Some(signer) = for_settle {
-            let signer = signer.to_string();
-            calls.push((
-                "eth_estimateGas",
-                json!([{"from": signer, "to": local.asset.to_string(), "data": hex(&local.calldata)}]),
-            ));
-            calls.push(("eth_gasPrice", json!([])));
-            calls.push(("eth_maxPriorityFeePerGas", json!([])));
-            calls.push(("eth_getBalance", json!([signer, "pending"])));
-            if read_nonce {
-                calls.push(("eth_getTransactionCount", json!([signer, "pending"])));
-            }
+            push_settle_reads(&mut calls, signer, local.asset, &local.calldata, read_nonce);
         }
         Plan {
             calls,
@@ -321,31 +353,36 @@ impl EvmChain {
         probe: Option<&ProbeAnswer>,
         read_nonce: bool,
     ) -> Result<SettleData, Verdict> {
-        let refuse = |reason: Reason, message: String| refusal(&local.payer, reason, message);
-        let estimate = match (probe, &results[plan.settle_index]) {
+        let estimate = match probe {
             // The node cannot estimate a transfer from a wallet that does not exist yet;
             // the probe measured it after deploying.
-            (Some(answer), _) => Some(answer.transfer_gas + intrinsic_gas(&local.calldata)),
-            (None, Ok(v)) => gas_of(v),
-            (None, Err(error)) if is_execution_error(error) => {
-                return Err(refuse(
-                    Reason::ExactEvmSimulationFailed,
-                    format!("gas estimation reverts: {}", revert_reason(error)),
-                ))
-            }
-            // A rate limit, an internal error, a missing header: the node's trouble.
-            (None, Err(error)) => {
-                return Err(refuse(
-                    Reason::RpcUnavailable,
-                    node_trouble("eth_estimateGas", error),
-                ))
-            }
+            Some(answer) => Some(answer.transfer_gas + intrinsic_gas(&local.calldata)),
+            None => estimate_of(&results[plan.settle_index], &local.payer)?,
         };
         let deployment = match (probe, &plan.allowed_deployment) {
             (Some(_), Some(deployment)) => Some(self.deployment(local, plan, results, deployment)?),
             _ => None,
         };
-        let at = |offset: usize| results.get(plan.settle_index + offset);
+        self.settle_reads(
+            &local.payer,
+            &results[plan.settle_index..],
+            estimate,
+            read_nonce,
+            deployment,
+        )
+    }
+
+    /// The answers of [`push_settle_reads`] (`results` starts at the estimate) with the
+    /// settlement's gas `estimate`.
+    pub(crate) fn settle_reads(
+        &self,
+        payer: &str,
+        results: &[CallResult],
+        estimate: Option<u64>,
+        read_nonce: bool,
+        deployment: Option<Deployment>,
+    ) -> Result<SettleData, Verdict> {
+        let at = |offset: usize| results.get(offset);
         let gas_price = at(1).and_then(result_u128);
         let priority_fee = at(2).and_then(result_u128).unwrap_or(0);
         let signer_balance = at(3).and_then(|r| r.as_ref().ok()).and_then(parse_u256);
@@ -356,9 +393,10 @@ impl EvmChain {
         let (Some(gas_estimate), Some(gas_price), Some(signer_balance)) =
             (estimate, gas_price, signer_balance)
         else {
-            return Err(refuse(
+            return Err(refusal(
+                payer,
                 Reason::RpcUnavailable,
-                "node did not answer gas and fee queries".into(),
+                "node did not answer gas and fee queries",
             ));
         };
         Ok(SettleData {

@@ -57,7 +57,7 @@ impl EvmChain {
     pub(crate) async fn check_and_record_as(
         &self,
         ledger: &Ledger,
-        (payment, parsed): (&Payment, (Authorization, Vec<u8>)),
+        (payment, parsed): (&Payment, ExactPayload),
         draft: &Draft,
         signer: &FacilitatorSigner,
     ) -> Result<Claim, NotRecorded> {
@@ -101,7 +101,7 @@ impl EvmChain {
                 }
                 None => None,
             };
-            let call = (checked.asset, &checked.calldata, plan.gas_limit);
+            let call = (checked.target, &checked.calldata, plan.gas_limit);
             let (hash, raw) = self.sign_transaction(signer, plan.fees, call, next)?;
             Ok(SignedTransaction {
                 hash: hash.to_string(),

@@ -1,0 +1,146 @@
+//! The `eip2612GasSponsoring` extension: a payer who has not approved Permit2 signs an
+//! EIP-2612 permit for it, and the facilitator sends that permit inside the settling proxy
+//! call (`settleWithPermit`), paying the gas of the approval. The permit must be the payer's,
+//! for the payment's token, for Permit2 and for exactly the permitted amount (the proxy
+//! refuses any other amount), and alive.
+
+use super::check::refusal;
+use super::permit2::{Permit2Payment, ProxyEip2612Permit, PERMIT2};
+use super::*;
+
+/// The extension's key in a v2 payment's `extensions`.
+pub(crate) const EXTENSION_KEY: &str = "eip2612GasSponsoring";
+
+/// An EIP-2612 permit as the extension's `info` carries it.
+#[derive(Debug, Clone)]
+pub(crate) struct Eip2612Permit {
+    from: Address,
+    asset: Address,
+    spender: Address,
+    amount: U256,
+    deadline: U256,
+    /// `(r, s, v)`, 65 bytes.
+    signature: [u8; 65],
+}
+
+impl Eip2612Permit {
+    /// The permit as the proxy's `settleWithPermit` takes it.
+    pub(crate) fn proxy_argument(&self) -> ProxyEip2612Permit {
+        let v = self.signature[64];
+        ProxyEip2612Permit {
+            value: self.amount,
+            deadline: self.deadline,
+            r: B256::from_slice(&self.signature[..32]),
+            s: B256::from_slice(&self.signature[32..64]),
+            v: if v < 27 { v + 27 } else { v },
+        }
+    }
+}
+
+/// The extension's permit when the payment carries the extension; `Err` says what is
+/// malformed (every field the reference requires, in its formats).
+pub(crate) fn extension_of(payment: &Payment) -> Option<Result<Eip2612Permit, String>> {
+    let info = payment
+        .extensions
+        .as_ref()?
+        .get(EXTENSION_KEY)?
+        .get("info")?;
+    Some(read_info(info))
+}
+
+fn read_info(info: &Value) -> Result<Eip2612Permit, String> {
+    let text = |key: &str| {
+        info.get(key)
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("info.{key} is missing"))
+    };
+    let address = |key: &str| {
+        text(key)
+            .and_then(|s| Address::from_str(s).map_err(|_| format!("info.{key} is not an address")))
+    };
+    let number = |key: &str| {
+        text(key).and_then(|s| {
+            let digits = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+            digits
+                .then(|| U256::from_str_radix(s, 10).ok())
+                .flatten()
+                .ok_or_else(|| format!("info.{key} is not a decimal number of 256 bits"))
+        })
+    };
+    let version = text("version")?;
+    if version.is_empty()
+        || !version
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err("info.version is not a version number".into());
+    }
+    number("nonce")?;
+    let signature = text("signature")
+        .and_then(|s| {
+            s.strip_prefix("0x")
+                .and_then(parse_hex_bytes)
+                .ok_or_else(|| "info.signature is not hex".to_owned())
+        })?
+        .try_into()
+        .map_err(|_| "info.signature is not 65 bytes".to_owned())?;
+    Ok(Eip2612Permit {
+        from: address("from")?,
+        asset: address("asset")?,
+        spender: address("spender")?,
+        amount: number("amount")?,
+        deadline: number("deadline")?,
+        signature,
+    })
+}
+
+impl EvmChain {
+    /// The extension's permit when it may be used for `permit`, else the reference's
+    /// reason for refusing it.
+    pub(crate) fn eip2612_checks(
+        &self,
+        extension: &Result<Eip2612Permit, String>,
+        permit: &Permit2Payment,
+        payer: &str,
+    ) -> Result<Eip2612Permit, Verdict> {
+        let refuse = |reason: Reason, message: String| refusal(payer, reason, message);
+        let info = extension
+            .as_ref()
+            .map_err(|why| refuse(Reason::Eip2612InvalidFormat, why.clone()))?;
+        if info.from != permit.from {
+            return Err(refuse(
+                Reason::Eip2612FromMismatch,
+                "the EIP-2612 permit is not the payer's".into(),
+            ));
+        }
+        if info.asset != permit.token {
+            return Err(refuse(
+                Reason::Eip2612AssetMismatch,
+                "the EIP-2612 permit is for another token".into(),
+            ));
+        }
+        if info.spender != PERMIT2 {
+            return Err(refuse(
+                Reason::Eip2612SpenderNotPermit2,
+                format!("the EIP-2612 permit's spender is not Permit2 {PERMIT2}"),
+            ));
+        }
+        if info.deadline < U256::from(now_secs()) + U256::from(VALID_BEFORE_MARGIN) {
+            return Err(refuse(
+                Reason::Eip2612DeadlineExpired,
+                "the EIP-2612 permit's deadline has passed".into(),
+            ));
+        }
+        if info.amount != permit.amount {
+            // The proxy reverts with Permit2612AmountMismatch: refused before any gas.
+            return Err(refuse(
+                Reason::Permit2Eip2612AmountMismatch,
+                format!(
+                    "the EIP-2612 permit's amount {} is not the permitted {}",
+                    info.amount, permit.amount
+                ),
+            ));
+        }
+        Ok(info.clone())
+    }
+}

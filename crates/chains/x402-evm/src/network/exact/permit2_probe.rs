@@ -1,0 +1,208 @@
+//! The node's part of a Permit2 check, in one batch: a deployless probe reads the payer's
+//! balance and allowance to Permit2, the permit nonce's bit, the proxy's code and a contract
+//! wallet's EIP-1271 answer, and simulates the proxy call; for settle the same batch carries
+//! the gas estimate, fees, the signer's balance and nonce.
+
+use super::check::{refusal, Checked};
+use super::judge::{estimate_of, push_settle_reads};
+use super::permit2::{Permit2Local, Permit2Payment, EXACT_PROXY};
+use super::*;
+
+/// What the probe read and simulated.
+struct Permit2Answer {
+    balance: Option<U256>,
+    allowance: Option<U256>,
+    nonce_used: bool,
+    proxy_deployed: bool,
+    payer_has_code: bool,
+    wallet_accepts: bool,
+    /// `Err` carries the revert data of the simulated proxy call.
+    settle: Result<(), Bytes>,
+}
+
+fn permit2_answer(result: &CallResult) -> Option<Permit2Answer> {
+    let bytes = result_bytes(result)?;
+    type Fields = (bool, U256, bool, U256, bool, bool, bool, bool, bool, Bytes);
+    let (
+        balance_read,
+        balance,
+        allowance_read,
+        allowance,
+        nonce_used,
+        proxy,
+        code,
+        accepts,
+        ok,
+        revert,
+    ) = Fields::abi_decode_params(&bytes).ok()?;
+    Some(Permit2Answer {
+        balance: balance_read.then_some(balance),
+        allowance: allowance_read.then_some(allowance),
+        nonce_used,
+        proxy_deployed: proxy,
+        payer_has_code: code,
+        wallet_accepts: accepts,
+        settle: if ok { Ok(()) } else { Err(revert) },
+    })
+}
+
+/// The reference's reason for a revert of the proxy call, by the custom error it carries
+/// (the proxy's own, or Permit2's).
+fn revert_reason_of(data: &[u8]) -> (Reason, String) {
+    const ERRORS: &[(&str, Reason)] = &[
+        ("InvalidAmount()", Reason::Permit2InvalidAmount),
+        ("InvalidDestination()", Reason::Permit2InvalidDestination),
+        ("InvalidOwner()", Reason::Permit2InvalidOwner),
+        ("PaymentTooEarly()", Reason::Permit2PaymentTooEarly),
+        (
+            "Permit2612AmountMismatch()",
+            Reason::Permit2Eip2612AmountMismatch,
+        ),
+        ("InvalidNonce()", Reason::Permit2InvalidNonce),
+        ("InvalidSignature()", Reason::Permit2InvalidSignature),
+        ("InvalidSigner()", Reason::Permit2InvalidSignature),
+        (
+            "InvalidContractSignature()",
+            Reason::Permit2InvalidSignature,
+        ),
+        ("InvalidSignatureLength()", Reason::Permit2InvalidSignature),
+        ("SignatureExpired(uint256)", Reason::Permit2InvalidSignature),
+    ];
+    if data.len() >= 4 {
+        for (signature, reason) in ERRORS {
+            if alloy::primitives::keccak256(signature.as_bytes())[..4] == data[..4] {
+                return (*reason, format!("the proxy call reverts with {signature}"));
+            }
+        }
+    }
+    (
+        Reason::Permit2SimulationFailed,
+        format!("the simulated proxy call reverts: {}", revert_text(data)),
+    )
+}
+
+impl EvmChain {
+    /// Local checks, then one batch to the node; `for_settle` names the signer that will
+    /// send the settlement (the batch then also reads gas, fees and its balance).
+    pub(crate) async fn check_permit2(
+        &self,
+        payment: &Payment,
+        permit: Permit2Payment,
+        for_settle: Option<Address>,
+        read_nonce: bool,
+    ) -> Result<Checked, Verdict> {
+        let local = self.permit2_local_checks(payment, permit)?;
+        let p = &local.permit;
+        let simulate_from = for_settle.unwrap_or_else(|| self.signers[0].signer.address());
+        let args = (
+            p.token,
+            p.from,
+            EXACT_PROXY,
+            p.nonce,
+            local.digest,
+            Bytes::from(local.inner_signature.clone()),
+            local.calldata.clone(),
+        )
+            .abi_encode_params();
+        let mut calls: Vec<(&'static str, Value)> = vec![(
+            "eth_call",
+            json!([{"from": simulate_from.to_string(), "data": deployless_call(PERMIT2_PROBE, &args)}, "latest"]),
+        )];
+        if let Some(signer) = for_settle {
+            push_settle_reads(&mut calls, signer, EXACT_PROXY, &local.calldata, read_nonce);
+        }
+        let results = self
+            .rpc
+            .batch(&calls)
+            .await
+            .map_err(|e| rpc_refusal(&self.chain_id, e, Some(local.payer.clone())))?;
+        if results.len() != calls.len() {
+            return Err(refusal(
+                &local.payer,
+                Reason::RpcUnavailable,
+                "node answered a batch partially",
+            ));
+        }
+        self.judge_permit2(&local, &results[0])?;
+        let settle_data = match for_settle {
+            Some(_) => {
+                let estimate = estimate_of(&results[1], &local.payer)?;
+                Some(self.settle_reads(&local.payer, &results[1..], estimate, read_nonce, None)?)
+            }
+            None => None,
+        };
+        Ok(Checked {
+            payer: p.from,
+            target: EXACT_PROXY,
+            value: p.amount,
+            calldata: local.calldata,
+            valid_before: p.deadline,
+            settle_data,
+        })
+    }
+
+    /// The verdict of the probe's answer, most specific reason first.
+    fn judge_permit2(&self, local: &Permit2Local, result: &CallResult) -> Result<(), Verdict> {
+        let refuse = |reason: Reason, message: String| refusal(&local.payer, reason, message);
+        let Some(answer) = permit2_answer(result) else {
+            let message = match result {
+                Err(error) => node_trouble("the Permit2 verification call", error),
+                Ok(_) => "node did not run the Permit2 verification call".into(),
+            };
+            return Err(refuse(Reason::RpcUnavailable, message));
+        };
+        let amount = local.permit.amount;
+        if !answer.proxy_deployed {
+            return Err(refuse(
+                Reason::Permit2ProxyNotDeployed,
+                format!(
+                    "the x402 exact Permit2 proxy has no code on {}",
+                    self.chain_id
+                ),
+            ));
+        }
+        // Permit2's own rule: ecrecover for an account without code, EIP-1271 otherwise.
+        let signed = if answer.payer_has_code {
+            answer.wallet_accepts
+        } else {
+            local.eoa_valid
+        };
+        if !signed {
+            return Err(refuse(
+                Reason::Permit2InvalidSignature,
+                "the signature is not the payer's over this permit".into(),
+            ));
+        }
+        if answer.nonce_used {
+            return Err(refuse(
+                Reason::Permit2InvalidNonce,
+                "the permit's nonce is already spent in Permit2".into(),
+            ));
+        }
+        let Some(balance) = answer.balance else {
+            return Err(refuse(
+                Reason::Permit2SimulationFailed,
+                format!("asset {} does not answer balanceOf", local.permit.token),
+            ));
+        };
+        if balance < amount {
+            return Err(refuse(
+                Reason::Permit2InsufficientBalance,
+                format!("payer balance {balance} is below {amount}"),
+            ));
+        }
+        let approved = answer.allowance.is_some_and(|a| a >= amount);
+        if !approved && local.permit.eip2612.is_none() {
+            return Err(refuse(
+                Reason::Permit2AllowanceRequired,
+                "the payer has not approved Permit2 for this amount and sent no EIP-2612 permit"
+                    .into(),
+            ));
+        }
+        if let Err(data) = &answer.settle {
+            let (reason, message) = revert_reason_of(data);
+            return Err(refuse(reason, message));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,56 @@
+//! EVM `exact` with Permit2 end to end on a real anvil carrying the real Permit2 bytecode
+//! (npm `@uniswap/v4-periphery` 1.0.3) and our STAND-IN of the x402 exact Permit2 proxy at
+//! its canonical address: the official client signs, the official facilitator client calls
+//! us, the official TypeScript facilitator answers the same payments beside us.
+
+mod support;
+
+use support::*;
+use x402_facilitator::config::{AssetPolicy, VersionSupport};
+use x402_testkit::permit2::PERMIT_TOKEN;
+
+const BOTH: VersionSupport = VersionSupport { v1: true, v2: true };
+
+/// A facilitator serving the test USDC and the EIP-2612 test token, on an anvil with Permit2
+/// and the proxy stand-ins installed.
+async fn start_with_permit2() -> Harness {
+    let h = start_custom(
+        &[],
+        |config| {
+            config.flags.x402_version_support = BOTH;
+            if let AssetPolicy::Listed(assets) = &mut config.networks[0].assets {
+                assets.push(PERMIT_TOKEN.to_owned());
+            }
+        },
+        |_| {},
+    )
+    .await;
+    h.chain
+        .install_permit2()
+        .await
+        .expect("Permit2 (run `npm ci` in tests/js), the proxy stand-ins and the permit token");
+    h
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_client_permit2_conformance_beside_the_reference() {
+    let h = start_with_permit2().await;
+    let js = repo_dir().join("tests/js");
+    let output = tokio::process::Command::new("node")
+        .arg(js.join("permit2-conformance.mjs"))
+        .arg(&h.url)
+        .arg(&h.chain.rpc_url)
+        .current_dir(&js)
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "permit2 conformance failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains(" 0 failed"), "{stdout}");
+    assert!(!stdout.contains("not ok"), "{stdout}");
+}
