@@ -14,6 +14,8 @@ import { HTTPFacilitatorClient } from "@x402/core/http";
 import { x402Facilitator } from "@x402/core/facilitator";
 import { registerExactEvmScheme } from "@x402/evm/exact/client";
 import { ExactEvmScheme } from "@x402/evm/exact/facilitator";
+import { UptoEvmScheme as UptoClient } from "@x402/evm/upto/client";
+import { UptoEvmScheme as UptoReference } from "@x402/evm/upto/facilitator";
 import { toFacilitatorEvmSigner } from "@x402/evm";
 import { PAYER, PAYER_KEY, PAY_TO, chainClient, check, finish } from "./common.mjs";
 
@@ -62,7 +64,12 @@ const referenceSigner = (() => {
   const w = wallet(REFERENCE_KEY);
   return toFacilitatorEvmSigner({ ...w, address: w.account.address });
 })();
-const reference = new x402Facilitator().register("eip155:84532", new ExactEvmScheme(referenceSigner));
+const reference = new x402Facilitator()
+  .register("eip155:84532", new ExactEvmScheme(referenceSigner))
+  .register("eip155:84532", new UptoReference(referenceSigner));
+const uptoClient = key => x402Client.fromConfig({
+  schemes: [{ network: "eip155:*", client: new UptoClient(privateKeyToAccount(key), { rpcUrl }) }], spendControls: false,
+});
 const resource = { url: "http://127.0.0.1/resource", description: "permit2 conformance", mimeType: "application/json" };
 
 function requirements(overrides = {}) {
@@ -213,5 +220,55 @@ for (const [name, make, reason] of negatives) {
   check("short-changing token: invalid_exact_evm_transfer_event_mismatch with the hash", settled.success === false && settled.errorReason === "invalid_exact_evm_transfer_event_mismatch" && /^0x[0-9a-f]{64}$/.test(settled.transaction), JSON.stringify(settled));
 }
 
-console.log(`gas used: permit2 ${gas.permit2} (reference ${gas.permit2Reference}), permit2+eip2612 ${gas.permit2Eip2612} (reference ${gas.permit2Eip2612Reference})`);
+// ---- upto: authorize at most, settle what the resource server names, once ----
+{
+  const kind = supported.kinds.find(k => k.x402Version === 2 && k.scheme === "upto" && k.network === "eip155:84532");
+  check("supported lists v2 upto with extra.facilitatorAddress", !!kind && /^0x[0-9a-fA-F]{40}$/.test(kind?.extra?.facilitatorAddress ?? ""), JSON.stringify(kind));
+  const facilitatorAddress = kind?.extra?.facilitatorAddress;
+  const uptoReq = (amount = "10000", extra = {}) => ({
+    scheme: "upto", network: "eip155:84532", amount, asset: TOKEN, payTo: PAY_TO, maxTimeoutSeconds: 60,
+    extra: { name: "Permit Token", version: "1", facilitatorAddress, ...extra },
+  });
+  const payUpto = (req, key = PAYER_KEY) => uptoClient(key).createPaymentPayload({ x402Version: 2, resource, accepts: [req] });
+  const max = uptoReq();
+  const payload = await payUpto(max);
+  check("upto client signed for the upto proxy and our facilitator", payload.payload.permit2Authorization?.spender?.toLowerCase() === UPTO_PROXY.toLowerCase() && payload.payload.permit2Authorization.witness.facilitator === facilitatorAddress, JSON.stringify(payload.payload));
+  const verified = await ours.verify(payload, max);
+  check("upto verify valid at the maximum", verified.isValid === true && verified.payer === PAYER, JSON.stringify(verified));
+  const before = await balances(PAYER);
+  const above = await ours.settle(payload, uptoReq("10001"));
+  check("upto settle above the maximum: invalid_upto_evm_payload_settlement_exceeds_amount", above.success === false && above.errorReason === "invalid_upto_evm_payload_settlement_exceeds_amount" && !above.transaction, JSON.stringify(above));
+  const settled = await ours.settle(payload, uptoReq("6000"));
+  check("upto settle charges the named amount", settled.success === true && settled.amount === "6000" && /^0x[0-9a-f]{64}$/.test(settled.transaction) && settled.payer === PAYER, JSON.stringify(settled));
+  const after = await balances(PAYER);
+  check("upto balances moved exactly the named amount once", before.payer - after.payer === 6000n && after.payTo - before.payTo === 6000n, `${before.payer - after.payer}`);
+  const again = await ours.settle(payload, uptoReq("6000"));
+  check("upto repeated settle answers the same hash and amount", again.success === true && again.transaction === settled.transaction && again.amount === "6000", JSON.stringify(again));
+  const second = await ours.settle(payload, uptoReq("3000"));
+  check("upto second settle of one authorization: permit2_invalid_nonce, nothing sent", second.success === false && second.errorReason === "permit2_invalid_nonce" && !second.transaction, JSON.stringify(second));
+  check("upto retries moved nothing", (await balance(PAYER)) === after.payer);
+  gas.upto = await gasOf(settled.transaction);
+
+  const nothing = await payUpto(max);
+  const zero = await ours.settle(nothing, uptoReq("0"));
+  check("upto zero settlement: success, no transaction, amount 0", zero.success === true && zero.transaction === "" && zero.amount === "0", JSON.stringify(zero));
+  check("upto zero settlement moved nothing", (await balance(PAYER)) === after.payer);
+
+  const strangers = await payUpto(uptoReq("10000", { facilitatorAddress: OTHER }));
+  const stranger = await ours.verify(strangers, uptoReq("10000", { facilitatorAddress: OTHER }));
+  check("upto for another facilitator: upto_facilitator_mismatch", stranger.isValid === false && stranger.invalidReason === "upto_facilitator_mismatch", JSON.stringify(stranger));
+
+  // The reference, paid for its own signer: it verifies and settles upto on the same chain.
+  const refReq = (amount = "10000") => uptoReq(amount, { facilitatorAddress: referenceSigner.getAddresses()[0] });
+  const refPayload = await payUpto(refReq());
+  const refVerified = await reference.verify(refPayload, refReq());
+  check("reference verifies upto", refVerified.isValid === true, JSON.stringify(refVerified));
+  const mineOnTheirs = await ours.verify(refPayload, refReq());
+  check("an upto payment for the reference's signer is not ours to settle", mineOnTheirs.isValid === false && mineOnTheirs.invalidReason === "upto_facilitator_mismatch", JSON.stringify(mineOnTheirs));
+  const refSettled = await reference.settle(refPayload, refReq("6000"));
+  check("reference settles upto", refSettled.success === true && refSettled.amount === "6000", JSON.stringify(refSettled));
+  gas.uptoReference = refSettled.success ? await gasOf(refSettled.transaction) : 0n;
+}
+
+console.log(`gas used: permit2 ${gas.permit2} (reference ${gas.permit2Reference}), permit2+eip2612 ${gas.permit2Eip2612} (reference ${gas.permit2Eip2612Reference}), upto ${gas.upto} (reference ${gas.uptoReference})`);
 finish();

@@ -81,8 +81,11 @@ impl PaymentPolicy {
             ));
         }
         let amount = requirements.amount.as_str().trim_start_matches('0');
+        // `upto` settling nothing sends nothing (the spec's zero settlement): no minimum.
+        let upto_zero = payment.scheme == "upto" && amount.is_empty();
         // More than 39 digits never fits 128 bits and is above any minimum.
-        let below = amount.len() <= 39
+        let below = !upto_zero
+            && amount.len() <= 39
             && amount
                 .parse::<u128>()
                 .map_or(amount.is_empty(), |a| a < policy.min_amount);
@@ -123,14 +126,17 @@ impl PaymentPolicy {
 
 /// v2: the payment payload's `accepted` must be the requirements the resource server
 /// sends (the official clients copy them verbatim); scheme and network mismatches are left
-/// to the chain code, which answers them with the scheme's own reasons.
+/// to the chain code, which answers them with the scheme's own reasons. `upto` is the one
+/// scheme whose amount differs on purpose (the maximum in `accepted`, at settle the amount to
+/// charge in the requirements): its scheme compares the amount with what the payer signed.
 pub fn accepted_matches(request: &VersionedRequest) -> Result<(), GuardRefusal> {
     let VersionedRequest::V2(request) = request else {
         return Ok(());
     };
     let accepted = &request.payment_payload.accepted;
     let required = &request.payment_requirements;
-    let mismatch = if accepted.amount != required.amount {
+    let amount_may_differ = required.scheme == "upto";
+    let mismatch = if accepted.amount != required.amount && !amount_may_differ {
         Some("amount")
     } else if accepted.asset != required.asset {
         Some("asset")

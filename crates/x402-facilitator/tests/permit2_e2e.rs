@@ -11,13 +11,14 @@ use x402_testkit::permit2::PERMIT_TOKEN;
 
 const BOTH: VersionSupport = VersionSupport { v1: true, v2: true };
 
-/// A facilitator serving the test USDC and the EIP-2612 test token, on an anvil with Permit2
-/// and the proxy stand-ins installed.
+/// A facilitator serving `exact` and `upto` in the test USDC and the EIP-2612 test token,
+/// on an anvil with Permit2 and the proxy stand-ins installed.
 async fn start_with_permit2() -> Harness {
     let h = start_custom(
         &[],
         |config| {
             config.flags.x402_version_support = BOTH;
+            config.networks[0].schemes = vec!["exact".into(), "upto".into()];
             if let AssetPolicy::Listed(assets) = &mut config.networks[0].assets {
                 assets.push(PERMIT_TOKEN.to_owned());
             }

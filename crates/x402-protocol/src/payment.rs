@@ -303,6 +303,9 @@ pub struct Settlement {
     pub payer: Option<String>,
     /// Transaction hash; empty only when nothing was broadcast.
     pub transaction: String,
+    /// The amount settled, answered in v2 where the scheme lets it differ from the
+    /// requirement (`upto`); `None` elsewhere.
+    pub amount: Option<String>,
 }
 
 impl Settlement {
@@ -314,6 +317,7 @@ impl Settlement {
             message: None,
             payer: Some(payer.into()),
             transaction: transaction.into(),
+            amount: None,
         }
     }
 
@@ -330,6 +334,7 @@ impl Settlement {
             message: Some(message.into()),
             payer,
             transaction: transaction.into(),
+            amount: None,
         }
     }
 
@@ -341,6 +346,7 @@ impl Settlement {
             message: verdict.message,
             payer: verdict.payer,
             transaction: String::new(),
+            amount: None,
         }
     }
 
@@ -365,7 +371,7 @@ impl Settlement {
             payer: self.payer.clone(),
             transaction: self.transaction.clone(),
             network: network_label.to_owned(),
-            amount: None,
+            amount: self.amount.clone(),
             extensions: None,
         }
     }

@@ -153,6 +153,22 @@ reasons! {
     /// The EIP-2612 permit's amount is not the permitted amount (the proxy refuses it).
     Permit2Eip2612AmountMismatch = "permit2_2612_amount_mismatch", Payer;
 
+    // ---- upto on EVM (names of @x402/evm 2.27) ----
+    /// Payload or requirements scheme is not `upto`.
+    UptoEvmScheme = "invalid_upto_evm_scheme", Payer;
+    /// The payload was made for another network than the requirements name.
+    UptoEvmNetworkMismatch = "invalid_upto_evm_network_mismatch", Payer;
+    /// The amount to settle is above the authorized maximum.
+    UptoSettlementExceedsAmount = "invalid_upto_evm_payload_settlement_exceeds_amount", Payer;
+    /// The upto proxy refused an amount above the permitted one.
+    UptoAmountExceedsPermitted = "upto_amount_exceeds_permitted", Payer;
+    /// The upto proxy refused a sender other than the witness's facilitator.
+    UptoUnauthorizedFacilitator = "upto_unauthorized_facilitator", Payer;
+    /// The witness names a facilitator that is not one of ours.
+    UptoFacilitatorMismatch = "upto_facilitator_mismatch", Payer;
+    /// The upto settlement transaction reverted on chain.
+    UptoTransactionFailed = "invalid_upto_evm_transaction_failed", Chain;
+
     // ---- the eip2612GasSponsoring extension (names of @x402/evm 2.27) ----
     /// The extension's `info` is malformed.
     Eip2612InvalidFormat = "invalid_eip2612_extension_format", Payer;

@@ -31,6 +31,7 @@ pub fn from_record(text: &str) -> Option<Settlement> {
         message: text_field("message"),
         payer: text_field("payer"),
         transaction: text_field("transaction")?,
+        amount: None,
     })
 }
 

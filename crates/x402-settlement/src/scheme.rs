@@ -30,6 +30,12 @@ pub trait EngineScheme: SchemeOps + 'static {
     fn extensions(&self) -> Vec<&'static str> {
         Vec::new()
     }
+
+    /// The amount a successful settlement of `payment` moved, for schemes where the
+    /// resource server names it at settle (`upto`); answered in v2 `SettleResponse.amount`.
+    fn settled_amount(&self, _payment: &Payment) -> Option<String> {
+        None
+    }
 }
 
 /// An [`EngineScheme`] served as a [`Scheme`].
@@ -66,6 +72,10 @@ impl<S: EngineScheme> Scheme for OnEngine<S> {
     }
 
     async fn settle(&self, payment: &Payment) -> Settlement {
-        self.0.engine().settle(&self.0, payment).await
+        let mut settlement = self.0.engine().settle(&self.0, payment).await;
+        if settlement.success {
+            settlement.amount = self.0.settled_amount(payment);
+        }
+        settlement
     }
 }

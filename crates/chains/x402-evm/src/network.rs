@@ -2,7 +2,7 @@
 //! ([`health`]), transactions ([`tx`]), what the shared settlement engine of
 //! `x402-settlement` needs from the chain ([`ops`]) including the replacement of
 //! transactions that can never land ([`replace`]), and the schemes served on it
-//! ([`exact`]).
+//! ([`exact`], [`upto`], both with payments signed for Permit2 in [`permit2`]).
 //!
 //! Verify does every local check first (cheap, no I/O), then asks the node everything
 //! else in one JSON-RPC batch. Settle verifies again in a batch that also carries the
@@ -62,9 +62,11 @@ mod cause;
 mod exact;
 mod health;
 mod ops;
+mod permit2;
 mod receipt;
 mod replace;
 mod tx;
+mod upto;
 mod wire;
 use cause::{is_execution_error, node_trouble};
 use exact::ExactEvm;
@@ -187,7 +189,7 @@ pub struct EvmNetwork {
 }
 
 /// The schemes this crate serves on an EVM network.
-pub const SCHEMES: &[&str] = &["exact"];
+pub const SCHEMES: &[&str] = &["exact", "upto"];
 
 /// Everything of one EVM network the checks and the engine's chain operations use.
 struct EvmChain {
@@ -264,6 +266,9 @@ impl EvmNetwork {
     pub fn scheme(&self, name: &str) -> Option<Arc<dyn Scheme>> {
         match name {
             "exact" => Some(Arc::new(OnEngine(ExactEvm {
+                engine: self.engine.clone(),
+            }))),
+            "upto" => Some(Arc::new(OnEngine(upto::UptoEvm {
                 engine: self.engine.clone(),
             }))),
             _ => None,

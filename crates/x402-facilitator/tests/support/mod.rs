@@ -101,8 +101,12 @@ pub async fn start_custom(
     adjust(&mut settings);
     let evm = Arc::new(x402_evm::EvmNetwork::new(settings).expect("network"));
     let mut served = Served::new();
-    let exact = evm.scheme("exact").expect("exact");
-    served.add(evm.clone() as Arc<dyn Chain>, vec![exact]);
+    let schemes = network
+        .schemes
+        .iter()
+        .map(|name| evm.scheme(name).expect("a scheme the EVM crate serves"))
+        .collect();
+    served.add(evm.clone() as Arc<dyn Chain>, schemes);
     let state = AppState::new(&config, served, ledger);
     let app_state = state.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -61,8 +61,8 @@ impl TransferTerms {
                 (self.asset, call.abi_encode().into())
             }
             Spend::Permit2(nonce) => (
-                exact::permit2::PERMIT2,
-                exact::permit2::nonce_word_query(self.from, nonce).0,
+                permit2::PERMIT2,
+                permit2::nonce_word_query(self.from, nonce).0,
             ),
         }
     }
@@ -73,7 +73,7 @@ impl TransferTerms {
         Some(match self.spend {
             Spend::Eip3009(_) => !word.is_zero(),
             Spend::Permit2(nonce) => {
-                let bit = exact::permit2::nonce_word_query(self.from, nonce).1;
+                let bit = permit2::nonce_word_query(self.from, nonce).1;
                 !(word & bit).is_zero()
             }
         })
@@ -101,14 +101,13 @@ impl TransferTerms {
 /// EIP-3009 transfer sent to the token, or a Permit2 settlement sent to the proxy.
 pub(super) fn transfer_terms(raw_tx: &str) -> Option<TransferTerms> {
     let tx = decode_recorded(raw_tx)?;
-    if tx.to == exact::permit2::EXACT_PROXY {
-        let (permit, owner, witness) = exact::permit2::recorded_terms(&tx.input)?;
+    if let Some((asset, from, to, value, nonce)) = permit2::recorded_terms(tx.to, &tx.input) {
         return Some(TransferTerms {
-            asset: permit.permitted.token,
-            from: owner,
-            to: witness.to,
-            value: permit.permitted.amount,
-            spend: Spend::Permit2(permit.nonce),
+            asset,
+            from,
+            to,
+            value,
+            spend: Spend::Permit2(nonce),
         });
     }
     if let Ok(call) = transferWithAuthorization_0Call::abi_decode(&tx.input) {

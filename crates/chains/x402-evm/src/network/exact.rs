@@ -1,46 +1,47 @@
 //! The `exact` scheme on EVM, with the two transfer methods the official SDKs sign:
 //! EIP-3009 `transferWithAuthorization` (the payer signs an authorization of exactly the
 //! amount to `payTo`; [`check`], [`judge`]) and Permit2 (a permit whose spender is the x402
-//! exact proxy and whose witness names `payTo`; [`permit2`], [`permit2_probe`], with the
-//! `eip2612GasSponsoring` extension in [`eip2612`]). Either way the facilitator then signs,
-//! records and sends the settling call ([`record`]) on the shared engine.
+//! exact proxy and whose witness names `payTo`; [`super::permit2`]). Either way the
+//! facilitator then signs, records and sends the settling call ([`record`]) on the shared
+//! engine.
 
 use super::*;
 
-mod check;
-mod eip2612;
-mod judge;
-pub(super) mod permit2;
-mod permit2_probe;
+pub(super) mod check;
+pub(super) mod judge;
 mod record;
 pub(super) use check::SettleData;
 
-/// A payload of `exact`, by its transfer method.
-pub(crate) enum ExactPayload {
-    /// EIP-3009: the authorization and its signature.
+/// A payload of an EVM scheme, by what the payer signed.
+pub(crate) enum EvmPayload {
+    /// `exact` with EIP-3009: the authorization and its signature.
     Eip3009(Authorization, Vec<u8>),
-    /// Permit2 (boxed: it is several times larger).
-    Permit2(Box<permit2::Permit2Payment>),
+    /// A Permit2 permit for the scheme's proxy (boxed: it is several times larger).
+    Permit2(Box<permit2::Permit2Payment>, permit2::Permit2Scheme),
 }
 
-impl ExactPayload {
+impl EvmPayload {
     /// Who pays.
-    fn payer(&self) -> Address {
+    pub(crate) fn payer(&self) -> Address {
         match self {
-            ExactPayload::Eip3009(auth, _) => auth.from,
-            ExactPayload::Permit2(permit) => permit.from,
+            EvmPayload::Eip3009(auth, _) => auth.from,
+            EvmPayload::Permit2(permit, _) => permit.from,
         }
     }
 }
 
 /// Reads an `exact` payload: Permit2 when it carries `permit2Authorization` (as the
 /// official SDKs decide), EIP-3009 otherwise.
-pub(crate) fn parse_exact(payment: &Payment) -> Result<ExactPayload, Verdict> {
+pub(crate) fn parse_exact(payment: &Payment) -> Result<EvmPayload, Verdict> {
     if payment.payload.contains_key(permit2::PAYLOAD_FIELD) {
-        return Ok(ExactPayload::Permit2(Box::new(permit2::parse(payment)?)));
+        let permit = permit2::parse(payment)?;
+        return Ok(EvmPayload::Permit2(
+            Box::new(permit),
+            permit2::Permit2Scheme::Exact,
+        ));
     }
     let (auth, signature) = parse_authorization(payment)?;
-    Ok(ExactPayload::Eip3009(auth, signature))
+    Ok(EvmPayload::Eip3009(auth, signature))
 }
 
 /// `exact` on one EVM network.
@@ -61,7 +62,7 @@ impl SchemeOps for ExactEvm {
         Reason::ExactEvmNonceAlreadyUsed
     }
 
-    type Parsed = ExactPayload;
+    type Parsed = EvmPayload;
 
     fn parse(&self, payment: &Payment) -> Option<Self::Parsed> {
         parse_exact(payment).ok()
@@ -72,13 +73,11 @@ impl SchemeOps for ExactEvm {
     /// funds once, whatever else the request says; the two forms never collide.
     fn payment_key(&self, payment: &Payment, parsed: &Self::Parsed) -> Option<String> {
         match parsed {
-            ExactPayload::Eip3009(auth, _) => {
+            EvmPayload::Eip3009(auth, _) => {
                 let asset = Address::from_str(&payment.requirements.asset).ok()?;
                 Some(format!("{asset:#x}/{:#x}/{:#x}", auth.from, auth.nonce))
             }
-            ExactPayload::Permit2(permit) => {
-                Some(format!("permit2/{:#x}/{:#x}", permit.from, permit.nonce))
-            }
+            EvmPayload::Permit2(permit, _) => Some(permit2::payment_key(permit)),
         }
     }
 
@@ -108,12 +107,9 @@ impl SchemeOps for ExactEvm {
         } = recording;
         let chain = self.chain();
         let signer = chain.pick_signer();
-        signer.in_flight.fetch_add(1, Ordering::Relaxed);
-        let result = chain
+        chain
             .check_and_record_as(ledger, (payment, parsed), draft, signer)
-            .await;
-        signer.in_flight.fetch_sub(1, Ordering::Relaxed);
-        result
+            .await
     }
 }
 
@@ -129,7 +125,7 @@ impl EngineScheme for ExactEvm {
     fn extensions(&self) -> Vec<&'static str> {
         let chain = self.chain();
         if chain.permit2 && chain.eip2612_sponsoring {
-            vec![eip2612::EXTENSION_KEY]
+            vec![permit2::eip2612::EXTENSION_KEY]
         } else {
             Vec::new()
         }

@@ -115,10 +115,14 @@ impl ChainOps for EvmChain {
             );
             return Settlement::failed(reason, message.to_owned(), payer, entry.tx_hash.clone());
         }
+        let upto = entry.terms.as_ref().is_some_and(|t| t.scheme == "upto");
         let (reason, message) = match self.payer_caused_revert(entry).await {
             Some(cause) => cause,
             None => (
-                Reason::ExactEvmTransactionFailed,
+                match upto {
+                    true => Reason::UptoTransactionFailed,
+                    false => Reason::ExactEvmTransactionFailed,
+                },
                 "settlement transaction reverted on chain".to_owned(),
             ),
         };

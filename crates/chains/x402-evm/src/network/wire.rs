@@ -10,6 +10,11 @@ pub(super) fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
+/// A refusal naming the payer.
+pub(super) fn refusal(payer: &str, reason: Reason, message: impl Into<String>) -> Verdict {
+    Verdict::invalid(reason, message, Some(payer.to_owned()))
+}
+
 pub(super) fn parse_u256(value: &Value) -> Option<U256> {
     match value {
         Value::String(s) if !s.is_empty() => {

@@ -55,11 +55,6 @@ pub(crate) struct Local {
     pub(crate) domain_version: String,
 }
 
-/// A refusal naming the payer.
-pub(crate) fn refusal(payer: &str, reason: Reason, message: impl Into<String>) -> Verdict {
-    Verdict::invalid(reason, message, Some(payer.to_owned()))
-}
-
 /// How the signed value must relate to the required amount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AmountRule {
@@ -96,17 +91,17 @@ impl EvmChain {
     pub(crate) async fn check_parsed(
         &self,
         payment: &Payment,
-        parsed: ExactPayload,
+        parsed: EvmPayload,
         for_settle: Option<Address>,
         read_nonce: bool,
     ) -> Result<Checked, Verdict> {
         match parsed {
-            ExactPayload::Eip3009(auth, signature) => {
+            EvmPayload::Eip3009(auth, signature) => {
                 self.check_eip3009(payment, (auth, signature), for_settle, read_nonce)
                     .await
             }
-            ExactPayload::Permit2(permit) => {
-                self.check_permit2(payment, *permit, for_settle, read_nonce)
+            EvmPayload::Permit2(permit, scheme) => {
+                self.check_permit2(payment, (*permit, scheme), for_settle, read_nonce)
                     .await
             }
         }
@@ -151,23 +146,25 @@ impl EvmChain {
         })
     }
 
-    /// The scheme and network the payload names, then the asset (served here) and `payTo`
-    /// of the requirements: what every transfer method checks first.
+    /// The scheme and network the payload names (refused with the scheme's reasons), then
+    /// the asset (served here) and `payTo` of the requirements: what every EVM scheme and
+    /// transfer method checks first.
     pub(crate) fn requirement_addresses(
         &self,
         payment: &Payment,
         payer: &str,
+        (scheme, scheme_reason, network_reason): (&str, Reason, Reason),
     ) -> Result<(Address, Address), Verdict> {
         let refuse = |reason: Reason, message: String| refusal(payer, reason, message);
-        if payment.scheme != "exact" || payment.payload_scheme != "exact" {
+        if payment.scheme != scheme || payment.payload_scheme != scheme {
             return Err(refuse(
-                Reason::ExactEvmScheme,
-                format!("scheme {:?} is not exact", payment.payload_scheme),
+                scheme_reason,
+                format!("scheme {:?} is not {scheme}", payment.payload_scheme),
             ));
         }
         if payment.payload_network.as_ref() != Some(&self.chain_id) {
             return Err(refuse(
-                Reason::ExactEvmNetworkMismatch,
+                network_reason,
                 format!("payload is for another network than {}", self.chain_id),
             ));
         }
@@ -201,7 +198,12 @@ impl EvmChain {
     ) -> Result<Local, Verdict> {
         let payer = auth.from.to_checksum(None);
         let refuse = |reason: Reason, message: String| refusal(&payer, reason, message);
-        let (asset, pay_to) = self.requirement_addresses(payment, &payer)?;
+        let names = (
+            "exact",
+            Reason::ExactEvmScheme,
+            Reason::ExactEvmNetworkMismatch,
+        );
+        let (asset, pay_to) = self.requirement_addresses(payment, &payer, names)?;
         let extra = payment.requirements.extra.as_ref();
         let name = extra.and_then(|e| e.get("name")).and_then(Value::as_str);
         let version = extra.and_then(|e| e.get("version")).and_then(Value::as_str);

@@ -3,7 +3,7 @@
 //! signature (EIP-1271, or ERC-6492 through an allowlisted factory), and for settle the gas,
 //! fees, balance and nonce of the signer.
 
-use super::check::{refusal, Deployment, Local, SettleData};
+use super::check::{Deployment, Local, SettleData};
 use super::*;
 
 /// The calls of one batch and where each answer sits.

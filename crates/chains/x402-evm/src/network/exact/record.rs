@@ -53,11 +53,24 @@ impl EvmChain {
     }
 
     /// Checks with `signer` as the sender, then allocates a nonce, signs and records in one
-    /// ledger step.
+    /// ledger step; the signer counts the settlement as in flight meanwhile.
     pub(crate) async fn check_and_record_as(
         &self,
         ledger: &Ledger,
-        (payment, parsed): (&Payment, ExactPayload),
+        request: (&Payment, EvmPayload),
+        draft: &Draft,
+        signer: &FacilitatorSigner,
+    ) -> Result<Claim, NotRecorded> {
+        signer.in_flight.fetch_add(1, Ordering::Relaxed);
+        let result = self.record_as(ledger, request, draft, signer).await;
+        signer.in_flight.fetch_sub(1, Ordering::Relaxed);
+        result
+    }
+
+    async fn record_as(
+        &self,
+        ledger: &Ledger,
+        (payment, parsed): (&Payment, EvmPayload),
         draft: &Draft,
         signer: &FacilitatorSigner,
     ) -> Result<Claim, NotRecorded> {

@@ -1,14 +1,20 @@
-//! `exact` with Permit2 (`assetTransferMethod: permit2`), for tokens without EIP-3009: the
-//! payer signs a Permit2 `PermitWitnessTransferFrom` whose spender is the x402 exact Permit2
-//! proxy and whose witness names `payTo`. Everything that needs no node is checked here (in
-//! the reference's order, with its reason codes); the node's part is one deployless probe
-//! ([`super::permit2_probe`]). Settling calls the proxy, which asks Permit2 to move the
-//! funds; with the `eip2612GasSponsoring` extension the payer's EIP-2612 permit to Permit2
-//! rides in the same call ([`super::eip2612`]).
+//! Payments signed for Permit2, the way of `exact` for tokens without EIP-3009
+//! (`assetTransferMethod: permit2`) and the only way of `upto`: the payer signs a Permit2
+//! `PermitWitnessTransferFrom` whose spender is the scheme's x402 proxy and whose witness
+//! names `payTo` (and, for `upto`, the facilitator that may settle it). Everything that needs
+//! no node is checked here, in the reference's order with its reason codes; the signed
+//! message and the proxy calls are [`signed`]; the node's part is one batch ([`probe`]).
+//! Settling calls the proxy, which asks Permit2 to move the funds; with the
+//! `eip2612GasSponsoring` extension the payer's EIP-2612 permit to Permit2 rides in the same
+//! call ([`eip2612`]).
 
-use super::check::refusal;
-use super::eip2612::{self, Eip2612Permit};
 use super::*;
+
+pub(crate) mod eip2612;
+mod probe;
+mod signed;
+use eip2612::Eip2612Permit;
+pub(crate) use signed::{nonce_word_query, recorded_terms};
 
 /// The canonical Permit2 contract (the same address on every EVM chain).
 pub(crate) const PERMIT2: Address =
@@ -16,52 +22,45 @@ pub(crate) const PERMIT2: Address =
 /// The canonical x402 exact Permit2 proxy, the only spender an `exact` permit may name.
 pub(crate) const EXACT_PROXY: Address =
     Address::new(alloy::hex!("402085c248EeA27D92E8b30b2C58ed07f9E20001"));
+/// The canonical x402 upto Permit2 proxy, the only spender an `upto` permit may name.
+pub(crate) const UPTO_PROXY: Address =
+    Address::new(alloy::hex!("4020A4f3b7b90ccA423B9fabCc0CE57C6C240002"));
 /// The payload field that marks a Permit2 payment (as the official SDKs tell them apart).
 pub(crate) const PAYLOAD_FIELD: &str = "permit2Authorization";
 
-sol! {
-    /// Permit2's token and amount.
-    struct TokenPermissions {
-        address token;
-        uint256 amount;
+/// The scheme a Permit2 payment is for: which proxy spends it and what its witness holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Permit2Scheme {
+    /// `exact`: the permitted amount moves, to the witness's `to`.
+    Exact,
+    /// `upto`: the amount the resource server names at settle, at most the permitted one,
+    /// sent by the facilitator the witness names.
+    Upto,
+}
+
+impl Permit2Scheme {
+    fn name(self) -> &'static str {
+        match self {
+            Permit2Scheme::Exact => "exact",
+            Permit2Scheme::Upto => "upto",
+        }
     }
 
-    /// The witness of the exact proxy: where the funds go, and from when.
-    struct Witness {
-        address to;
-        uint256 validAfter;
+    /// The proxy the permit must name as spender.
+    pub(crate) fn proxy(self) -> Address {
+        match self {
+            Permit2Scheme::Exact => EXACT_PROXY,
+            Permit2Scheme::Upto => UPTO_PROXY,
+        }
     }
 
-    /// The EIP-712 message the payer signs (Permit2's witness transfer with the exact
-    /// proxy's witness type).
-    struct PermitWitnessTransferFrom {
-        TokenPermissions permitted;
-        address spender;
-        uint256 nonce;
-        uint256 deadline;
-        Witness witness;
+    /// The scheme's reasons for a payload of another scheme or network.
+    fn scheme_reasons(self) -> (Reason, Reason) {
+        match self {
+            Permit2Scheme::Exact => (Reason::ExactEvmScheme, Reason::ExactEvmNetworkMismatch),
+            Permit2Scheme::Upto => (Reason::UptoEvmScheme, Reason::UptoEvmNetworkMismatch),
+        }
     }
-
-    /// Permit2's permit as the proxy takes it.
-    struct PermitTransferFrom {
-        TokenPermissions permitted;
-        uint256 nonce;
-        uint256 deadline;
-    }
-
-    /// The EIP-2612 permit as the proxy takes it.
-    struct ProxyEip2612Permit {
-        uint256 value;
-        uint256 deadline;
-        bytes32 r;
-        bytes32 s;
-        uint8 v;
-    }
-
-    function settle(PermitTransferFrom permit, address owner, Witness witness, bytes signature) external;
-    function settleWithPermit(ProxyEip2612Permit permit2612, PermitTransferFrom permit, address owner, Witness witness, bytes signature) external;
-    function nonceBitmap(address owner, uint256 wordPosition) external view returns (uint256);
-    function allowance(address owner, address spender) external view returns (uint256);
 }
 
 /// A Permit2 payment as the payload states it.
@@ -74,6 +73,8 @@ pub(crate) struct Permit2Payment {
     pub(crate) nonce: U256,
     pub(crate) deadline: U256,
     pub(crate) to: Address,
+    /// `upto` only: the facilitator that may settle.
+    pub(crate) facilitator: Option<Address>,
     pub(crate) valid_after: U256,
     pub(crate) signature: Vec<u8>,
     /// The `eip2612GasSponsoring` extension's permit, when the payment carries one;
@@ -139,6 +140,10 @@ pub(crate) fn parse(payment: &Payment) -> Result<Permit2Payment, Verdict> {
         nonce: number(&["nonce"])?,
         deadline: number(&["deadline"])?,
         to: address(&["witness", "to"])?,
+        facilitator: match field(&["witness", "facilitator"]) {
+            None => None,
+            Some(_) => Some(address(&["witness", "facilitator"])?),
+        },
         valid_after: number(&["witness", "validAfter"])?,
         signature,
         eip2612: eip2612::extension_of(payment),
@@ -155,16 +160,23 @@ pub(crate) struct Permit2Local {
     pub(crate) inner_signature: Vec<u8>,
     /// Whether the signature recovers to `from` (Permit2 then accepts it if `from` has no code).
     pub(crate) eoa_valid: bool,
+    /// The scheme, whose proxy the settling call goes to.
+    pub(crate) scheme: Permit2Scheme,
+    /// What the settling call moves: the permitted amount, or for `upto` at settle the
+    /// amount the resource server names.
+    pub(crate) amount: U256,
     /// The proxy call that settles the payment (`settleWithPermit` with an EIP-2612 permit).
     pub(crate) calldata: Bytes,
 }
 
 impl EvmChain {
-    /// Every check of a Permit2 payment that needs no node, in the reference's order.
+    /// Every check of a Permit2 payment that needs no node, in the reference's order;
+    /// `settling` reads an `upto` requirement's amount as the amount to settle.
     pub(crate) fn permit2_local_checks(
         &self,
         payment: &Payment,
         mut permit: Permit2Payment,
+        (scheme, settling): (Permit2Scheme, bool),
     ) -> Result<Permit2Local, Verdict> {
         if !self.eip2612_sponsoring {
             // An operator who does not sponsor approvals reads the payment without it.
@@ -178,18 +190,27 @@ impl EvmChain {
                 "a Permit2 payment is served in x402 v2 only; v1 pays with EIP-3009".into(),
             ));
         }
-        if !self.permit2 {
+        if scheme == Permit2Scheme::Exact && !self.permit2 {
             return Err(refuse(
                 Reason::UnsupportedPayloadType,
                 format!("Permit2 payments are not served on {}", self.chain_id),
             ));
         }
-        let (asset, pay_to) = self.requirement_addresses(payment, &payer)?;
-        if permit.spender != EXACT_PROXY {
+        let (scheme_reason, network_reason) = scheme.scheme_reasons();
+        let names = (scheme.name(), scheme_reason, network_reason);
+        let (asset, pay_to) = self.requirement_addresses(payment, &payer, names)?;
+        if permit.spender != scheme.proxy() {
             return Err(refuse(
                 Reason::Permit2InvalidSpender,
-                format!("spender must be the x402 exact Permit2 proxy {EXACT_PROXY}"),
+                format!(
+                    "spender must be the x402 {} Permit2 proxy {}",
+                    scheme.name(),
+                    scheme.proxy()
+                ),
             ));
+        }
+        if scheme == Permit2Scheme::Upto {
+            self.check_upto_facilitator(&permit, &payer)?;
         }
         if permit.to != pay_to {
             return Err(refuse(
@@ -217,15 +238,7 @@ impl EvmChain {
                     "amount does not fit 256 bits".into(),
                 )
             })?;
-        if permit.amount != required {
-            return Err(refuse(
-                Reason::Permit2AmountMismatch,
-                format!(
-                    "permitted amount {} is not the required {required}",
-                    permit.amount
-                ),
-            ));
-        }
+        let amount = permit2_amount(&permit, required, (scheme, settling), &payer)?;
         if permit.token != asset {
             return Err(refuse(
                 Reason::Permit2TokenMismatch,
@@ -236,79 +249,65 @@ impl EvmChain {
             None => None,
             Some(extension) => Some(self.eip2612_checks(extension, &permit, &payer)?),
         };
-        self.permit2_signed_call(permit, payer, eip2612)
+        self.permit2_signed_call(permit, payer, (scheme, amount), eip2612)
     }
 
-    /// The digest, the EOA recovery (a contract wallet is left to the probe) and the call.
-    fn permit2_signed_call(
-        &self,
-        permit: Permit2Payment,
-        payer: String,
-        eip2612: Option<Eip2612Permit>,
-    ) -> Result<Permit2Local, Verdict> {
-        let domain = eip712_domain! {
-            name: "Permit2",
-            chain_id: self.numeric_chain_id,
-            verifying_contract: PERMIT2,
-        };
-        let permitted = TokenPermissions {
-            token: permit.token,
-            amount: permit.amount,
-        };
-        let witness = Witness {
-            to: permit.to,
-            validAfter: permit.valid_after,
-        };
-        let message = PermitWitnessTransferFrom {
-            permitted: permitted.clone(),
-            spender: permit.spender,
-            nonce: permit.nonce,
-            deadline: permit.deadline,
-            witness: witness.clone(),
-        };
-        let digest = message.eip712_signing_hash(&domain);
-        let inner_signature = unwrap_erc6492(&permit.signature).ok_or_else(|| {
-            refusal(
-                &payer,
-                Reason::Permit2InvalidSignature,
-                "malformed ERC-6492 signature",
-            )
-        })?;
-        let eoa_valid = recover_signer(&digest, &inner_signature) == Some(permit.from);
-        let transfer = PermitTransferFrom {
-            permitted,
-            nonce: permit.nonce,
-            deadline: permit.deadline,
-        };
-        let signature = Bytes::from(inner_signature.clone());
-        let calldata: Bytes = match &eip2612 {
-            None => settleCall {
-                permit: transfer,
-                owner: permit.from,
-                witness,
-                signature,
-            }
-            .abi_encode()
-            .into(),
-            Some(p) => settleWithPermitCall {
-                permit2612: p.proxy_argument(),
-                permit: transfer,
-                owner: permit.from,
-                witness,
-                signature,
-            }
-            .abi_encode()
-            .into(),
-        };
-        Ok(Permit2Local {
-            permit,
+    /// `upto`: the witness must name one of this network's signers, which alone can settle.
+    fn check_upto_facilitator(&self, permit: &Permit2Payment, payer: &str) -> Result<(), Verdict> {
+        let ours = permit
+            .facilitator
+            .is_some_and(|f| self.signers.iter().any(|s| s.signer.address() == f));
+        if ours {
+            return Ok(());
+        }
+        Err(refusal(
             payer,
-            digest,
-            inner_signature,
-            eoa_valid,
-            calldata,
-        })
+            Reason::UptoFacilitatorMismatch,
+            "witness.facilitator is not a signer of this facilitator (see /supported extra.facilitatorAddress)",
+        ))
     }
+}
+
+/// The amount a Permit2 payment moves. `exact`, and `upto` at verify: the permitted
+/// amount, which must be the required one. `upto` at settle: the required amount, at most
+/// the permitted one.
+fn permit2_amount(
+    permit: &Permit2Payment,
+    required: U256,
+    (scheme, settling): (Permit2Scheme, bool),
+    payer: &str,
+) -> Result<U256, Verdict> {
+    if scheme == Permit2Scheme::Upto && settling {
+        if required > permit.amount {
+            return Err(refusal(
+                payer,
+                Reason::UptoSettlementExceedsAmount,
+                format!(
+                    "the amount to settle {required} is above the authorized {}",
+                    permit.amount
+                ),
+            ));
+        }
+        return Ok(required);
+    }
+    if permit.amount != required {
+        return Err(refusal(
+            payer,
+            Reason::Permit2AmountMismatch,
+            format!(
+                "permitted amount {} is not the required {required}",
+                permit.amount
+            ),
+        ));
+    }
+    Ok(required)
+}
+
+/// The payment's identity in the ledger: payer and permit nonce. Permit2 spends a nonce
+/// once per owner, whatever the token or proxy, so one key serves both schemes; the prefix
+/// keeps it apart from EIP-3009 keys (which start with the asset).
+pub(crate) fn payment_key(permit: &Permit2Payment) -> String {
+    format!("permit2/{:#x}/{:#x}", permit.from, permit.nonce)
 }
 
 /// The signature inside an ERC-6492 wrapping, or the signature itself; `None` when the
@@ -320,24 +319,4 @@ pub(crate) fn unwrap_erc6492(signature: &[u8]) -> Option<Vec<u8>> {
         return Some(inner.to_vec());
     }
     Some(signature.to_vec())
-}
-
-/// The transfer a recorded proxy call promises, read back from its calldata.
-pub(crate) fn recorded_terms(input: &[u8]) -> Option<(PermitTransferFrom, Address, Witness)> {
-    if let Ok(call) = settleCall::abi_decode(input) {
-        return Some((call.permit, call.owner, call.witness));
-    }
-    let call = settleWithPermitCall::abi_decode(input).ok()?;
-    Some((call.permit, call.owner, call.witness))
-}
-
-/// `nonceBitmap(owner, nonce >> 8)` and the bit of `nonce` in its answer: how Permit2
-/// records an unordered nonce as spent.
-pub(crate) fn nonce_word_query(owner: Address, nonce: U256) -> (Bytes, U256) {
-    let call = nonceBitmapCall {
-        owner,
-        wordPosition: nonce >> 8,
-    };
-    let bit = U256::from(1) << (nonce & U256::from(0xff)).to::<usize>();
-    (call.abi_encode().into(), bit)
 }

@@ -4,8 +4,6 @@
 //! for the payment's token, for Permit2 and for exactly the permitted amount (the proxy
 //! refuses any other amount), and alive.
 
-use super::check::refusal;
-use super::permit2::{Permit2Payment, ProxyEip2612Permit, PERMIT2};
 use super::*;
 
 /// The extension's key in a v2 payment's `extensions`.
@@ -24,16 +22,16 @@ pub(crate) struct Eip2612Permit {
 }
 
 impl Eip2612Permit {
-    /// The permit as the proxy's `settleWithPermit` takes it.
-    pub(crate) fn proxy_argument(&self) -> ProxyEip2612Permit {
+    /// The permit as the proxies' `settleWithPermit` takes it: `(value, deadline, r, s, v)`.
+    pub(crate) fn proxy_parts(&self) -> (U256, U256, B256, B256, u8) {
         let v = self.signature[64];
-        ProxyEip2612Permit {
-            value: self.amount,
-            deadline: self.deadline,
-            r: B256::from_slice(&self.signature[..32]),
-            s: B256::from_slice(&self.signature[32..64]),
-            v: if v < 27 { v + 27 } else { v },
-        }
+        (
+            self.amount,
+            self.deadline,
+            B256::from_slice(&self.signature[..32]),
+            B256::from_slice(&self.signature[32..64]),
+            if v < 27 { v + 27 } else { v },
+        )
     }
 }
 

@@ -1,12 +1,13 @@
 //! The node's part of a Permit2 check, in one batch: a deployless probe reads the payer's
 //! balance and allowance to Permit2, the permit nonce's bit, the proxy's code and a contract
-//! wallet's EIP-1271 answer, and simulates the proxy call; for settle the same batch carries
-//! the gas estimate, fees, the signer's balance and nonce.
+//! wallet's EIP-1271 answer, and simulates the `exact` proxy call (the `upto` proxy takes
+//! calls from the witness's facilitator only, so its simulation is an `eth_call` from that
+//! signer beside the probe); for settle the same batch carries the gas estimate, fees, the
+//! signer's balance and nonce.
 
-use super::check::{refusal, Checked};
-use super::judge::{estimate_of, push_settle_reads};
-use super::permit2::{Permit2Local, Permit2Payment, EXACT_PROXY};
 use super::*;
+use exact::check::Checked;
+use exact::judge::{estimate_of, push_settle_reads};
 
 /// What the probe read and simulated.
 struct Permit2Answer {
@@ -67,6 +68,14 @@ fn revert_reason_of(data: &[u8]) -> (Reason, String) {
         ),
         ("InvalidSignatureLength()", Reason::Permit2InvalidSignature),
         ("SignatureExpired(uint256)", Reason::Permit2InvalidSignature),
+        (
+            "AmountExceedsPermitted()",
+            Reason::UptoAmountExceedsPermitted,
+        ),
+        (
+            "UnauthorizedFacilitator()",
+            Reason::UptoUnauthorizedFacilitator,
+        ),
     ];
     if data.len() >= 4 {
         for (signature, reason) in ERRORS {
@@ -87,29 +96,48 @@ impl EvmChain {
     pub(crate) async fn check_permit2(
         &self,
         payment: &Payment,
-        permit: Permit2Payment,
+        (permit, scheme): (Permit2Payment, Permit2Scheme),
         for_settle: Option<Address>,
         read_nonce: bool,
     ) -> Result<Checked, Verdict> {
-        let local = self.permit2_local_checks(payment, permit)?;
+        let local = self.permit2_local_checks(payment, permit, (scheme, for_settle.is_some()))?;
         let p = &local.permit;
-        let simulate_from = for_settle.unwrap_or_else(|| self.signers[0].signer.address());
+        let proxy = scheme.proxy();
+        // The upto proxy answers only the witness's facilitator: simulated from it instead.
+        let direct = scheme == Permit2Scheme::Upto;
+        let simulate_from = match (direct, p.facilitator, for_settle) {
+            (true, Some(facilitator), _) => facilitator,
+            (_, _, Some(signer)) => signer,
+            _ => self.signers[0].signer.address(),
+        };
+        let probed_call = if direct {
+            Bytes::new()
+        } else {
+            local.calldata.clone()
+        };
         let args = (
             p.token,
             p.from,
-            EXACT_PROXY,
+            proxy,
             p.nonce,
             local.digest,
             Bytes::from(local.inner_signature.clone()),
-            local.calldata.clone(),
+            probed_call,
         )
             .abi_encode_params();
         let mut calls: Vec<(&'static str, Value)> = vec![(
             "eth_call",
             json!([{"from": simulate_from.to_string(), "data": deployless_call(PERMIT2_PROBE, &args)}, "latest"]),
         )];
+        if direct {
+            calls.push((
+                "eth_call",
+                json!([{"from": simulate_from.to_string(), "to": proxy.to_string(), "data": hex(&local.calldata)}, "latest"]),
+            ));
+        }
+        let settle_index = calls.len();
         if let Some(signer) = for_settle {
-            push_settle_reads(&mut calls, signer, EXACT_PROXY, &local.calldata, read_nonce);
+            push_settle_reads(&mut calls, signer, proxy, &local.calldata, read_nonce);
         }
         let results = self
             .rpc
@@ -123,18 +151,20 @@ impl EvmChain {
                 "node answered a batch partially",
             ));
         }
-        self.judge_permit2(&local, &results[0])?;
+        let simulated = direct.then(|| &results[1]);
+        self.judge_permit2(&local, &results[0], simulated)?;
         let settle_data = match for_settle {
             Some(_) => {
-                let estimate = estimate_of(&results[1], &local.payer)?;
-                Some(self.settle_reads(&local.payer, &results[1..], estimate, read_nonce, None)?)
+                let reads = &results[settle_index..];
+                let estimate = estimate_of(&reads[0], &local.payer)?;
+                Some(self.settle_reads(&local.payer, reads, estimate, read_nonce, None)?)
             }
             None => None,
         };
         Ok(Checked {
             payer: p.from,
-            target: EXACT_PROXY,
-            value: p.amount,
+            target: proxy,
+            value: local.amount,
             calldata: local.calldata,
             valid_before: p.deadline,
             settle_data,
@@ -142,7 +172,12 @@ impl EvmChain {
     }
 
     /// The verdict of the probe's answer, most specific reason first.
-    fn judge_permit2(&self, local: &Permit2Local, result: &CallResult) -> Result<(), Verdict> {
+    fn judge_permit2(
+        &self,
+        local: &Permit2Local,
+        result: &CallResult,
+        simulated: Option<&CallResult>,
+    ) -> Result<(), Verdict> {
         let refuse = |reason: Reason, message: String| refusal(&local.payer, reason, message);
         let Some(answer) = permit2_answer(result) else {
             let message = match result {
@@ -151,12 +186,13 @@ impl EvmChain {
             };
             return Err(refuse(Reason::RpcUnavailable, message));
         };
-        let amount = local.permit.amount;
+        let amount = local.amount;
         if !answer.proxy_deployed {
             return Err(refuse(
                 Reason::Permit2ProxyNotDeployed,
                 format!(
-                    "the x402 exact Permit2 proxy has no code on {}",
+                    "the x402 Permit2 proxy {} has no code on {}",
+                    local.scheme.proxy(),
                     self.chain_id
                 ),
             ));
@@ -199,7 +235,23 @@ impl EvmChain {
                     .into(),
             ));
         }
-        if let Err(data) = &answer.settle {
+        let settle = match simulated {
+            None => answer.settle,
+            Some(Ok(_)) => Ok(()),
+            Some(Err(error)) if is_execution_error(error) => Err(error
+                .data
+                .as_deref()
+                .and_then(parse_hex_bytes)
+                .unwrap_or_default()
+                .into()),
+            Some(Err(error)) => {
+                return Err(refuse(
+                    Reason::RpcUnavailable,
+                    node_trouble("the upto proxy simulation", error),
+                ))
+            }
+        };
+        if let Err(data) = &settle {
             let (reason, message) = revert_reason_of(data);
             return Err(refuse(reason, message));
         }
