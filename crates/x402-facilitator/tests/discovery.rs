@@ -92,7 +92,7 @@ async fn official_clients_list_paid_resources_and_read_the_catalog() {
     let (_, supported) = get_at(&process.url, "/supported").await;
     assert_eq!(
         supported["extensions"],
-        json!(["payment-identifier", "bazaar"])
+        json!(["payment-identifier", "bazaar", "eip2612GasSponsoring"])
     );
     let payee_before = chain.balance_of(BASE_SEPOLIA_USDC, PAY_TO).await.unwrap();
     let report = official_round(&process.url).await;
@@ -215,7 +215,10 @@ async fn only_a_settled_payment_with_a_valid_extension_lists_and_the_switch_turn
         .unwrap();
     assert_eq!(switched.status(), 200);
     let (_, supported) = get_at(url, "/supported").await;
-    assert_eq!(supported["extensions"], json!(["payment-identifier"]));
+    assert_eq!(
+        supported["extensions"],
+        json!(["payment-identifier", "eip2612GasSponsoring"])
+    );
     assert_eq!(get_at(url, "/discovery/resources").await.0, 404);
     let (answer, header) = settle_with_extension(url, PAYER_KEY, 1_004, get_extension()).await;
     assert_eq!(answer["success"], true);

@@ -30,7 +30,7 @@ async fn health_and_supported_list_both_versions() {
     );
     assert_eq!(
         supported["extensions"],
-        json!(["payment-identifier", "bazaar"])
+        json!(["payment-identifier", "bazaar", "eip2612GasSponsoring"])
     );
 }
 

@@ -63,6 +63,7 @@ mod exact;
 mod health;
 mod ops;
 mod permit2;
+mod reading;
 mod receipt;
 mod replace;
 mod tx;
@@ -71,6 +72,7 @@ mod wire;
 use cause::{is_execution_error, node_trouble};
 use exact::ExactEvm;
 use exact::SettleData;
+pub use reading::{read_payload, PayloadShape};
 use wire::*;
 
 /// Creation code of `contracts/Erc6492Probe.sol` (compiled by `tests/js/compile-contracts.mjs`):

@@ -56,7 +56,8 @@ async fn exact_verifies_settles_once_and_refuses_the_payment_under_another_reque
     })
     .expect("network");
     let exact = network.scheme("exact").expect("exact is served");
-    assert!(network.scheme("upto").is_none());
+    assert!(network.scheme("upto").is_some());
+    assert!(network.scheme("batch-settlement").is_none());
     assert!(network.health().await.iter().all(|c| c.ok));
 
     let payload = sign_authorization(PAYER_KEY, PAY_TO, 2_500, random_nonce());
