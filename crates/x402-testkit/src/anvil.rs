@@ -267,7 +267,7 @@ impl LocalChain {
             .ok_or_else(|| ChainError::Start("wallet deployment has no address".into()))
     }
 
-    async fn receipt(&self, hash: &Value) -> Result<Value, ChainError> {
+    pub(crate) async fn receipt(&self, hash: &Value) -> Result<Value, ChainError> {
         for _ in 0..2000 {
             let receipt = self.rpc("eth_getTransactionReceipt", json!([hash])).await?;
             if !receipt.is_null() {

@@ -61,3 +61,138 @@ impl LocalChain {
         self.install_contract("TestPermitToken", PERMIT_TOKEN).await
     }
 }
+
+/// The Permit2 messages payers sign, with each proxy's witness (the EIP-712 type names are
+/// the proxies' own, so each witness has a module).
+mod exact_types {
+    alloy::sol! {
+        struct TokenPermissions { address token; uint256 amount; }
+        struct Witness { address to; uint256 validAfter; }
+        struct PermitWitnessTransferFrom { TokenPermissions permitted; address spender; uint256 nonce; uint256 deadline; Witness witness; }
+    }
+}
+
+mod upto_types {
+    alloy::sol! {
+        struct TokenPermissions { address token; uint256 amount; }
+        struct Witness { address to; address facilitator; uint256 validAfter; }
+        struct PermitWitnessTransferFrom { TokenPermissions permitted; address spender; uint256 nonce; uint256 deadline; Witness witness; }
+    }
+}
+
+/// What a test payer signs for Permit2: the amount (the maximum for `upto`), `payTo`, and
+/// for `upto` the facilitator that may settle it.
+pub struct PermitTerms<'a> {
+    /// The payer's private key (hex).
+    pub key: &'a str,
+    /// `payTo`.
+    pub to: &'a str,
+    /// The permitted amount.
+    pub amount: u64,
+    /// `None`: an `exact` permit for the exact proxy; `Some`: an `upto` permit naming this
+    /// facilitator, for the upto proxy.
+    pub facilitator: Option<&'a str>,
+}
+
+/// A Permit2 payload (`signature`, `permit2Authorization`) for [`PERMIT_TOKEN`] on chain
+/// 84532, signed as the official client signs it (random nonce, deadline a minute ahead).
+/// Panics on a malformed key or address: test inputs are ours.
+pub fn sign_permit2(terms: &PermitTerms<'_>) -> serde_json::Value {
+    use alloy::primitives::{Address, U256};
+    use alloy::signers::local::PrivateKeySigner;
+    use alloy::signers::SignerSync;
+    use alloy::sol_types::{eip712_domain, SolStruct};
+    let signer: PrivateKeySigner = terms.key.parse().expect("a private key");
+    let address = |text: &str| text.parse::<Address>().expect("an address");
+    let token = address(PERMIT_TOKEN);
+    let to = address(terms.to);
+    let nonce = U256::from_be_bytes(crate::eip3009::random_nonce().0);
+    let deadline = U256::from(crate::eip3009::now() + 60);
+    let amount = U256::from(terms.amount);
+    let domain = eip712_domain! {
+        name: "Permit2",
+        chain_id: 84532,
+        verifying_contract: address(PERMIT2),
+    };
+    let (spender, digest) = match terms.facilitator {
+        None => {
+            use exact_types::*;
+            let spender = address(EXACT_PERMIT2_PROXY);
+            let message = PermitWitnessTransferFrom {
+                permitted: TokenPermissions { token, amount },
+                spender,
+                nonce,
+                deadline,
+                witness: Witness {
+                    to,
+                    validAfter: U256::ZERO,
+                },
+            };
+            (spender, message.eip712_signing_hash(&domain))
+        }
+        Some(facilitator) => {
+            use upto_types::*;
+            let spender = address(UPTO_PERMIT2_PROXY);
+            let message = PermitWitnessTransferFrom {
+                permitted: TokenPermissions { token, amount },
+                spender,
+                nonce,
+                deadline,
+                witness: Witness {
+                    to,
+                    facilitator: address(facilitator),
+                    validAfter: U256::ZERO,
+                },
+            };
+            (spender, message.eip712_signing_hash(&domain))
+        }
+    };
+    let signature = signer.sign_hash_sync(&digest).expect("signs");
+    let mut witness = serde_json::json!({"to": to.to_checksum(None), "validAfter": "0"});
+    if let Some(facilitator) = terms.facilitator {
+        witness["facilitator"] = serde_json::json!(address(facilitator).to_checksum(None));
+    }
+    serde_json::json!({
+        "signature": alloy::primitives::hex::encode_prefixed(signature.as_bytes()),
+        "permit2Authorization": {
+            "from": signer.address().to_checksum(None),
+            "permitted": {"token": token.to_checksum(None), "amount": amount.to_string()},
+            "spender": spender.to_checksum(None),
+            "nonce": nonce.to_string(),
+            "deadline": deadline.to_string(),
+            "witness": witness,
+        }
+    })
+}
+
+impl LocalChain {
+    /// Mints the permit token to `owner` and has `owner` (an unlocked anvil account)
+    /// approve Permit2 for `allowance`.
+    pub async fn fund_permit2_payer(
+        &self,
+        owner: &str,
+        amount: u128,
+        allowance: u128,
+    ) -> Result<(), ChainError> {
+        self.mint(PERMIT_TOKEN, owner, amount).await?;
+        self.approve_permit2(owner, allowance).await
+    }
+
+    /// `owner` (an unlocked anvil account) sets its permit-token allowance to Permit2.
+    pub async fn approve_permit2(&self, owner: &str, allowance: u128) -> Result<(), ChainError> {
+        let word = |hex: &str| format!("{:0>64}", hex.trim_start_matches("0x").to_lowercase());
+        let data = format!(
+            "0x095ea7b3{}{}",
+            word(PERMIT2),
+            word(&format!("{allowance:x}"))
+        );
+        let hash = self
+            .rpc(
+                "eth_sendTransaction",
+                serde_json::json!([{"from": owner, "to": PERMIT_TOKEN, "data": data, "gas": "0x100000"}]),
+            )
+            .await?;
+        self.receipt(&hash).await?;
+        Ok(())
+    }
+}
