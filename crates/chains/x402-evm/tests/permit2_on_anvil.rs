@@ -69,6 +69,16 @@ async fn chain_with_permit2() -> LocalChain {
     chain
 }
 
+/// The payer's permit for 10,000 to `PAY_TO`: `exact`, or `upto` bound to `facilitator`.
+fn signed(facilitator: Option<&str>) -> Value {
+    sign_permit2(&PermitTerms {
+        key: PAYER_KEY,
+        to: PAY_TO,
+        amount: 10_000,
+        facilitator,
+    })
+}
+
 /// Transactions the facilitator's signer has sent (its account nonce, pending included).
 async fn sent_by_signer(chain: &LocalChain) -> Value {
     chain
@@ -86,13 +96,7 @@ async fn a_permit2_verify_is_one_round_trip_and_settles_once() {
     let chain = chain_with_permit2().await;
     let network = network_on(&chain, &chain.rpc_url).await;
     let exact = network.scheme("exact").expect("exact");
-    let terms = PermitTerms {
-        key: PAYER_KEY,
-        to: PAY_TO,
-        amount: 10_000,
-        facilitator: None,
-    };
-    let paid = payment("exact", &sign_permit2(&terms), "10000", "10000");
+    let paid = payment("exact", &signed(None), "10000", "10000");
     let before = network.rpc_round_trips();
     let verdict = exact.verify(&paid).await;
     assert!(verdict.is_valid, "{verdict:?}");
@@ -119,13 +123,7 @@ async fn two_upto_settles_of_one_authorization_charge_once() {
     let chain = chain_with_permit2().await;
     let network = network_on(&chain, &chain.rpc_url).await;
     let upto: Arc<dyn Scheme> = network.scheme("upto").expect("upto");
-    let terms = PermitTerms {
-        key: PAYER_KEY,
-        to: PAY_TO,
-        amount: 10_000,
-        facilitator: Some(SIGNER),
-    };
-    let payload = sign_permit2(&terms);
+    let payload = signed(Some(SIGNER));
     let (a, b) = (
         payment("upto", &payload, "10000", "4000"),
         payment("upto", &payload, "10000", "7000"),
@@ -154,13 +152,7 @@ async fn a_payer_who_revokes_the_approval_after_verify_costs_no_gas() {
     let chain = chain_with_permit2().await;
     let network = network_on(&chain, &chain.rpc_url).await;
     let exact = network.scheme("exact").expect("exact");
-    let terms = PermitTerms {
-        key: PAYER_KEY,
-        to: PAY_TO,
-        amount: 10_000,
-        facilitator: None,
-    };
-    let paid = payment("exact", &sign_permit2(&terms), "10000", "10000");
+    let paid = payment("exact", &signed(None), "10000", "10000");
     assert!(exact.verify(&paid).await.is_valid);
     chain.approve_permit2(PAYER, 0).await.unwrap();
     let sent_before = sent_by_signer(&chain).await;
@@ -187,13 +179,7 @@ async fn a_node_that_is_down_is_the_facilitators_trouble_not_the_payers() {
     let network = network_on(&chain, "http://127.0.0.1:1").await;
     for scheme in ["exact", "upto"] {
         let facilitator = (scheme == "upto").then_some(SIGNER);
-        let terms = PermitTerms {
-            key: PAYER_KEY,
-            to: PAY_TO,
-            amount: 10_000,
-            facilitator,
-        };
-        let paid = payment(scheme, &sign_permit2(&terms), "10000", "10000");
+        let paid = payment(scheme, &signed(facilitator), "10000", "10000");
         let handler = network.scheme(scheme).expect("served");
         let verdict = handler.verify(&paid).await;
         assert_eq!(

@@ -137,6 +137,29 @@ pub fn repo_dir() -> std::path::PathBuf {
     std::path::PathBuf::from(manifest).join("../..")
 }
 
+/// Runs a conformance script (`program script <facilitator url> <rpc url>`, from tests/js)
+/// against the harness and fails with the script's own output unless every check passed.
+#[allow(dead_code)] // not every test binary runs scripts
+pub async fn run_script(h: &Harness, program: &str, script: &std::path::Path) {
+    let output = tokio::process::Command::new(program)
+        .arg(script)
+        .arg(&h.url)
+        .arg(&h.chain.rpc_url)
+        .current_dir(repo_dir().join("tests/js"))
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{program} {} could not start: {e}", script.display()));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "conformance failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains(" 0 failed"), "{stdout}");
+    assert!(!stdout.contains("not ok"), "{stdout}");
+}
+
 pub fn v2_requirements(amount: &str) -> Value {
     json!({
         "scheme": "exact", "network": "eip155:84532", "amount": amount,

@@ -81,59 +81,65 @@ impl EvmChain {
     }
 }
 
+/// The digest the payer signed and the proxy call that settles, in `module`'s types (the
+/// two proxies differ only in the witness and in `upto`'s `amount` argument).
+macro_rules! proxy_call {
+    ($module:ident, $permit:expr, $domain:expr, $parts:expr, $signature:expr, $witness:expr $(, $amount:expr)?) => {{
+        use $module::*;
+        let permit = $permit;
+        let permitted = TokenPermissions {
+            token: permit.token,
+            amount: permit.amount,
+        };
+        let witness = $witness;
+        let digest = PermitWitnessTransferFrom {
+            permitted: permitted.clone(),
+            spender: permit.spender,
+            nonce: permit.nonce,
+            deadline: permit.deadline,
+            witness: witness.clone(),
+        }
+        .eip712_signing_hash($domain);
+        let transfer = PermitTransferFrom {
+            permitted,
+            nonce: permit.nonce,
+            deadline: permit.deadline,
+        };
+        let (owner, signature) = (permit.from, $signature);
+        let calldata = match $parts {
+            None => settleCall {
+                permit: transfer,
+                $(amount: $amount,)?
+                owner,
+                witness,
+                signature,
+            }
+            .abi_encode(),
+            Some((value, deadline, r, s, v)) => settleWithPermitCall {
+                permit2612: ProxyEip2612Permit { value, deadline, r, s, v },
+                permit: transfer,
+                $(amount: $amount,)?
+                owner,
+                witness,
+                signature,
+            }
+            .abi_encode(),
+        };
+        (digest, Bytes::from(calldata))
+    }};
+}
+
 fn exact_call(
     permit: &Permit2Payment,
     domain: &alloy::sol_types::Eip712Domain,
     parts: Option<PermitParts>,
     signature: Bytes,
 ) -> (B256, Bytes) {
-    use exact_witness::*;
-    let permitted = TokenPermissions {
-        token: permit.token,
-        amount: permit.amount,
-    };
-    let witness = Witness {
+    let witness = exact_witness::Witness {
         to: permit.to,
         validAfter: permit.valid_after,
     };
-    let digest = PermitWitnessTransferFrom {
-        permitted: permitted.clone(),
-        spender: permit.spender,
-        nonce: permit.nonce,
-        deadline: permit.deadline,
-        witness: witness.clone(),
-    }
-    .eip712_signing_hash(domain);
-    let transfer = PermitTransferFrom {
-        permitted,
-        nonce: permit.nonce,
-        deadline: permit.deadline,
-    };
-    let owner = permit.from;
-    let calldata = match parts {
-        None => settleCall {
-            permit: transfer,
-            owner,
-            witness,
-            signature,
-        }
-        .abi_encode(),
-        Some((value, deadline, r, s, v)) => settleWithPermitCall {
-            permit2612: ProxyEip2612Permit {
-                value,
-                deadline,
-                r,
-                s,
-                v,
-            },
-            permit: transfer,
-            owner,
-            witness,
-            signature,
-        }
-        .abi_encode(),
-    };
-    (digest, calldata.into())
+    proxy_call!(exact_witness, permit, domain, parts, signature, witness)
 }
 
 fn upto_call(
@@ -143,56 +149,20 @@ fn upto_call(
     parts: Option<PermitParts>,
     signature: Bytes,
 ) -> (B256, Bytes) {
-    use upto_witness::*;
-    let permitted = TokenPermissions {
-        token: permit.token,
-        amount: permit.amount,
-    };
-    let witness = Witness {
+    let witness = upto_witness::Witness {
         to: permit.to,
         facilitator: permit.facilitator.unwrap_or_default(),
         validAfter: permit.valid_after,
     };
-    let digest = PermitWitnessTransferFrom {
-        permitted: permitted.clone(),
-        spender: permit.spender,
-        nonce: permit.nonce,
-        deadline: permit.deadline,
-        witness: witness.clone(),
-    }
-    .eip712_signing_hash(domain);
-    let transfer = PermitTransferFrom {
-        permitted,
-        nonce: permit.nonce,
-        deadline: permit.deadline,
-    };
-    let owner = permit.from;
-    let calldata = match parts {
-        None => settleCall {
-            permit: transfer,
-            amount,
-            owner,
-            witness,
-            signature,
-        }
-        .abi_encode(),
-        Some((value, deadline, r, s, v)) => settleWithPermitCall {
-            permit2612: ProxyEip2612Permit {
-                value,
-                deadline,
-                r,
-                s,
-                v,
-            },
-            permit: transfer,
-            amount,
-            owner,
-            witness,
-            signature,
-        }
-        .abi_encode(),
-    };
-    (digest, calldata.into())
+    proxy_call!(
+        upto_witness,
+        permit,
+        domain,
+        parts,
+        signature,
+        witness,
+        amount
+    )
 }
 
 /// What a recorded proxy call moves, read back from its signed bytes: `(token, owner, to,
