@@ -184,6 +184,7 @@ const negatives = [
   ["witness to is not payTo", async () => { const p = await pay(PAYER_KEY, requirements({ payTo: OTHER })); p.accepted = requirements(); return [p, requirements()]; }, "invalid_permit2_recipient_mismatch"],
   ["amount short", async () => { const p = await pay(PAYER_KEY, requirements({ amount: "9999" })); p.accepted = requirements(); return [p, requirements()]; }, "permit2_amount_mismatch"],
   ["signed by another key", async () => { const req = requirements(); const p = await pay(PAYER_KEY, req); const q = await pay(FRESH_KEY, req); p.payload.signature = q.payload.signature; return [p, req]; }, "invalid_permit2_signature"],
+  ["an asset without code", async () => { const req = requirements({ asset: "0x00000000000000000000000000000000000002aa" }); return [await pay(PAYER_KEY, req), req]; }, "asset_not_deployed_contract"],
   ["not yet valid", async () => { const req = requirements(); const p = await pay(PAYER_KEY, req); p.payload.permit2Authorization.witness.validAfter = String(Math.floor(Date.now() / 1000) + 3600); return [p, req]; }, "permit2_not_yet_valid"],
 ];
 for (const [name, make, reason] of negatives) {
@@ -270,5 +271,18 @@ for (const [name, make, reason] of negatives) {
   gas.uptoReference = refSettled.success ? await gasOf(refSettled.transaction) : 0n;
 }
 
-console.log(`gas used: permit2 ${gas.permit2} (reference ${gas.permit2Reference}), permit2+eip2612 ${gas.permit2Eip2612} (reference ${gas.permit2Eip2612Reference}), upto ${gas.upto} (reference ${gas.uptoReference})`);
+// ---- EIP-3009 beside it, for the gas comparison (the test USDC the harness funded) ----
+{
+  const USDC = "0x036CbD53842c5426634e7929541eC2318f3dCF7e";
+  const req = { scheme: "exact", network: "eip155:84532", amount: "10000", asset: USDC, payTo: PAY_TO, maxTimeoutSeconds: 60, extra: { name: "USDC", version: "2" } };
+  const settleWith = async who => who.settle(await client(PAYER_KEY).createPaymentPayload({ x402Version: 2, resource, accepts: [req] }), req);
+  const first = await settleWith(ours);
+  const refSettled = await settleWith(reference);
+  const second = await settleWith(ours); // the same storage state as the reference's
+  check("eip3009 settles on both, for the gas comparison", first.success && refSettled.success && second.success, JSON.stringify([first, refSettled, second]));
+  gas.eip3009 = second.success ? await gasOf(second.transaction) : 0n;
+  gas.eip3009Reference = refSettled.success ? await gasOf(refSettled.transaction) : 0n;
+}
+
+console.log(`gas used: eip3009 ${gas.eip3009} (reference ${gas.eip3009Reference}), permit2 ${gas.permit2} (reference ${gas.permit2Reference}), permit2+eip2612 ${gas.permit2Eip2612} (reference ${gas.permit2Eip2612Reference}), upto ${gas.upto} (reference ${gas.uptoReference})`);
 finish();

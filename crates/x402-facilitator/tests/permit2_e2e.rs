@@ -21,6 +21,8 @@ async fn start_with_permit2() -> Harness {
             config.networks[0].schemes = vec!["exact".into(), "upto".into()];
             if let AssetPolicy::Listed(assets) = &mut config.networks[0].assets {
                 assets.push(PERMIT_TOKEN.to_owned());
+                // An address without code, to see it refused as no contract.
+                assets.push("0x00000000000000000000000000000000000002aa".to_owned());
             }
         },
         |_| {},

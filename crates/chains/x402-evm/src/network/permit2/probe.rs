@@ -125,10 +125,14 @@ impl EvmChain {
             probed_call,
         )
             .abi_encode_params();
-        let mut calls: Vec<(&'static str, Value)> = vec![(
-            "eth_call",
-            json!([{"from": simulate_from.to_string(), "data": deployless_call(PERMIT2_PROBE, &args)}, "latest"]),
-        )];
+        let mut calls: Vec<(&'static str, Value)> = vec![
+            (
+                "eth_call",
+                json!([{"from": simulate_from.to_string(), "data": deployless_call(PERMIT2_PROBE, &args)}, "latest"]),
+            ),
+            // The asset must be a contract (the reference's first check of the asset).
+            ("eth_getCode", json!([p.token.to_string(), "latest"])),
+        ];
         if direct {
             calls.push((
                 "eth_call",
@@ -151,7 +155,8 @@ impl EvmChain {
                 "node answered a batch partially",
             ));
         }
-        let simulated = direct.then(|| &results[1]);
+        self.judge_asset(&local, &results[1])?;
+        let simulated = direct.then(|| &results[2]);
         self.judge_permit2(&local, &results[0], simulated)?;
         let settle_data = match for_settle {
             Some(_) => {
@@ -169,6 +174,26 @@ impl EvmChain {
             valid_before: p.deadline,
             settle_data,
         })
+    }
+
+    /// An asset without code cannot pay (`asset_not_deployed_contract`, as the reference).
+    fn judge_asset(&self, local: &Permit2Local, code: &CallResult) -> Result<(), Verdict> {
+        match code {
+            Ok(Value::String(code)) if code.trim_start_matches("0x").is_empty() => Err(refusal(
+                &local.payer,
+                Reason::AssetNotDeployedContract,
+                format!(
+                    "asset {} has no code on {}",
+                    local.permit.token, self.chain_id
+                ),
+            )),
+            Ok(_) => Ok(()),
+            Err(error) => Err(refusal(
+                &local.payer,
+                Reason::RpcUnavailable,
+                node_trouble("eth_getCode", error),
+            )),
+        }
     }
 
     /// The verdict of the probe's answer, most specific reason first.
