@@ -227,15 +227,12 @@ async fn erc6492_wallet_is_deployed_only_through_an_allowlisted_factory() {
     let nonce_before = signer_nonce(&h).await;
     let (_, verdict) = h.post("/verify", &v2_body(payload.clone(), "10000")).await;
     assert_eq!(
-        verdict["invalidReason"], "invalid_exact_evm_payload_undeployed_smart_wallet",
+        verdict["invalidReason"], "eip6492_factory_not_allowed",
         "{verdict}"
     );
     let (_, settled) = h.post("/settle", &v2_body(payload, "10000")).await;
     assert_eq!(settled["success"], false);
-    assert_eq!(
-        settled["errorReason"],
-        "invalid_exact_evm_payload_undeployed_smart_wallet"
-    );
+    assert_eq!(settled["errorReason"], "eip6492_factory_not_allowed");
     assert_eq!(signer_nonce(&h).await, nonce_before, "no transaction sent");
     assert_eq!(code_of(&h, &wallet).await, "0x", "wallet not deployed");
     assert_eq!(h.balance(&wallet).await, 50_000);

@@ -112,6 +112,8 @@ reasons! {
     /// The settlement did not revert, but its receipt holds no `Transfer` of the authorized
     /// amount from the payer to the payee by the asset.
     ExactEvmTransferEventMismatch = "invalid_exact_evm_transfer_event_mismatch", Chain;
+    /// A counterfactual wallet's ERC-6492 factory is outside the facilitator's allowlist.
+    Eip6492FactoryNotAllowed = "eip6492_factory_not_allowed", Payer;
     /// The asset has no code on the network (a Permit2 payment's token).
     AssetNotDeployedContract = "asset_not_deployed_contract", Payer;
     /// The payload's transfer method is not served here (Permit2 in v1, or turned off).

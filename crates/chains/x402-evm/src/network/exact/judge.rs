@@ -292,7 +292,7 @@ impl EvmChain {
             if plan.allowed_deployment.is_none() {
                 if local.erc6492_factory.is_some() {
                     return Err(refuse(
-                        Reason::ExactEvmUndeployedSmartWallet,
+                        Reason::Eip6492FactoryNotAllowed,
                         "payer wallet is not deployed and its ERC-6492 factory is not in the facilitator's allowlist".into(),
                     ));
                 }
