@@ -59,19 +59,23 @@ sol! {
 }
 
 mod cause;
+mod checked;
 mod exact;
 mod health;
 mod ops;
 mod permit2;
 mod reading;
 mod receipt;
+mod record;
 mod replace;
 mod tx;
 mod upto;
 mod wire;
 use cause::{is_execution_error, node_trouble};
+use checked::{
+    estimate_of, gas_of, push_settle_reads, Checked, Deployment, EvmPayload, SettleData,
+};
 use exact::ExactEvm;
-use exact::SettleData;
 pub use reading::{read_payload, PayloadShape};
 use wire::*;
 

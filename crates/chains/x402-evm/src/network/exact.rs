@@ -2,33 +2,13 @@
 //! EIP-3009 `transferWithAuthorization` (the payer signs an authorization of exactly the
 //! amount to `payTo`; [`check`], [`judge`]) and Permit2 (a permit whose spender is the x402
 //! exact proxy and whose witness names `payTo`; [`super::permit2`]). Either way the
-//! facilitator then signs, records and sends the settling call ([`record`]) on the shared
-//! engine.
+//! facilitator then signs, records and sends the settling call ([`super::record`]) on the
+//! shared engine.
 
 use super::*;
 
-pub(super) mod check;
-pub(super) mod judge;
-mod record;
-pub(super) use check::SettleData;
-
-/// A payload of an EVM scheme, by what the payer signed.
-pub(crate) enum EvmPayload {
-    /// `exact` with EIP-3009: the authorization and its signature.
-    Eip3009(Authorization, Vec<u8>),
-    /// A Permit2 permit for the scheme's proxy (boxed: it is several times larger).
-    Permit2(Box<permit2::Permit2Payment>, permit2::Permit2Scheme),
-}
-
-impl EvmPayload {
-    /// Who pays.
-    pub(crate) fn payer(&self) -> Address {
-        match self {
-            EvmPayload::Eip3009(auth, _) => auth.from,
-            EvmPayload::Permit2(permit, _) => permit.from,
-        }
-    }
-}
+mod check;
+mod judge;
 
 /// Reads an `exact` payload: Permit2 when it carries `permit2Authorization` (as the
 /// official SDKs decide), EIP-3009 otherwise.
@@ -85,13 +65,13 @@ impl SchemeOps for ExactEvm {
         Some(parse_exact(payment).ok()?.payer().to_checksum(None))
     }
 
-    type Checked = check::Checked;
+    type Checked = Checked;
 
-    async fn check(&self, payment: &Payment) -> Result<check::Checked, Verdict> {
+    async fn check(&self, payment: &Payment) -> Result<Checked, Verdict> {
         self.chain().check(payment, None, false).await
     }
 
-    fn payer(checked: &check::Checked) -> String {
+    fn payer(checked: &Checked) -> String {
         checked.payer.to_checksum(None)
     }
 

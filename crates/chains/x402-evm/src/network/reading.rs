@@ -26,14 +26,14 @@ pub enum PayloadShape {
 pub fn read_payload(scheme: &str, payment: &Payment) -> Result<PayloadShape, Verdict> {
     let parsed = match scheme {
         "upto" => permit2::parse(payment)
-            .map(|p| exact::EvmPayload::Permit2(Box::new(p), permit2::Permit2Scheme::Upto))?,
+            .map(|p| EvmPayload::Permit2(Box::new(p), permit2::Permit2Scheme::Upto))?,
         _ => exact::parse_exact(payment)?,
     };
     Ok(match parsed {
-        exact::EvmPayload::Eip3009(auth, _) => PayloadShape::Eip3009 {
+        EvmPayload::Eip3009(auth, _) => PayloadShape::Eip3009 {
             payer: auth.from.to_checksum(None),
         },
-        exact::EvmPayload::Permit2(permit, _) => PayloadShape::Permit2 {
+        EvmPayload::Permit2(permit, _) => PayloadShape::Permit2 {
             payer: permit.from.to_checksum(None),
             eip2612: permit.eip2612.as_ref().map(Result::is_ok),
         },

@@ -8,7 +8,6 @@
 
 use super::permit2::{self, Permit2Scheme};
 use super::*;
-use exact::EvmPayload;
 use x402_protocol::v2::JsonObject;
 
 /// `upto` on one EVM network.
@@ -57,7 +56,7 @@ impl SchemeOps for UptoEvm {
         Some(parse_upto(payment).ok()?.payer().to_checksum(None))
     }
 
-    type Checked = exact::check::Checked;
+    type Checked = Checked;
 
     async fn check(&self, payment: &Payment) -> Result<Self::Checked, Verdict> {
         let parsed = parse_upto(payment)?;

@@ -4,37 +4,6 @@
 
 use super::*;
 
-/// Everything verify established, reused by settle.
-pub(crate) struct Checked {
-    pub(crate) payer: Address,
-    /// The contract the settling call goes to (the asset for EIP-3009, the proxy for Permit2).
-    pub(crate) target: Address,
-    /// The value the authorization moves (v1 lets it exceed the requirement).
-    pub(crate) value: U256,
-    pub(crate) calldata: Bytes,
-    pub(crate) valid_before: U256,
-    pub(crate) settle_data: Option<SettleData>,
-}
-
-/// What settle needs beyond verify: gas, fees, the signer's balance and nonce.
-pub(crate) struct SettleData {
-    pub(crate) gas_estimate: u64,
-    pub(crate) gas_price: u128,
-    pub(crate) priority_fee: u128,
-    pub(crate) signer_balance: U256,
-    /// The signer's pending nonce, when read with the batch.
-    pub(crate) chain_nonce: Option<u64>,
-    /// An ERC-6492 wallet to deploy (through an allowlisted factory) before the transfer.
-    pub(crate) deployment: Option<Deployment>,
-}
-
-/// The factory call that deploys a counterfactual wallet, sent just before the transfer.
-pub(crate) struct Deployment {
-    pub(crate) factory: Address,
-    pub(crate) calldata: Bytes,
-    pub(crate) gas_estimate: u64,
-}
-
 /// What the checks without the node established.
 pub(crate) struct Local {
     pub(crate) auth: Authorization,
@@ -87,28 +56,8 @@ impl EvmChain {
             .await
     }
 
-    /// [`Self::check`] of a payload already read, by its transfer method.
-    pub(crate) async fn check_parsed(
-        &self,
-        payment: &Payment,
-        parsed: EvmPayload,
-        for_settle: Option<Address>,
-        read_nonce: bool,
-    ) -> Result<Checked, Verdict> {
-        match parsed {
-            EvmPayload::Eip3009(auth, signature) => {
-                self.check_eip3009(payment, (auth, signature), for_settle, read_nonce)
-                    .await
-            }
-            EvmPayload::Permit2(permit, scheme) => {
-                self.check_permit2(payment, (*permit, scheme), for_settle, read_nonce)
-                    .await
-            }
-        }
-    }
-
     /// The EIP-3009 checks of a payload already read.
-    async fn check_eip3009(
+    pub(crate) async fn check_eip3009(
         &self,
         payment: &Payment,
         (auth, signature): (Authorization, Vec<u8>),
@@ -144,49 +93,6 @@ impl EvmChain {
             valid_before: local.auth.valid_before,
             settle_data,
         })
-    }
-
-    /// The scheme and network the payload names (refused with the scheme's reasons), then
-    /// the asset (served here) and `payTo` of the requirements: what every EVM scheme and
-    /// transfer method checks first.
-    pub(crate) fn requirement_addresses(
-        &self,
-        payment: &Payment,
-        payer: &str,
-        (scheme, scheme_reason, network_reason): (&str, Reason, Reason),
-    ) -> Result<(Address, Address), Verdict> {
-        let refuse = |reason: Reason, message: String| refusal(payer, reason, message);
-        if payment.scheme != scheme || payment.payload_scheme != scheme {
-            return Err(refuse(
-                scheme_reason,
-                format!("scheme {:?} is not {scheme}", payment.payload_scheme),
-            ));
-        }
-        if payment.payload_network.as_ref() != Some(&self.chain_id) {
-            return Err(refuse(
-                network_reason,
-                format!("payload is for another network than {}", self.chain_id),
-            ));
-        }
-        let asset = Address::from_str(&payment.requirements.asset).map_err(|_| {
-            refuse(
-                Reason::InvalidPaymentRequirements,
-                "asset is not an EVM address".into(),
-            )
-        })?;
-        if !self.assets.is_empty() && !self.assets.contains(&asset) {
-            return Err(refuse(
-                Reason::InvalidPaymentRequirements,
-                format!("asset {asset} is not served on {}", self.chain_id),
-            ));
-        }
-        let pay_to = Address::from_str(&payment.requirements.pay_to).map_err(|_| {
-            refuse(
-                Reason::InvalidPaymentRequirements,
-                "payTo is not an EVM address".into(),
-            )
-        })?;
-        Ok((asset, pay_to))
     }
 
     /// Every check that needs no node.

@@ -3,7 +3,7 @@
 //! signature (EIP-1271, or ERC-6492 through an allowlisted factory), and for settle the gas,
 //! fees, balance and nonce of the signer.
 
-use super::check::{Deployment, Local, SettleData};
+use super::check::Local;
 use super::*;
 
 /// The calls of one batch and where each answer sits.
@@ -98,53 +98,6 @@ fn probe_answer(result: &CallResult) -> Option<ProbeAnswer> {
 fn intrinsic_gas(data: &[u8]) -> u64 {
     let zeros = data.iter().filter(|b| **b == 0).count() as u64;
     21_000 + zeros * 4 + (data.len() as u64 - zeros) * 16
-}
-
-/// Settle's reads, appended to a check's batch: the gas estimate of the settling call
-/// (`target`, `calldata`) from `signer`, gas price, tip, the signer's balance and, when
-/// `read_nonce`, its pending nonce.
-pub(crate) fn push_settle_reads(
-    calls: &mut Vec<(&'static str, Value)>,
-    signer: Address,
-    target: Address,
-    calldata: &Bytes,
-    read_nonce: bool,
-) {
-    let signer = signer.to_string();
-    calls.push((
-        "eth_estimateGas",
-        json!([{"from": signer, "to": target.to_string(), "data": hex(calldata)}]),
-    ));
-    calls.push(("eth_gasPrice", json!([])));
-    calls.push(("eth_maxPriorityFeePerGas", json!([])));
-    calls.push(("eth_getBalance", json!([signer, "pending"])));
-    if read_nonce {
-        calls.push(("eth_getTransactionCount", json!([signer, "pending"])));
-    }
-}
-
-/// The gas estimate's answer: a revert is the payment's (simulation failed), any other
-/// error the node's trouble.
-pub(crate) fn estimate_of(result: &CallResult, payer: &str) -> Result<Option<u64>, Verdict> {
-    match result {
-        Ok(v) => Ok(gas_of(v)),
-        Err(error) if is_execution_error(error) => Err(refusal(
-            payer,
-            Reason::ExactEvmSimulationFailed,
-            format!("gas estimation reverts: {}", revert_reason(error)),
-        )),
-        // A rate limit, an internal error, a missing header: the node's trouble.
-        Err(error) => Err(refusal(
-            payer,
-            Reason::RpcUnavailable,
-            node_trouble("eth_estimateGas", error),
-        )),
-    }
-}
-
-/// A gas estimate's answer as a number.
-fn gas_of(value: &Value) -> Option<u64> {
-    parse_u256(value).and_then(|u| u64::try_from(u).ok())
 }
 
 impl EvmChain {
@@ -370,43 +323,6 @@ impl EvmChain {
             read_nonce,
             deployment,
         )
-    }
-
-    /// The answers of [`push_settle_reads`] (`results` starts at the estimate) with the
-    /// settlement's gas `estimate`.
-    pub(crate) fn settle_reads(
-        &self,
-        payer: &str,
-        results: &[CallResult],
-        estimate: Option<u64>,
-        read_nonce: bool,
-        deployment: Option<Deployment>,
-    ) -> Result<SettleData, Verdict> {
-        let at = |offset: usize| results.get(offset);
-        let gas_price = at(1).and_then(result_u128);
-        let priority_fee = at(2).and_then(result_u128).unwrap_or(0);
-        let signer_balance = at(3).and_then(|r| r.as_ref().ok()).and_then(parse_u256);
-        let chain_nonce = at(4)
-            .filter(|_| read_nonce)
-            .and_then(|r| r.as_ref().ok())
-            .and_then(gas_of);
-        let (Some(gas_estimate), Some(gas_price), Some(signer_balance)) =
-            (estimate, gas_price, signer_balance)
-        else {
-            return Err(refusal(
-                payer,
-                Reason::RpcUnavailable,
-                "node did not answer gas and fee queries",
-            ));
-        };
-        Ok(SettleData {
-            gas_estimate,
-            gas_price,
-            priority_fee,
-            signer_balance,
-            chain_nonce,
-            deployment,
-        })
     }
 
     /// The allowlisted factory's deployment and its gas estimate.

@@ -6,8 +6,6 @@
 //! signer's balance and nonce.
 
 use super::*;
-use exact::check::Checked;
-use exact::judge::{estimate_of, push_settle_reads};
 
 /// What the probe read and simulated.
 struct Permit2Answer {

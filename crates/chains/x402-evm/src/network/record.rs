@@ -1,4 +1,5 @@
-//! Checking, signing and recording an `exact` settlement at a ledger-allocated nonce.
+//! Checking, signing and recording an EVM settlement (any scheme, any transfer method) at a
+//! ledger-allocated nonce.
 
 use super::*;
 
