@@ -111,6 +111,8 @@ check("supported lists the eip2612GasSponsoring extension", (supported.extension
   const again = await ours.settle(payload, req);
   check("permit2 repeated settle answers the same hash", again.success === true && again.transaction === settled.transaction, JSON.stringify(again));
   check("permit2 repeated settle moves nothing", (await balance(PAYER)) === after.payer);
+  const elsewhere = await ours.settle({ ...payload, resource: { ...resource, url: "http://127.0.0.1/other" } }, req);
+  check("the same permit for another resource: permit2_invalid_nonce, nothing sent", elsewhere.success === false && elsewhere.errorReason === "permit2_invalid_nonce" && !elsewhere.transaction, JSON.stringify(elsewhere));
   const [replay, refReplay] = [await ours.verify(payload, req), await reference.verify(payload, req)];
   check("permit2 verify after settle: nonce spent (ours)", replay.isValid === false && replay.invalidReason === "permit2_invalid_nonce", JSON.stringify(replay));
   // On purpose: the reference diagnoses a spent nonce as a failed simulation only.

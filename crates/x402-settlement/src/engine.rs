@@ -126,7 +126,7 @@ impl<C: ChainOps> Engine<C> {
     ) -> Settlement {
         if !digest_matches(&entry.digest, digest) {
             return Settlement::failed(
-                scheme.reused_reason(),
+                scheme.reused_reason(&entry.payment_key),
                 "this payment was already submitted for a different request",
                 Some(entry.payer),
                 "",

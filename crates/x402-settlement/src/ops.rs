@@ -165,8 +165,9 @@ pub trait ChainOps: Send + Sync + 'static {
 #[async_trait]
 pub trait SchemeOps: Send + Sync {
     /// The code for a payment already settled under another request (another resource,
-    /// another version): the one the scheme's official SDK uses for a spent payment.
-    fn reused_reason(&self) -> Reason;
+    /// another version): the one the scheme's official SDK uses for a spent payment, which
+    /// may depend on how it was paid (its `payment_key`).
+    fn reused_reason(&self, payment_key: &str) -> Reason;
 
     /// The payload as the scheme reads it, once a settlement: the payment key and the check
     /// both work from it.

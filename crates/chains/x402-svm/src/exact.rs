@@ -22,7 +22,7 @@ pub(crate) struct ExactSvm {
 
 #[async_trait]
 impl SchemeOps for ExactSvm {
-    fn reused_reason(&self) -> Reason {
+    fn reused_reason(&self, _payment_key: &str) -> Reason {
         Reason::DuplicateSettlement
     }
 

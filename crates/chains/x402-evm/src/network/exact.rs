@@ -37,9 +37,13 @@ impl ExactEvm {
 
 #[async_trait]
 impl SchemeOps for ExactEvm {
-    /// The authorization's nonce is spent: the code the official EVM SDK gives.
-    fn reused_reason(&self) -> Reason {
-        Reason::ExactEvmNonceAlreadyUsed
+    /// The authorization's nonce is spent, in the code of its transfer method.
+    fn reused_reason(&self, payment_key: &str) -> Reason {
+        if payment_key.starts_with(permit2::KEY_PREFIX) {
+            Reason::Permit2InvalidNonce
+        } else {
+            Reason::ExactEvmNonceAlreadyUsed
+        }
     }
 
     type Parsed = EvmPayload;

@@ -307,8 +307,11 @@ fn permit2_amount(
 /// once per owner, whatever the token or proxy, so one key serves both schemes; the prefix
 /// keeps it apart from EIP-3009 keys (which start with the asset).
 pub(crate) fn payment_key(permit: &Permit2Payment) -> String {
-    format!("permit2/{:#x}/{:#x}", permit.from, permit.nonce)
+    format!("{KEY_PREFIX}{:#x}/{:#x}", permit.from, permit.nonce)
 }
+
+/// How a Permit2 payment's ledger key begins.
+pub(crate) const KEY_PREFIX: &str = "permit2/";
 
 /// The signature inside an ERC-6492 wrapping, or the signature itself; `None` when the
 /// wrapping is malformed.

@@ -35,7 +35,7 @@ fn charges_nothing(payment: &Payment) -> bool {
 #[async_trait]
 impl SchemeOps for UptoEvm {
     /// The permit's nonce is spent (the authorization settled once already).
-    fn reused_reason(&self) -> Reason {
+    fn reused_reason(&self, _payment_key: &str) -> Reason {
         Reason::Permit2InvalidNonce
     }
 
