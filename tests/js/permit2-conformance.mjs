@@ -252,6 +252,15 @@ for (const [name, make, reason] of negatives) {
   check("upto retries moved nothing", (await balance(PAYER)) === after.payer);
   gas.upto = await gasOf(settled.transaction);
 
+  // upto with the EIP-2612 extension: a payer who never approved Permit2.
+  const sponsoredPayload = await uptoClient(FRESH_KEY).createPaymentPayload({ x402Version: 2, resource, accepts: [max], extensions: SPONSORING });
+  check("upto client signed an EIP-2612 permit for the maximum", sponsoredPayload.extensions?.eip2612GasSponsoring?.info?.amount === "10000", JSON.stringify(sponsoredPayload.extensions));
+  const freshBefore = await balances(fresh);
+  const sponsored = await ours.settle(sponsoredPayload, uptoReq("3000"));
+  check("upto with eip2612 settles the named amount", sponsored.success === true && sponsored.amount === "3000", JSON.stringify(sponsored));
+  const freshAfter = await balances(fresh);
+  check("upto with eip2612 moved exactly the named amount", freshBefore.payer - freshAfter.payer === 3000n && freshAfter.payTo - freshBefore.payTo === 3000n, `${freshBefore.payer - freshAfter.payer}`);
+
   const nothing = await payUpto(max);
   const zero = await ours.settle(nothing, uptoReq("0"));
   check("upto zero settlement: success, no transaction, amount 0", zero.success === true && zero.transaction === "" && zero.amount === "0", JSON.stringify(zero));
