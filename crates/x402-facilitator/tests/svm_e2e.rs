@@ -362,7 +362,7 @@ async fn every_refusal_has_its_reason_and_moves_nothing() {
         "extra SOL transfer",
         w.transaction(&ix, &[&w.payer], None).await,
         1_000,
-        "invalid_exact_svm_payload_unknown_optional_instruction",
+        "invalid_exact_svm_payload_unknown_fifth_instruction", // after the memo
     ));
     // Wrong mint, wrong destination, amount short and over.
     let ix = w.good_instructions(&w.mint_2022, &TOKEN_2022_PROGRAM, 1_000);

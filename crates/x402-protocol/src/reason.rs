@@ -218,7 +218,16 @@ reasons! {
     ExactSvmRecipientMismatch = "invalid_exact_svm_payload_recipient_mismatch", Payer;
     /// The transfer's amount is not the required amount.
     ExactSvmAmountMismatch = "invalid_exact_svm_payload_amount_mismatch", Payer;
-    /// An optional instruction from a program outside the allow-list.
+    /// The fourth instruction (the first after the transfer) is from a program outside the
+    /// allow-list; the next three have their own names, as the reference names them.
+    ExactSvmUnknownFourthInstruction = "invalid_exact_svm_payload_unknown_fourth_instruction", Payer;
+    /// The fifth instruction is from a program outside the allow-list.
+    ExactSvmUnknownFifthInstruction = "invalid_exact_svm_payload_unknown_fifth_instruction", Payer;
+    /// The sixth instruction is from a program outside the allow-list.
+    ExactSvmUnknownSixthInstruction = "invalid_exact_svm_payload_unknown_sixth_instruction", Payer;
+    /// The seventh instruction is from a program outside the allow-list.
+    ExactSvmUnknownSeventhInstruction = "invalid_exact_svm_payload_unknown_seventh_instruction", Payer;
+    /// An instruction past the seventh from a program outside the allow-list.
     ExactSvmUnknownOptionalInstruction = "invalid_exact_svm_payload_unknown_optional_instruction", Payer;
     /// `extra.memo` is set and the one Memo instruction carries other data.
     ExactSvmMemoMismatch = "invalid_exact_svm_payload_memo_mismatch", Payer;

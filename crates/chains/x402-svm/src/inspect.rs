@@ -466,6 +466,18 @@ fn check_transfer(
     })
 }
 
+/// The reference's code for a disallowed instruction after the transfer, named by its
+/// position (the fourth to the seventh instruction), generic past those.
+fn unknown_instruction_reason(position_after_transfer: usize) -> Reason {
+    match position_after_transfer {
+        0 => Reason::ExactSvmUnknownFourthInstruction,
+        1 => Reason::ExactSvmUnknownFifthInstruction,
+        2 => Reason::ExactSvmUnknownSixthInstruction,
+        3 => Reason::ExactSvmUnknownSeventhInstruction,
+        _ => Reason::ExactSvmUnknownOptionalInstruction,
+    }
+}
+
 /// The instructions after the transfer: allow-listed programs only, and the memo the
 /// seller asked for, when they did.
 fn check_optional(
@@ -476,7 +488,7 @@ fn check_optional(
     payer: Option<&Pubkey>,
 ) -> Result<(), Refused> {
     let mut memos = Vec::new();
-    for instruction in optional {
+    for (position, instruction) in optional.iter().enumerate() {
         let program = keys.get(usize::from(instruction.program_id_index)).copied();
         match program {
             Some(p) if policy.optional_programs.contains(&p) => {
@@ -486,7 +498,7 @@ fn check_optional(
             }
             _ => {
                 return Err(refuse(
-                    Reason::ExactSvmUnknownOptionalInstruction,
+                    unknown_instruction_reason(position),
                     format!(
                         "instruction of program {} is not allowed after the transfer",
                         program.map(|p| p.to_string()).unwrap_or_default()

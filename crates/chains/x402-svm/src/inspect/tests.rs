@@ -227,7 +227,14 @@ fn every_rule_has_its_reason() {
     ));
     assert_eq!(
         reason(check(&f, build(&f, &ix, &[&f.payer]), "1000", None)),
-        Reason::ExactSvmUnknownOptionalInstruction
+        Reason::ExactSvmUnknownFifthInstruction,
+        "after the memo it is the fifth instruction"
+    );
+    // Without the memo the same transfer is the fourth: named by its position.
+    ix.remove(3);
+    assert_eq!(
+        reason(check(&f, build(&f, &ix, &[&f.payer]), "1000", None)),
+        Reason::ExactSvmUnknownFourthInstruction
     );
 }
 
