@@ -188,6 +188,8 @@ reasons! {
     // ---- exact on SVM (names of the official TypeScript SDK, @x402/svm) ----
     /// The payload's transaction is not a decodable, well-formed Solana transaction.
     ExactSvmUndecodable = "invalid_exact_svm_payload_transaction_could_not_be_decoded", Payer;
+    /// The payload's or the requirements' scheme is not `exact`.
+    ExactSvmUnsupportedScheme = "invalid_exact_svm_unsupported_scheme", Payer;
     /// The payload was made for another network than the requirements name.
     ExactSvmNetworkMismatch = "invalid_exact_svm_network_mismatch", Payer;
     /// `extra.feePayer` is not one of this facilitator's fee payers.

@@ -65,7 +65,7 @@ impl SvmChain {
     ) -> Result<Ready, Verdict> {
         if payment.scheme != "exact" || payment.payload_scheme != "exact" {
             return Err(Verdict::invalid(
-                Reason::UnsupportedScheme,
+                Reason::ExactSvmUnsupportedScheme,
                 "scheme is not exact",
                 None,
             ));

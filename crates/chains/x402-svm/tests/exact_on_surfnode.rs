@@ -96,6 +96,15 @@ async fn exact_verifies_settles_once_and_refuses_the_transaction_under_another_r
         node.blockhash().await,
     );
     let first = payment(&tx, &mint, &pay_to, &fee_payer.pubkey(), "http://shop/a");
+    // The same transaction in a payload that says another scheme: the reference's code.
+    let mut other_scheme = first.clone();
+    other_scheme.payload_scheme = "upto".into();
+    let refused = exact.verify(&other_scheme).await;
+    assert_eq!(
+        refused.reason.map(|r| r.as_str()),
+        Some("invalid_exact_svm_unsupported_scheme"),
+        "{refused:?}"
+    );
     let verdict = exact.verify(&first).await;
     assert!(verdict.is_valid, "{verdict:?}");
     assert_eq!(verdict.payer, Some(payer.pubkey().to_string()));
