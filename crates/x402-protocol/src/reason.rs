@@ -89,6 +89,8 @@ reasons! {
     ExactEvmValidBefore = "invalid_exact_evm_payload_authorization_valid_before", Payer;
     /// `validAfter` is in the future.
     ExactEvmValidAfter = "invalid_exact_evm_payload_authorization_valid_after", Payer;
+    /// The signature carries the ERC-6492 suffix but its wrapping does not decode.
+    ExactEvmFailedToParseSignature = "invalid_exact_evm_failed_to_parse_signature", Payer;
     /// v1: `authorization.value` does not match the required amount.
     ExactEvmAuthorizationValue = "invalid_exact_evm_authorization_value", Payer;
     /// v2: `authorization.value` is not exactly `amount` (the 2.27 reference's v2 name).

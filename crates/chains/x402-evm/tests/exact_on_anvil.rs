@@ -61,6 +61,17 @@ async fn exact_verifies_settles_once_and_refuses_the_payment_under_another_reque
     assert!(network.health().await.iter().all(|c| c.ok));
 
     let payload = sign_authorization(PAYER_KEY, PAY_TO, 2_500, random_nonce());
+    // A signature that ends as ERC-6492 but whose wrapping does not decode.
+    let mut garbled = payload.clone();
+    garbled["signature"] = format!("0x{}{}", "ab".repeat(40), "6492".repeat(16)).into();
+    let refused = exact
+        .verify(&payment(&garbled, "2500", "http://shop/a"))
+        .await;
+    assert_eq!(
+        refused.reason.map(|r| r.as_str()),
+        Some("invalid_exact_evm_failed_to_parse_signature"),
+        "{refused:?}"
+    );
     let first = payment(&payload, "2500", "http://shop/a");
     let verdict = exact.verify(&first).await;
     assert!(verdict.is_valid, "{verdict:?}");

@@ -96,6 +96,17 @@ async fn a_permit2_verify_is_one_round_trip_and_settles_once() {
     let chain = chain_with_permit2().await;
     let network = network_on(&chain, &chain.rpc_url).await;
     let exact = network.scheme("exact").expect("exact");
+    // A signature that ends as ERC-6492 but whose wrapping does not decode.
+    let mut garbled = signed(None);
+    garbled["signature"] = format!("0x{}{}", "ab".repeat(40), "6492".repeat(16)).into();
+    let refused = exact
+        .verify(&payment("exact", &garbled, "10000", "10000"))
+        .await;
+    assert_eq!(
+        reason(&refused.reason),
+        Some("invalid_exact_evm_failed_to_parse_signature"),
+        "{refused:?}"
+    );
     let paid = payment("exact", &signed(None), "10000", "10000");
     let before = network.rpc_round_trips();
     let verdict = exact.verify(&paid).await;

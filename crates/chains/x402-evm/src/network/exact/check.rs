@@ -163,8 +163,8 @@ impl EvmChain {
             else {
                 return Err(refusal(
                     &payer,
-                    Reason::ExactEvmSignature,
-                    "malformed ERC-6492 signature",
+                    Reason::ExactEvmFailedToParseSignature,
+                    "the signature ends as ERC-6492 but its wrapping does not decode",
                 ));
             };
             erc6492_factory = Some((factory, factory_calldata));

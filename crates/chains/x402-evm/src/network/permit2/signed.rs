@@ -57,8 +57,8 @@ impl EvmChain {
         let inner_signature = unwrap_erc6492(&permit.signature).ok_or_else(|| {
             refusal(
                 &payer,
-                Reason::Permit2InvalidSignature,
-                "malformed ERC-6492 signature",
+                Reason::ExactEvmFailedToParseSignature,
+                "the signature ends as ERC-6492 but its wrapping does not decode",
             )
         })?;
         let parts = eip2612.as_ref().map(Eip2612Permit::proxy_parts);
