@@ -73,7 +73,8 @@ mod upto;
 mod wire;
 use cause::{is_execution_error, node_trouble};
 use checked::{
-    estimate_of, gas_of, push_settle_reads, Checked, Deployment, EvmPayload, SettleData,
+    estimate_of, gas_of, push_settle_reads, settle_reads, Checked, Deployment, EvmPayload,
+    SettleData,
 };
 use exact::ExactEvm;
 pub use reading::{read_payload, PayloadShape};

@@ -101,6 +101,42 @@ pub(crate) fn gas_of(value: &Value) -> Option<u64> {
     parse_u256(value).and_then(|u| u64::try_from(u).ok())
 }
 
+/// The answers of [`push_settle_reads`] (`results` starts at the estimate) with the
+/// settlement's gas `estimate`.
+pub(crate) fn settle_reads(
+    payer: &str,
+    results: &[CallResult],
+    estimate: Option<u64>,
+    read_nonce: bool,
+    deployment: Option<Deployment>,
+) -> Result<SettleData, Verdict> {
+    let at = |offset: usize| results.get(offset);
+    let gas_price = at(1).and_then(result_u128);
+    let priority_fee = at(2).and_then(result_u128).unwrap_or(0);
+    let signer_balance = at(3).and_then(|r| r.as_ref().ok()).and_then(parse_u256);
+    let chain_nonce = at(4)
+        .filter(|_| read_nonce)
+        .and_then(|r| r.as_ref().ok())
+        .and_then(gas_of);
+    let (Some(gas_estimate), Some(gas_price), Some(signer_balance)) =
+        (estimate, gas_price, signer_balance)
+    else {
+        return Err(refusal(
+            payer,
+            Reason::RpcUnavailable,
+            "node did not answer gas and fee queries",
+        ));
+    };
+    Ok(SettleData {
+        gas_estimate,
+        gas_price,
+        priority_fee,
+        signer_balance,
+        chain_nonce,
+        deployment,
+    })
+}
+
 impl EvmChain {
     /// The scheme and network the payload names (refused with the scheme's reasons), then
     /// the asset (served here) and `payTo` of the requirements: what every EVM scheme and
@@ -145,6 +181,28 @@ impl EvmChain {
         Ok((asset, pay_to))
     }
 
+    /// A check's batch, answered whole: the node that cannot answer it is our trouble,
+    /// never the payer's.
+    pub(crate) async fn check_batch(
+        &self,
+        calls: &[(&'static str, Value)],
+        payer: &str,
+    ) -> Result<Vec<CallResult>, Verdict> {
+        let results = self
+            .rpc
+            .batch(calls)
+            .await
+            .map_err(|e| rpc_refusal(&self.chain_id, e, Some(payer.to_owned())))?;
+        if results.len() != calls.len() {
+            return Err(refusal(
+                payer,
+                Reason::RpcUnavailable,
+                "node answered a batch partially",
+            ));
+        }
+        Ok(results)
+    }
+
     /// [`Self::check`] of a payload already read, by its transfer method.
     pub(crate) async fn check_parsed(
         &self,
@@ -163,42 +221,5 @@ impl EvmChain {
                     .await
             }
         }
-    }
-
-    /// The answers of [`push_settle_reads`] (`results` starts at the estimate) with the
-    /// settlement's gas `estimate`.
-    pub(crate) fn settle_reads(
-        &self,
-        payer: &str,
-        results: &[CallResult],
-        estimate: Option<u64>,
-        read_nonce: bool,
-        deployment: Option<Deployment>,
-    ) -> Result<SettleData, Verdict> {
-        let at = |offset: usize| results.get(offset);
-        let gas_price = at(1).and_then(result_u128);
-        let priority_fee = at(2).and_then(result_u128).unwrap_or(0);
-        let signer_balance = at(3).and_then(|r| r.as_ref().ok()).and_then(parse_u256);
-        let chain_nonce = at(4)
-            .filter(|_| read_nonce)
-            .and_then(|r| r.as_ref().ok())
-            .and_then(gas_of);
-        let (Some(gas_estimate), Some(gas_price), Some(signer_balance)) =
-            (estimate, gas_price, signer_balance)
-        else {
-            return Err(refusal(
-                payer,
-                Reason::RpcUnavailable,
-                "node did not answer gas and fee queries",
-            ));
-        };
-        Ok(SettleData {
-            gas_estimate,
-            gas_price,
-            priority_fee,
-            signer_balance,
-            chain_nonce,
-            deployment,
-        })
     }
 }

@@ -119,19 +119,7 @@ pub(crate) fn parse(payment: &Payment) -> Result<Permit2Payment, Verdict> {
             .and_then(parse_u256)
             .ok_or_else(|| bad(&format!(".{}", path.join("."))))
     };
-    let signature = payment
-        .payload
-        .get("signature")
-        .and_then(Value::as_str)
-        .and_then(parse_hex_bytes)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            Verdict::invalid(
-                Reason::InvalidPayload,
-                "payload.signature is missing or malformed",
-                payer.clone(),
-            )
-        })?;
+    let signature = payload_signature(payment, payer.clone())?;
     Ok(Permit2Payment {
         from: address(&["from"])?,
         token: address(&["permitted", "token"])?,
@@ -254,10 +242,7 @@ impl EvmChain {
 
     /// `upto`: the witness must name one of this network's signers, which alone can settle.
     fn check_upto_facilitator(&self, permit: &Permit2Payment, payer: &str) -> Result<(), Verdict> {
-        let ours = permit
-            .facilitator
-            .is_some_and(|f| self.signers.iter().any(|s| s.signer.address() == f));
-        if ours {
+        if permit.facilitator.and_then(|f| self.signer_at(f)).is_some() {
             return Ok(());
         }
         Err(refusal(
@@ -312,14 +297,3 @@ pub(crate) fn payment_key(permit: &Permit2Payment) -> String {
 
 /// How a Permit2 payment's ledger key begins.
 pub(crate) const KEY_PREFIX: &str = "permit2/";
-
-/// The signature inside an ERC-6492 wrapping, or the signature itself; `None` when the
-/// wrapping is malformed.
-pub(crate) fn unwrap_erc6492(signature: &[u8]) -> Option<Vec<u8>> {
-    if signature.len() > 32 && signature[signature.len() - 32..] == ERC6492_SUFFIX {
-        let wrapped = &signature[..signature.len() - 32];
-        let (_, _, inner) = <(Address, Bytes, Bytes)>::abi_decode_params(wrapped).ok()?;
-        return Some(inner.to_vec());
-    }
-    Some(signature.to_vec())
-}

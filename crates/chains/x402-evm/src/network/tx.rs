@@ -109,7 +109,11 @@ impl EvmChain {
     }
 
     pub(super) fn signer_named(&self, address: &str) -> Option<&FacilitatorSigner> {
-        let address = Address::from_str(address).ok()?;
+        self.signer_at(Address::from_str(address).ok()?)
+    }
+
+    /// This network's signer with `address`, if it is one.
+    pub(super) fn signer_at(&self, address: Address) -> Option<&FacilitatorSigner> {
         self.signers.iter().find(|s| s.signer.address() == address)
     }
 

@@ -103,8 +103,7 @@ impl SchemeOps for UptoEvm {
                 .map_err(NotRecorded::Refused)?;
             return Err(NotRecorded::Answer(Settlement::settled(payer, "")));
         }
-        let named = permit.facilitator.map(|f| f.to_string());
-        let Some(signer) = named.as_deref().and_then(|f| chain.signer_named(f)) else {
+        let Some(signer) = permit.facilitator.and_then(|f| chain.signer_at(f)) else {
             return Err(NotRecorded::Refused(refusal(
                 &payer,
                 Reason::UptoFacilitatorMismatch,

@@ -186,14 +186,53 @@ pub(super) fn parse_authorization(payment: &Payment) -> Result<(Authorization, V
         valid_before: number("validBefore")?,
         nonce,
     };
-    let signature = payment
+    let signature = payload_signature(payment, payer.clone())?;
+    Ok((authorization, signature))
+}
+
+/// A signature's ERC-6492 wrapping: `Ok(None)` for a plain signature, `Ok(Some((factory,
+/// factory calldata, inner signature)))` for a wrapped one, `Err` when the suffix is there but
+/// the wrapping does not decode (refused `invalid_exact_evm_failed_to_parse_signature`).
+pub(super) fn erc6492_parts(
+    signature: &[u8],
+) -> Result<Option<(Address, Bytes, Vec<u8>)>, Verdict> {
+    let Some(wrapped) = signature
+        .len()
+        .checked_sub(32)
+        .filter(|&at| at > 0 && signature[at..] == ERC6492_SUFFIX)
+        .map(|at| &signature[..at])
+    else {
+        return Ok(None);
+    };
+    let (factory, calldata, inner) = <(Address, Bytes, Bytes)>::abi_decode_params(wrapped)
+        .map_err(|_| {
+            Verdict::invalid(
+                Reason::ExactEvmFailedToParseSignature,
+                "the signature ends as ERC-6492 but its wrapping does not decode",
+                None,
+            )
+        })?;
+    Ok(Some((factory, calldata, inner.to_vec())))
+}
+
+/// The payload's `signature` as bytes, or the refusal naming it (every EVM payload has one).
+pub(super) fn payload_signature(
+    payment: &Payment,
+    payer: Option<String>,
+) -> Result<Vec<u8>, Verdict> {
+    payment
         .payload
         .get("signature")
         .and_then(Value::as_str)
         .and_then(parse_hex_bytes)
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| bad("signature"))?;
-    Ok((authorization, signature))
+        .ok_or_else(|| {
+            Verdict::invalid(
+                Reason::InvalidPayload,
+                "payload.signature is missing or malformed",
+                payer,
+            )
+        })
 }
 
 /// Whether a node refusal says it already has these exact bytes (geth: "already known",

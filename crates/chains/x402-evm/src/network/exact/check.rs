@@ -66,18 +66,7 @@ impl EvmChain {
     ) -> Result<Checked, Verdict> {
         let local = self.local_checks(payment, auth, signature)?;
         let plan = self.plan(&local, for_settle, read_nonce);
-        let results = self
-            .rpc
-            .batch(&plan.calls)
-            .await
-            .map_err(|e| rpc_refusal(&self.chain_id, e, Some(local.payer.clone())))?;
-        if results.len() != plan.calls.len() {
-            return Err(refusal(
-                &local.payer,
-                Reason::RpcUnavailable,
-                "node answered a batch partially",
-            ));
-        }
+        let results = self.check_batch(&plan.calls, &local.payer).await?;
         let probe = self.judge(&local, &plan, &results)?;
         let settle_data = match for_settle {
             Some(_) => {
@@ -154,22 +143,18 @@ impl EvmChain {
             nonce: auth.nonce,
         };
         let digest = message.eip712_signing_hash(&domain);
-        let mut inner_signature = signature.clone();
-        let mut erc6492_factory = None;
-        if signature.len() > 32 && signature[signature.len() - 32..] == ERC6492_SUFFIX {
-            let wrapped = &signature[..signature.len() - 32];
-            let Ok((factory, factory_calldata, inner)) =
-                <(Address, Bytes, Bytes)>::abi_decode_params(wrapped)
-            else {
-                return Err(refusal(
-                    &payer,
-                    Reason::ExactEvmFailedToParseSignature,
-                    "the signature ends as ERC-6492 but its wrapping does not decode",
-                ));
-            };
-            erc6492_factory = Some((factory, factory_calldata));
-            inner_signature = inner.to_vec();
-        }
+        let (erc6492_factory, inner_signature) = match erc6492_parts(&signature) {
+            Ok(Some((factory, factory_calldata, inner))) => {
+                (Some((factory, factory_calldata)), inner)
+            }
+            Ok(None) => (None, signature),
+            Err(refused) => {
+                return Err(Verdict {
+                    payer: Some(payer),
+                    ..refused
+                })
+            }
+        };
         let eoa_valid = recover_signer(&digest, &inner_signature) == Some(auth.from);
         let calldata = transfer_calldata(&auth, &inner_signature, erc6492_factory.is_none());
         Ok(Local {

@@ -316,7 +316,7 @@ impl EvmChain {
             (Some(_), Some(deployment)) => Some(self.deployment(local, plan, results, deployment)?),
             _ => None,
         };
-        self.settle_reads(
+        settle_reads(
             &local.payer,
             &results[plan.settle_index..],
             estimate,

@@ -141,18 +141,7 @@ impl EvmChain {
         if let Some(signer) = for_settle {
             push_settle_reads(&mut calls, signer, proxy, &local.calldata, read_nonce);
         }
-        let results = self
-            .rpc
-            .batch(&calls)
-            .await
-            .map_err(|e| rpc_refusal(&self.chain_id, e, Some(local.payer.clone())))?;
-        if results.len() != calls.len() {
-            return Err(refusal(
-                &local.payer,
-                Reason::RpcUnavailable,
-                "node answered a batch partially",
-            ));
-        }
+        let results = self.check_batch(&calls, &local.payer).await?;
         self.judge_asset(&local, &results[1])?;
         let simulated = direct.then(|| &results[2]);
         self.judge_permit2(&local, &results[0], simulated)?;
@@ -160,7 +149,13 @@ impl EvmChain {
             Some(_) => {
                 let reads = &results[settle_index..];
                 let estimate = estimate_of(&reads[0], &local.payer)?;
-                Some(self.settle_reads(&local.payer, reads, estimate, read_nonce, None)?)
+                Some(settle_reads(
+                    &local.payer,
+                    reads,
+                    estimate,
+                    read_nonce,
+                    None,
+                )?)
             }
             None => None,
         };

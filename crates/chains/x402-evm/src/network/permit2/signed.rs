@@ -54,13 +54,17 @@ impl EvmChain {
             chain_id: self.numeric_chain_id,
             verifying_contract: PERMIT2,
         };
-        let inner_signature = unwrap_erc6492(&permit.signature).ok_or_else(|| {
-            refusal(
-                &payer,
-                Reason::ExactEvmFailedToParseSignature,
-                "the signature ends as ERC-6492 but its wrapping does not decode",
-            )
-        })?;
+        // Permit2 deploys nothing: a wrapped signature is checked by its inner one.
+        let inner_signature = match erc6492_parts(&permit.signature) {
+            Ok(Some((_, _, inner))) => inner,
+            Ok(None) => permit.signature.clone(),
+            Err(refused) => {
+                return Err(Verdict {
+                    payer: Some(payer),
+                    ..refused
+                })
+            }
+        };
         let parts = eip2612.as_ref().map(Eip2612Permit::proxy_parts);
         let signature = Bytes::from(inner_signature.clone());
         let (digest, calldata) = match scheme {
