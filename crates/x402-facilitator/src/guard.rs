@@ -82,9 +82,10 @@ impl PaymentPolicy {
         }
         let amount = requirements.amount.as_str().trim_start_matches('0');
         // `upto` settling nothing sends nothing (the spec's zero settlement): no minimum.
-        let upto_zero = payment.scheme == "upto" && amount.is_empty();
+        let charges_nothing =
+            x402_protocol::amount_is_a_maximum(&payment.scheme) && amount.is_empty();
         // More than 39 digits never fits 128 bits and is above any minimum.
-        let below = !upto_zero
+        let below = !charges_nothing
             && amount.len() <= 39
             && amount
                 .parse::<u128>()
@@ -135,7 +136,7 @@ pub fn accepted_matches(request: &VersionedRequest) -> Result<(), GuardRefusal> 
     };
     let accepted = &request.payment_payload.accepted;
     let required = &request.payment_requirements;
-    let amount_may_differ = required.scheme == "upto";
+    let amount_may_differ = x402_protocol::amount_is_a_maximum(&required.scheme);
     let mismatch = if accepted.amount != required.amount && !amount_may_differ {
         Some("amount")
     } else if accepted.asset != required.asset {

@@ -31,7 +31,8 @@ pub use caip2::{Caip2Error, ChainId};
 pub use envelope::{parse_request, EnvelopeError, VersionedRequest, X402Version};
 pub use networks::{ChainFamily, KnownNetwork};
 pub use payment::{
-    digest_matches, is_request_digest, Payment, Refusal, Requirements, Settlement, Verdict,
+    amount_is_a_maximum, digest_matches, is_request_digest, Payment, Refusal, Requirements,
+    Settlement, Verdict,
 };
 pub use reason::{Reason, ReasonClass};
 pub use scheme::{Chain, HealthCheck, ReconcileReport, Scheme, SectionError};

@@ -53,6 +53,13 @@ impl Requirements {
     }
 }
 
+/// Whether `scheme`'s `amount` is phase-dependent, as the spec defines `upto`: the maximum
+/// the payer authorizes at verify, the amount to charge at settle. Its `accepted.amount` may
+/// then differ from the settle request's, and a settle may charge nothing (sending nothing).
+pub fn amount_is_a_maximum(scheme: &str) -> bool {
+    scheme == "upto"
+}
+
 /// A payment to verify or settle, whatever version it came in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Payment {
