@@ -7,7 +7,7 @@ mod support;
 
 use support::*;
 use x402_facilitator::config::{AssetPolicy, VersionSupport};
-use x402_testkit::permit2::PERMIT_TOKEN;
+use x402_testkit::permit2::{PERMIT_TOKEN, PLAIN_TOKEN};
 
 const BOTH: VersionSupport = VersionSupport { v1: true, v2: true };
 
@@ -40,4 +40,35 @@ async fn official_client_permit2_conformance_beside_the_reference() {
     let h = start_with_permit2().await;
     let script = repo_dir().join("tests/js/permit2-conformance.mjs");
     run_script(&h, "node", &script).await;
+}
+
+/// What this test lets the facilitator send a payer for their approval's gas (70,000 gas at
+/// up to 10 gwei: anvil's fees are about 1 gwei).
+const MAX_FUNDING_WEI: u128 = 700_000_000_000_000;
+
+/// `erc20ApprovalGasSponsoring` in a plain ERC-20: the official client signs the payment and
+/// the approve(Permit2) transaction, we fund (within the ceiling), relay and settle; the
+/// official TypeScript facilitator verifies beside us; refusals send nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_client_erc20_approval_sponsoring() {
+    let h = start_custom(
+        &[],
+        |config| {
+            config.flags.x402_version_support = BOTH;
+            if let AssetPolicy::Listed(assets) = &mut config.networks[0].assets {
+                assets.push(PLAIN_TOKEN.to_owned());
+            }
+        },
+        |settings| {
+            settings.options.erc20_approval_gas_sponsoring = true;
+            settings.options.erc20_approval_max_funding_wei = MAX_FUNDING_WEI;
+        },
+    )
+    .await;
+    h.chain
+        .install_permit2()
+        .await
+        .expect("Permit2 (run `npm ci` in tests/js), the proxy stand-ins and the tokens");
+    let script = repo_dir().join("tests/js/erc20-approval-conformance.mjs");
+    run_script_with(&h, "node", &script, &[&MAX_FUNDING_WEI.to_string()]).await;
 }

@@ -187,6 +187,35 @@ reasons! {
     /// The EIP-2612 permit's deadline has passed.
     Eip2612DeadlineExpired = "eip2612_deadline_expired", Payer;
 
+    // ---- the erc20ApprovalGasSponsoring extension (names of @x402/evm 2.27) ----
+    /// The extension's `info` is malformed.
+    Erc20ApprovalInvalidFormat = "invalid_erc20_approval_extension_format", Payer;
+    /// The extension's `from` is not the payer.
+    Erc20ApprovalFromMismatch = "erc20_approval_from_mismatch", Payer;
+    /// The extension's `asset` is not the payment's token.
+    Erc20ApprovalAssetMismatch = "erc20_approval_asset_mismatch", Payer;
+    /// The extension's `spender` is not Permit2.
+    Erc20ApprovalSpenderNotPermit2 = "erc20_approval_spender_not_permit2", Payer;
+    /// The signed transaction does not call the payment's token.
+    Erc20ApprovalTxWrongTarget = "erc20_approval_tx_wrong_target", Payer;
+    /// The signed transaction's calldata is not an `approve` call.
+    Erc20ApprovalTxWrongSelector = "erc20_approval_tx_wrong_selector", Payer;
+    /// The signed `approve` names another spender than Permit2.
+    Erc20ApprovalTxWrongSpender = "erc20_approval_tx_wrong_spender", Payer;
+    /// The signed `approve` call's arguments do not decode, or approve less than is paid.
+    Erc20ApprovalTxInvalidCalldata = "erc20_approval_tx_invalid_calldata", Payer;
+    /// The signed transaction is signed by another account than the payer.
+    Erc20ApprovalTxSignerMismatch = "erc20_approval_tx_signer_mismatch", Payer;
+    /// No signer can be recovered from the signed transaction, or it is for another chain.
+    Erc20ApprovalTxInvalidSignature = "erc20_approval_tx_invalid_signature", Payer;
+    /// The signed transaction does not decode (or is of a type this extension does not take).
+    Erc20ApprovalTxParseFailed = "erc20_approval_tx_parse_failed", Payer;
+    /// The approval cannot land as signed (stale nonce, fee below the base fee, gas above
+    /// what the facilitator funds), or it reverted on chain.
+    Erc20ApprovalTxFailed = "erc20_approval_tx_failed", Payer;
+    /// The node refused the payer's signed approval.
+    Erc20ApprovalBroadcastFailed = "erc20_approval_broadcast_failed", Payer;
+
     // ---- exact on SVM (names of the official TypeScript SDK, @x402/svm) ----
     /// The payload's transaction is not a decodable, well-formed Solana transaction.
     ExactSvmUndecodable = "invalid_exact_svm_payload_transaction_could_not_be_decoded", Payer;

@@ -35,32 +35,16 @@ interface IEip2612 {
         external;
 }
 
-/// @notice ERC-20 test token with EIP-2612 `permit` and without EIP-3009: what Permit2 exists
-/// for. Name and version are constants ("Permit Token", "1"), so the runtime code needs no
-/// constructor state and can be placed at any address with anvil_setCode. `mint` is open:
-/// this token exists only on local test chains.
-contract TestPermitToken {
-    string public constant name = "Permit Token";
-    string public constant version = "1";
-    string public constant symbol = "PTK";
-    uint8 public constant decimals = 6;
-
-    bytes32 private constant EIP712_DOMAIN_TYPEHASH =
-        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
-    bytes32 public constant PERMIT_TYPEHASH =
-        keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)");
-
+/// @notice The ERC-20 of the test tokens, without any signed approval: balances, allowances,
+/// an open `mint` (these tokens exist only on local test chains). No constructor state, so a
+/// token's runtime code can be placed at any address with anvil_setCode.
+abstract contract TestErc20 {
     mapping(address => uint256) public balanceOf;
     mapping(address => mapping(address => uint256)) public allowance;
-    mapping(address => uint256) public nonces;
     uint256 public totalSupply;
 
     event Transfer(address indexed from, address indexed to, uint256 value);
     event Approval(address indexed owner, address indexed spender, uint256 value);
-
-    function DOMAIN_SEPARATOR() public view returns (bytes32) {
-        return keccak256(abi.encode(EIP712_DOMAIN_TYPEHASH, keccak256(bytes(name)), keccak256(bytes(version)), block.chainid, address(this)));
-    }
 
     function mint(address to, uint256 value) external {
         balanceOf[to] += value;
@@ -88,18 +72,6 @@ contract TestPermitToken {
         return true;
     }
 
-    function permit(address owner, address spender, uint256 value, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
-        external
-    {
-        require(block.timestamp <= deadline, "permit expired");
-        bytes32 structHash = keccak256(abi.encode(PERMIT_TYPEHASH, owner, spender, value, nonces[owner]++, deadline));
-        bytes32 digest = keccak256(abi.encodePacked("\x19\x01", DOMAIN_SEPARATOR(), structHash));
-        require(uint256(s) <= 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0, "invalid signature");
-        address recovered = ecrecover(digest, v, r, s);
-        require(recovered != address(0) && recovered == owner, "invalid signature");
-        _approve(owner, spender, value);
-    }
-
     function _approve(address owner, address spender, uint256 value) internal {
         allowance[owner][spender] = value;
         emit Approval(owner, spender, value);
@@ -110,6 +82,46 @@ contract TestPermitToken {
         balanceOf[from] -= value;
         balanceOf[to] += value;
         emit Transfer(from, to, value);
+    }
+}
+
+/// @notice A plain ERC-20 test token, neither EIP-2612 nor EIP-3009: a payer reaches Permit2
+/// only by an `approve` transaction (the `erc20ApprovalGasSponsoring` extension).
+contract PlainTestToken is TestErc20 {
+    string public constant name = "Plain Token";
+    string public constant symbol = "PLN";
+    uint8 public constant decimals = 6;
+}
+
+/// @notice ERC-20 test token with EIP-2612 `permit` and without EIP-3009: what Permit2 exists
+/// for. Name and version are constants ("Permit Token", "1").
+contract TestPermitToken is TestErc20 {
+    string public constant name = "Permit Token";
+    string public constant version = "1";
+    string public constant symbol = "PTK";
+    uint8 public constant decimals = 6;
+
+    bytes32 private constant EIP712_DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+    bytes32 public constant PERMIT_TYPEHASH =
+        keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)");
+
+    mapping(address => uint256) public nonces;
+
+    function DOMAIN_SEPARATOR() public view returns (bytes32) {
+        return keccak256(abi.encode(EIP712_DOMAIN_TYPEHASH, keccak256(bytes(name)), keccak256(bytes(version)), block.chainid, address(this)));
+    }
+
+    function permit(address owner, address spender, uint256 value, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        external
+    {
+        require(block.timestamp <= deadline, "permit expired");
+        bytes32 structHash = keccak256(abi.encode(PERMIT_TYPEHASH, owner, spender, value, nonces[owner]++, deadline));
+        bytes32 digest = keccak256(abi.encodePacked("\x19\x01", DOMAIN_SEPARATOR(), structHash));
+        require(uint256(s) <= 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0, "invalid signature");
+        address recovered = ecrecover(digest, v, r, s);
+        require(recovered != address(0) && recovered == owner, "invalid signature");
+        _approve(owner, spender, value);
     }
 }
 

@@ -16,6 +16,8 @@ pub const EXACT_PERMIT2_PROXY: &str = "0x402085c248EeA27D92E8b30b2C58ed07f9E2000
 pub const UPTO_PERMIT2_PROXY: &str = "0x4020A4f3b7b90ccA423B9fabCc0CE57C6C240002";
 /// Where the tests place `TestPermitToken` ("Permit Token", version "1").
 pub const PERMIT_TOKEN: &str = "0x2612000000000000000000000000000000002612";
+/// Where the plain ERC-20 test token (neither EIP-2612 nor EIP-3009) is placed.
+pub const PLAIN_TOKEN: &str = "0x2020000000000000000000000000000000002020";
 
 /// The file of the npm package that carries Permit2's runtime bytecode.
 fn permit2_source() -> PathBuf {
@@ -51,8 +53,9 @@ pub fn permit2_runtime_code() -> Result<String, ChainError> {
 }
 
 impl LocalChain {
-    /// Places Permit2, both x402 proxy stand-ins and the EIP-2612 test token.
+    /// Places Permit2, both x402 proxy stand-ins, the EIP-2612 test token and the plain one.
     pub async fn install_permit2(&self) -> Result<(), ChainError> {
+        self.install_contract("PlainTestToken", PLAIN_TOKEN).await?;
         self.install_code(PERMIT2, &permit2_runtime_code()?).await?;
         self.install_contract("X402ExactPermit2ProxyStandIn", EXACT_PERMIT2_PROXY)
             .await?;

@@ -15,6 +15,10 @@ pub const DEFAULT_MAX_GAS: u64 = 200_000;
 pub const DEFAULT_MAX_DEPLOY_GAS: u64 = 500_000;
 /// Default floor of a signer's gas balance for deep health: 0.001 of the native unit (wei).
 pub const DEFAULT_MIN_SIGNER_BALANCE: u128 = 1_000_000_000_000_000;
+/// Default ceiling of what the facilitator sends a payer so that their ERC-20 approval can
+/// pay its own gas (`erc20ApprovalGasSponsoring`): 0.0002 of the native unit, 70,000 gas
+/// (the official client's approval limit) at about 2.8 gwei.
+pub const DEFAULT_MAX_APPROVAL_FUNDING_WEI: u128 = 200_000_000_000_000;
 /// The environment key with the signer key of every EVM network that names none.
 pub const SIGNER_KEY_ENV: &str = "EVM_PRIVATE_KEY";
 
@@ -29,6 +33,8 @@ pub struct EvmSection {
     expected_block_interval_ms: Option<u64>,
     permit2: Option<bool>,
     eip2612_gas_sponsoring: Option<bool>,
+    erc20_approval_gas_sponsoring: Option<bool>,
+    erc20_approval_max_funding_wei: Option<u128>,
 }
 
 /// The EVM settings of one network, defaults applied.
@@ -49,6 +55,13 @@ pub struct EvmOptions {
     /// Whether a Permit2 payment may carry an EIP-2612 permit for Permit2 that the
     /// facilitator sends (and pays the gas of) inside the settling call.
     pub eip2612_gas_sponsoring: bool,
+    /// Whether a Permit2 payment may carry the payer's signed ERC-20 `approve(Permit2)`
+    /// transaction that the facilitator broadcasts before settling (off by default: it
+    /// relays a stranger's transaction and may fund their gas).
+    pub erc20_approval_gas_sponsoring: bool,
+    /// The most the facilitator sends a payer who cannot pay their approval's gas; 0 never
+    /// funds (such a payer is refused).
+    pub erc20_approval_max_funding_wei: u128,
 }
 
 impl Default for EvmOptions {
@@ -60,6 +73,8 @@ impl Default for EvmOptions {
             expected_block_interval: None,
             permit2: true,
             eip2612_gas_sponsoring: true,
+            erc20_approval_gas_sponsoring: false,
+            erc20_approval_max_funding_wei: DEFAULT_MAX_APPROVAL_FUNDING_WEI,
         }
     }
 }
@@ -93,6 +108,12 @@ impl EvmSection {
             eip2612_gas_sponsoring: self
                 .eip2612_gas_sponsoring
                 .unwrap_or(defaults.eip2612_gas_sponsoring),
+            erc20_approval_gas_sponsoring: self
+                .erc20_approval_gas_sponsoring
+                .unwrap_or(defaults.erc20_approval_gas_sponsoring),
+            erc20_approval_max_funding_wei: self
+                .erc20_approval_max_funding_wei
+                .unwrap_or(defaults.erc20_approval_max_funding_wei),
         })
     }
 }

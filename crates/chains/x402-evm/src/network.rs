@@ -217,6 +217,8 @@ struct EvmChain {
     nonce_mode: NonceFetchMode,
     permit2: bool,
     eip2612_sponsoring: bool,
+    erc20_approval_sponsoring: bool,
+    max_approval_funding: U256,
 }
 
 impl EvmNetwork {
@@ -262,6 +264,8 @@ impl EvmNetwork {
             nonce_mode: settings.nonce_mode,
             permit2: settings.options.permit2,
             eip2612_sponsoring: settings.options.eip2612_gas_sponsoring,
+            erc20_approval_sponsoring: settings.options.erc20_approval_gas_sponsoring,
+            max_approval_funding: U256::from(settings.options.erc20_approval_max_funding_wei),
         };
         Ok(EvmNetwork {
             engine: Arc::new(Engine::new(ops, settings.ledger)),

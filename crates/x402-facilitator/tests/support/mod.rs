@@ -141,10 +141,17 @@ pub fn repo_dir() -> std::path::PathBuf {
 /// against the harness and fails with the script's own output unless every check passed.
 #[allow(dead_code)] // not every test binary runs scripts
 pub async fn run_script(h: &Harness, program: &str, script: &std::path::Path) {
+    run_script_with(h, program, script, &[]).await
+}
+
+/// [`run_script`] with arguments after the facilitator's and the chain's URLs.
+#[allow(dead_code)]
+pub async fn run_script_with(h: &Harness, program: &str, script: &std::path::Path, more: &[&str]) {
     let output = tokio::process::Command::new(program)
         .arg(script)
         .arg(&h.url)
         .arg(&h.chain.rpc_url)
+        .args(more)
         .current_dir(repo_dir().join("tests/js"))
         .output()
         .await

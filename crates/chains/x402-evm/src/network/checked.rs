@@ -33,6 +33,8 @@ pub(crate) struct Checked {
     pub(crate) calldata: Bytes,
     pub(crate) valid_before: U256,
     pub(crate) settle_data: Option<SettleData>,
+    /// A Permit2 payment's ERC-20 approval to relay before it can settle.
+    pub(crate) approval: Option<permit2::ApprovalRelay>,
 }
 
 /// What settle needs beyond verify: gas, fees, the signer's balance and nonce.

@@ -105,13 +105,9 @@ impl EngineScheme for ExactEvm {
         &self.engine
     }
 
-    /// `eip2612GasSponsoring` where Permit2 payments may carry a permit we send.
+    /// The gas-sponsoring extensions, where `exact` takes Permit2 payments.
     fn extensions(&self) -> Vec<&'static str> {
         let chain = self.chain();
-        if chain.permit2 && chain.eip2612_sponsoring {
-            vec![permit2::eip2612::EXTENSION_KEY]
-        } else {
-            Vec::new()
-        }
+        chain.permit2_extensions(chain.permit2)
     }
 }

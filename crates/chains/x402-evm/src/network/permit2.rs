@@ -11,9 +11,13 @@
 use super::*;
 
 pub(crate) mod eip2612;
+pub(crate) mod erc20_approval;
 mod probe;
+mod relay;
 mod signed;
 use eip2612::Eip2612Permit;
+use erc20_approval::{Erc20ApprovalInfo, SignedApproval};
+pub(crate) use relay::ApprovalRelay;
 pub(crate) use signed::{nonce_word_query, recorded_terms};
 
 /// The canonical Permit2 contract (the same address on every EVM chain).
@@ -80,6 +84,9 @@ pub(crate) struct Permit2Payment {
     /// The `eip2612GasSponsoring` extension's permit, when the payment carries one;
     /// `Err` names what is malformed in it.
     pub(crate) eip2612: Option<Result<Eip2612Permit, String>>,
+    /// The `erc20ApprovalGasSponsoring` extension's `info`, when the payment carries one
+    /// (and no EIP-2612 permit, which the reference prefers); `Err` names what is malformed.
+    pub(crate) erc20_approval: Option<Result<Erc20ApprovalInfo, String>>,
 }
 
 /// Reads a Permit2 payload, or names what is malformed.
@@ -135,6 +142,7 @@ pub(crate) fn parse(payment: &Payment) -> Result<Permit2Payment, Verdict> {
         valid_after: number(&["witness", "validAfter"])?,
         signature,
         eip2612: eip2612::extension_of(payment),
+        erc20_approval: erc20_approval::extension_of(payment),
     })
 }
 
@@ -155,6 +163,8 @@ pub(crate) struct Permit2Local {
     pub(crate) amount: U256,
     /// The proxy call that settles the payment (`settleWithPermit` with an EIP-2612 permit).
     pub(crate) calldata: Bytes,
+    /// The payer's signed approval of Permit2 to relay first, when one came with the payment.
+    pub(crate) approval: Option<SignedApproval>,
 }
 
 impl EvmChain {
@@ -169,6 +179,11 @@ impl EvmChain {
         if !self.eip2612_sponsoring {
             // An operator who does not sponsor approvals reads the payment without it.
             permit.eip2612 = None;
+        }
+        if !self.erc20_approval_sponsoring || permit.eip2612.is_some() {
+            // Not relayed here, or an EIP-2612 permit does the approval (the reference's
+            // preference when a payment carries both).
+            permit.erc20_approval = None;
         }
         let payer = permit.from.to_checksum(None);
         let refuse = |reason: Reason, message: String| refusal(&payer, reason, message);
@@ -237,7 +252,26 @@ impl EvmChain {
             None => None,
             Some(extension) => Some(self.eip2612_checks(extension, &permit, &payer)?),
         };
-        self.permit2_signed_call(permit, payer, (scheme, amount), eip2612)
+        let approval = match &permit.erc20_approval {
+            None => None,
+            Some(extension) => Some(self.erc20_approval_checks(extension, &permit, &payer)?),
+        };
+        let mut local = self.permit2_signed_call(permit, payer, (scheme, amount), eip2612)?;
+        local.approval = approval;
+        Ok(local)
+    }
+
+    /// The gas-sponsoring extensions a Permit2 scheme lists in `/supported` (none when
+    /// the scheme takes no Permit2 payment here, `served` false).
+    pub(crate) fn permit2_extensions(&self, served: bool) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        if served && self.eip2612_sponsoring {
+            keys.push(eip2612::EXTENSION_KEY);
+        }
+        if served && self.erc20_approval_sponsoring {
+            keys.push(erc20_approval::EXTENSION_KEY);
+        }
+        keys
     }
 
     /// `upto`: the witness must name one of this network's signers, which alone can settle.

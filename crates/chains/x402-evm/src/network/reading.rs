@@ -18,6 +18,9 @@ pub enum PayloadShape {
         payer: String,
         /// Whether the payment carries the `eip2612GasSponsoring` extension, and whether it reads.
         eip2612: Option<bool>,
+        /// Whether it carries the `erc20ApprovalGasSponsoring` extension, and whether its
+        /// `info` reads and its signed transaction decodes as one that may be relayed.
+        erc20_approval: Option<bool>,
     },
 }
 
@@ -36,6 +39,10 @@ pub fn read_payload(scheme: &str, payment: &Payment) -> Result<PayloadShape, Ver
         EvmPayload::Permit2(permit, _) => PayloadShape::Permit2 {
             payer: permit.from.to_checksum(None),
             eip2612: permit.eip2612.as_ref().map(Result::is_ok),
+            erc20_approval: permit
+                .erc20_approval
+                .as_ref()
+                .map(|info| info.as_ref().is_ok_and(|i| i.decode().is_some())),
         },
     })
 }

@@ -68,6 +68,47 @@ impl EvmChain {
         result
     }
 
+    /// The check before recording; a Permit2 payment that pays only after its relayed
+    /// ERC-20 approval gets the approval sent and landed first, then is checked again.
+    async fn check_for_settle(
+        &self,
+        ledger: &Ledger,
+        (payment, parsed): (&Payment, EvmPayload),
+        signer: &FacilitatorSigner,
+        read_nonce: bool,
+    ) -> Result<Checked, NotRecorded> {
+        let address = Some(signer.signer.address());
+        let again = match &parsed {
+            EvmPayload::Permit2(permit, scheme) if permit.erc20_approval.is_some() => {
+                Some(EvmPayload::Permit2(permit.clone(), *scheme))
+            }
+            _ => None,
+        };
+        let mut checked = self
+            .check_parsed(payment, parsed, address, read_nonce)
+            .await
+            .map_err(NotRecorded::Refused)?;
+        let (Some(relay), Some(again)) = (checked.approval.take(), again) else {
+            return Ok(checked);
+        };
+        self.relay_approval(ledger, signer, &relay)
+            .await
+            .map_err(NotRecorded::Answer)?;
+        checked = self
+            .check_parsed(payment, again, address, read_nonce)
+            .await
+            .map_err(NotRecorded::Refused)?;
+        if checked.approval.is_some() {
+            return Err(NotRecorded::Answer(Settlement::failed(
+                Reason::Erc20ApprovalTxFailed,
+                "the payer's approval landed but Permit2's allowance is still short; no settlement was sent",
+                Some(relay.payer.to_checksum(None)),
+                relay.approval.hash.to_string(),
+            )));
+        }
+        Ok(checked)
+    }
+
     async fn record_as(
         &self,
         ledger: &Ledger,
@@ -79,9 +120,8 @@ impl EvmChain {
         let read_nonce = self.nonce_mode == NonceFetchMode::AlwaysFresh
             || !signer.seeded.load(Ordering::Acquire);
         let checked = self
-            .check_parsed(payment, parsed, Some(address), read_nonce)
-            .await
-            .map_err(NotRecorded::Refused)?;
+            .check_for_settle(ledger, (payment, parsed), signer, read_nonce)
+            .await?;
         let payer = checked.payer.to_checksum(None);
         let Some(data) = checked.settle_data.as_ref() else {
             return Err(NotRecorded::Answer(Settlement::failed(

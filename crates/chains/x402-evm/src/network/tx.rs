@@ -70,6 +70,18 @@ impl EvmChain {
         call: (Address, &Bytes, u64),
         nonce: u64,
     ) -> Result<(B256, Bytes), String> {
+        self.sign_value_transaction(signer, fees, call, U256::ZERO, nonce)
+    }
+
+    /// [`Self::sign_transaction`] sending `value` native units with the call.
+    pub(super) fn sign_value_transaction(
+        &self,
+        signer: &FacilitatorSigner,
+        fees: (u128, u128),
+        call: (Address, &Bytes, u64),
+        value: U256,
+        nonce: u64,
+    ) -> Result<(B256, Bytes), String> {
         let (to, input, gas_limit) = call;
         let (max_fee, priority_fee) = fees;
         let mut tx = TxEip1559 {
@@ -79,7 +91,7 @@ impl EvmChain {
             max_fee_per_gas: max_fee,
             max_priority_fee_per_gas: priority_fee.min(max_fee),
             to: TxKind::Call(to),
-            value: U256::ZERO,
+            value,
             access_list: Default::default(),
             input: input.clone(),
         };

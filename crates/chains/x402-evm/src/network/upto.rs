@@ -136,11 +136,7 @@ impl EngineScheme for UptoEvm {
     }
 
     fn extensions(&self) -> Vec<&'static str> {
-        if self.chain().eip2612_sponsoring {
-            vec![permit2::eip2612::EXTENSION_KEY]
-        } else {
-            Vec::new()
-        }
+        self.chain().permit2_extensions(true)
     }
 
     /// What the resource server named at settle.

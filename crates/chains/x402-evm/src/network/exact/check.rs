@@ -81,6 +81,7 @@ impl EvmChain {
             calldata: local.calldata,
             valid_before: local.auth.valid_before,
             settle_data,
+            approval: None,
         })
     }
 

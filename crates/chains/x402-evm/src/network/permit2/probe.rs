@@ -47,7 +47,7 @@ fn permit2_answer(result: &CallResult) -> Option<Permit2Answer> {
 
 /// The reference's reason for a revert of the proxy call, by the custom error it carries
 /// (the proxy's own, or Permit2's).
-fn revert_reason_of(data: &[u8]) -> (Reason, String) {
+pub(super) fn revert_reason_of(data: &[u8]) -> (Reason, String) {
     const ERRORS: &[(&str, Reason)] = &[
         ("InvalidAmount()", Reason::Permit2InvalidAmount),
         ("InvalidDestination()", Reason::Permit2InvalidDestination),
@@ -137,6 +137,10 @@ impl EvmChain {
                 json!([{"from": simulate_from.to_string(), "to": proxy.to_string(), "data": hex(&local.calldata)}, "latest"]),
             ));
         }
+        let approval_index = calls.len();
+        if let Some(approval) = &local.approval {
+            relay::push_approval_reads(&mut calls, &local, approval, simulate_from);
+        }
         let settle_index = calls.len();
         if let Some(signer) = for_settle {
             push_settle_reads(&mut calls, signer, proxy, &local.calldata, read_nonce);
@@ -144,8 +148,17 @@ impl EvmChain {
         let results = self.check_batch(&calls, &local.payer).await?;
         self.judge_asset(&local, &results[1])?;
         let simulated = direct.then(|| &results[2]);
-        self.judge_permit2(&local, &results[0], simulated)?;
+        let needs_approval = self.judge_permit2(&local, &results[0], simulated)?;
+        let approval = match (&local.approval, needs_approval) {
+            (Some(approval), true) => {
+                let reads = &results[approval_index..settle_index];
+                Some(self.judge_approval(&local, approval, reads)?)
+            }
+            _ => None,
+        };
         let settle_data = match for_settle {
+            // Settled only once the approval has landed, checked again then.
+            _ if approval.is_some() => None,
             Some(_) => {
                 let reads = &results[settle_index..];
                 let estimate = estimate_of(&reads[0], &local.payer)?;
@@ -166,6 +179,7 @@ impl EvmChain {
             calldata: local.calldata,
             valid_before: p.deadline,
             settle_data,
+            approval,
         })
     }
 
@@ -189,13 +203,14 @@ impl EvmChain {
         }
     }
 
-    /// The verdict of the probe's answer, most specific reason first.
+    /// The verdict of the probe's answer, most specific reason first; `Ok(true)` when the
+    /// payment can pay only after its relayed ERC-20 approval (judged apart).
     fn judge_permit2(
         &self,
         local: &Permit2Local,
         result: &CallResult,
         simulated: Option<&CallResult>,
-    ) -> Result<(), Verdict> {
+    ) -> Result<bool, Verdict> {
         let refuse = |reason: Reason, message: String| refusal(&local.payer, reason, message);
         let Some(answer) = permit2_answer(result) else {
             let message = match result {
@@ -246,6 +261,10 @@ impl EvmChain {
             ));
         }
         let approved = answer.allowance.is_some_and(|a| a >= amount);
+        if !approved && local.approval.is_some() {
+            // The probe's simulation runs without the approval: the relay's own decides.
+            return Ok(true);
+        }
         if !approved && local.permit.eip2612.is_none() {
             return Err(refuse(
                 Reason::Permit2AllowanceRequired,
@@ -273,6 +292,6 @@ impl EvmChain {
             let (reason, message) = revert_reason_of(data);
             return Err(refuse(reason, message));
         }
-        Ok(())
+        Ok(false)
     }
 }

@@ -81,6 +81,7 @@ impl EvmChain {
             scheme,
             amount,
             calldata,
+            approval: None,
         })
     }
 }
