@@ -78,6 +78,7 @@ use checked::{
 };
 use exact::ExactEvm;
 pub use reading::{read_payload, PayloadShape};
+use tx::fee_cap;
 use wire::*;
 
 /// Creation code of `contracts/Erc6492Probe.sol` (compiled by `tests/js/compile-contracts.mjs`):

@@ -89,6 +89,57 @@ pub(crate) struct Permit2Payment {
     pub(crate) erc20_approval: Option<Result<Erc20ApprovalInfo, String>>,
 }
 
+/// A gas-sponsoring extension's `info` (`eip2612GasSponsoring`, `erc20ApprovalGasSponsoring`),
+/// read field by field in the formats both schemas give; each error names the field.
+pub(crate) struct ExtensionInfo<'a>(&'a Value);
+
+impl<'a> ExtensionInfo<'a> {
+    /// The `info` of the extension `key`, when the payment carries it.
+    pub(crate) fn of(payment: &'a Payment, key: &str) -> Option<Self> {
+        let info = payment.extensions.as_ref()?.get(key)?.get("info")?;
+        Some(ExtensionInfo(info))
+    }
+
+    pub(crate) fn text(&self, key: &str) -> Result<&'a str, String> {
+        self.0
+            .get(key)
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("info.{key} is missing"))
+    }
+
+    /// A decimal number of at most 256 bits, digits only.
+    pub(crate) fn decimal(&self, key: &str) -> Result<U256, String> {
+        self.text(key).and_then(|s| {
+            let digits = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+            digits
+                .then(|| U256::from_str_radix(s, 10).ok())
+                .flatten()
+                .ok_or_else(|| format!("info.{key} is not a decimal number of 256 bits"))
+        })
+    }
+
+    /// `version`: dot-separated numbers ("1", "1.2.3").
+    pub(crate) fn version(&self) -> Result<(), String> {
+        let version = self.text("version")?;
+        let numbers = !version.is_empty()
+            && version
+                .split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        numbers
+            .then_some(())
+            .ok_or_else(|| "info.version is not a version number".into())
+    }
+
+    /// `0x`-prefixed hex bytes.
+    pub(crate) fn hex_bytes(&self, key: &str) -> Result<Vec<u8>, String> {
+        self.text(key).and_then(|s| {
+            s.strip_prefix("0x")
+                .and_then(parse_hex_bytes)
+                .ok_or_else(|| format!("info.{key} is not hex"))
+        })
+    }
+}
+
 /// Reads a Permit2 payload, or names what is malformed.
 pub(crate) fn parse(payment: &Payment) -> Result<Permit2Payment, Verdict> {
     let auth = payment

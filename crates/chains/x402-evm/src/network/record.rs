@@ -78,9 +78,13 @@ impl EvmChain {
         read_nonce: bool,
     ) -> Result<Checked, NotRecorded> {
         let address = Some(signer.signer.address());
+        // Checked again once the approval has landed, without the extension: its reads
+        // (nonce, funding, the simulation with the approval) have nothing left to judge.
         let again = match &parsed {
             EvmPayload::Permit2(permit, scheme) if permit.erc20_approval.is_some() => {
-                Some(EvmPayload::Permit2(permit.clone(), *scheme))
+                let mut permit = permit.clone();
+                permit.erc20_approval = None;
+                Some(EvmPayload::Permit2(permit, *scheme))
             }
             _ => None,
         };
@@ -94,19 +98,17 @@ impl EvmChain {
         self.relay_approval(ledger, signer, &relay)
             .await
             .map_err(NotRecorded::Answer)?;
-        checked = self
-            .check_parsed(payment, again, address, read_nonce)
+        self.check_parsed(payment, again, address, read_nonce)
             .await
-            .map_err(NotRecorded::Refused)?;
-        if checked.approval.is_some() {
-            return Err(NotRecorded::Answer(Settlement::failed(
-                Reason::Erc20ApprovalTxFailed,
-                "the payer's approval landed but Permit2's allowance is still short; no settlement was sent",
-                Some(relay.payer.to_checksum(None)),
-                relay.approval.hash.to_string(),
-            )));
-        }
-        Ok(checked)
+            .map_err(|verdict| match verdict.reason {
+                Some(Reason::Permit2AllowanceRequired) => NotRecorded::Answer(Settlement::failed(
+                    Reason::Erc20ApprovalTxFailed,
+                    "the payer's approval landed but Permit2's allowance is still short; no settlement was sent",
+                    Some(relay.payer.to_checksum(None)),
+                    relay.approval.hash.to_string(),
+                )),
+                _ => NotRecorded::Refused(verdict),
+            })
     }
 
     async fn record_as(
@@ -178,19 +180,11 @@ impl EvmChain {
                     })?;
                     floor = Some(nonce);
                 }
-                Err(RecordError::Ledger(e)) => {
-                    return Err(NotRecorded::Answer(ledger_refusal(
-                        &draft.network,
-                        e,
-                        Some(payer),
-                    )))
-                }
                 Err(other) => {
-                    return Err(NotRecorded::Answer(Settlement::failed(
-                        Reason::UnexpectedSettleError,
-                        other.to_string(),
-                        Some(payer),
-                        "",
+                    return Err(NotRecorded::Answer(record_failure(
+                        &draft.network,
+                        other,
+                        payer,
                     )))
                 }
             }
@@ -200,5 +194,19 @@ impl EvmChain {
             self.report_mismatch(&entry.signer, mismatch);
         }
         Ok(claim)
+    }
+}
+
+/// The answer when a settlement (or a payer's gas funding) could not be recorded: a ledger
+/// that cannot be written is ours to say so; anything else is unexpected.
+pub(super) fn record_failure(network: &str, error: RecordError, payer: String) -> Settlement {
+    match error {
+        RecordError::Ledger(e) => ledger_refusal(network, e, Some(payer)),
+        other => Settlement::failed(
+            Reason::UnexpectedSettleError,
+            other.to_string(),
+            Some(payer),
+            "",
+        ),
     }
 }

@@ -45,10 +45,7 @@ impl EvmChain {
     /// Gas limit (estimate + 20 %, capped) and fee cap of a settlement transaction; the
     /// gas-affordability check and the signed transaction must agree on both.
     pub(super) fn gas_plan(&self, data: &SettleData) -> (u64, u128) {
-        let max_fee = data
-            .gas_price
-            .saturating_mul(2)
-            .max(data.gas_price + data.priority_fee);
+        let max_fee = fee_cap(data.gas_price, data.priority_fee);
         (self.gas_limit(data.gas_estimate), max_fee)
     }
 
@@ -146,4 +143,12 @@ impl EvmChain {
             "{what}"
         );
     }
+}
+
+/// The fee cap of a transaction we sign: twice the gas price, or price plus tip when the
+/// tip is larger (room for the base fee to rise while it waits).
+pub(super) fn fee_cap(gas_price: u128, priority_fee: u128) -> u128 {
+    gas_price
+        .saturating_mul(2)
+        .max(gas_price.saturating_add(priority_fee))
 }

@@ -38,56 +38,26 @@ impl Eip2612Permit {
 /// The extension's permit when the payment carries the extension; `Err` says what is
 /// malformed (every field the reference requires, in its formats).
 pub(crate) fn extension_of(payment: &Payment) -> Option<Result<Eip2612Permit, String>> {
-    let info = payment
-        .extensions
-        .as_ref()?
-        .get(EXTENSION_KEY)?
-        .get("info")?;
-    Some(read_info(info))
+    ExtensionInfo::of(payment, EXTENSION_KEY).map(|info| read_info(&info))
 }
 
-fn read_info(info: &Value) -> Result<Eip2612Permit, String> {
-    let text = |key: &str| {
-        info.get(key)
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("info.{key} is missing"))
-    };
+fn read_info(info: &ExtensionInfo<'_>) -> Result<Eip2612Permit, String> {
     let address = |key: &str| {
-        text(key)
+        info.text(key)
             .and_then(|s| Address::from_str(s).map_err(|_| format!("info.{key} is not an address")))
     };
-    let number = |key: &str| {
-        text(key).and_then(|s| {
-            let digits = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-            digits
-                .then(|| U256::from_str_radix(s, 10).ok())
-                .flatten()
-                .ok_or_else(|| format!("info.{key} is not a decimal number of 256 bits"))
-        })
-    };
-    let version = text("version")?;
-    if version.is_empty()
-        || !version
-            .split('.')
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return Err("info.version is not a version number".into());
-    }
-    number("nonce")?;
-    let signature = text("signature")
-        .and_then(|s| {
-            s.strip_prefix("0x")
-                .and_then(parse_hex_bytes)
-                .ok_or_else(|| "info.signature is not hex".to_owned())
-        })?
+    info.version()?;
+    info.decimal("nonce")?;
+    let signature = info
+        .hex_bytes("signature")?
         .try_into()
         .map_err(|_| "info.signature is not 65 bytes".to_owned())?;
     Ok(Eip2612Permit {
         from: address("from")?,
         asset: address("asset")?,
         spender: address("spender")?,
-        amount: number("amount")?,
-        deadline: number("deadline")?,
+        amount: info.decimal("amount")?,
+        deadline: info.decimal("deadline")?,
         signature,
     })
 }

@@ -47,22 +47,12 @@ pub(crate) struct SignedApproval {
 /// The extension's `info` when the payment carries the extension; `Err` says what is
 /// malformed (every field the reference's schema requires, in its formats).
 pub(crate) fn extension_of(payment: &Payment) -> Option<Result<Erc20ApprovalInfo, String>> {
-    let info = payment
-        .extensions
-        .as_ref()?
-        .get(EXTENSION_KEY)?
-        .get("info")?;
-    Some(read_info(info))
+    ExtensionInfo::of(payment, EXTENSION_KEY).map(|info| read_info(&info))
 }
 
-fn read_info(info: &Value) -> Result<Erc20ApprovalInfo, String> {
-    let text = |key: &str| {
-        info.get(key)
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("info.{key} is missing"))
-    };
+fn read_info(info: &ExtensionInfo<'_>) -> Result<Erc20ApprovalInfo, String> {
     let address = |key: &str| {
-        text(key).and_then(|s| {
+        info.text(key).and_then(|s| {
             let well_formed = s.len() == 42 && s.starts_with("0x");
             well_formed
                 .then(|| Address::from_str(s).ok())
@@ -70,27 +60,14 @@ fn read_info(info: &Value) -> Result<Erc20ApprovalInfo, String> {
                 .ok_or_else(|| format!("info.{key} is not an address"))
         })
     };
-    let amount = text("amount").and_then(|s| {
-        let digits = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-        digits
-            .then(|| U256::from_str_radix(s, 10).ok())
-            .flatten()
-            .ok_or_else(|| "info.amount is not a decimal number of 256 bits".to_owned())
-    })?;
-    let version = text("version")?;
-    if version.is_empty()
-        || !version
-            .split('.')
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return Err("info.version is not a version number".into());
-    }
-    let signed_transaction = text("signedTransaction").and_then(|s| {
-        s.strip_prefix("0x")
-            .filter(|h| !h.is_empty())
-            .and_then(parse_hex_bytes)
-            .ok_or_else(|| "info.signedTransaction is not hex".to_owned())
-    })?;
+    let amount = info.decimal("amount")?;
+    info.version()?;
+    let signed_transaction = info
+        .hex_bytes("signedTransaction")
+        .and_then(|bytes| match bytes {
+            empty if empty.is_empty() => Err("info.signedTransaction is not hex".to_owned()),
+            bytes => Ok(bytes),
+        })?;
     Ok(Erc20ApprovalInfo {
         from: address("from")?,
         asset: address("asset")?,

@@ -142,15 +142,14 @@ impl EvmChain {
             let message = "node did not simulate the approval and the settlement".to_owned();
             return Err(refuse(Reason::RpcUnavailable, message));
         };
-        let succeeded =
-            |call: &Value| call.get("status").and_then(parse_u256) == Some(U256::from(1));
-        if !succeeded(&calls[0]) {
+        // A simulated call's `status` reads as a receipt's.
+        if !receipt::succeeded(&calls[0]) {
             return Err(refuse(
                 Reason::Erc20ApprovalTxFailed,
                 "the approval reverts when simulated".into(),
             ));
         }
-        if !succeeded(&calls[1]) {
+        if !receipt::succeeded(&calls[1]) {
             let data = calls[1]
                 .get("returnData")
                 .and_then(Value::as_str)
@@ -245,17 +244,7 @@ impl EvmChain {
         };
         let recorded = match ledger.record_signed(&entry, Some(reads.0), 1, sign).await {
             Ok((Claim::Recorded(entry), _)) | Ok((Claim::Existing(entry), _)) => entry,
-            Err(RecordError::Ledger(e)) => {
-                return Err(ledger_refusal(&entry.network, e, Some(payer)))
-            }
-            Err(other) => {
-                return Err(Settlement::failed(
-                    Reason::UnexpectedSettleError,
-                    other.to_string(),
-                    Some(payer),
-                    "",
-                ))
-            }
+            Err(error) => return Err(record::record_failure(&entry.network, error, payer)),
         };
         if recorded.state == EntryState::Confirmed {
             return Ok(());
@@ -320,15 +309,7 @@ impl EvmChain {
             ));
         };
         let priority = result_u128(&results[2]).unwrap_or(0);
-        Ok((
-            nonce,
-            (
-                gas_price
-                    .saturating_mul(2)
-                    .max(gas_price.saturating_add(priority)),
-                priority,
-            ),
-        ))
+        Ok((nonce, (fee_cap(gas_price, priority), priority)))
     }
 }
 
