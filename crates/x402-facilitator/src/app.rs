@@ -47,7 +47,9 @@ use errors::{body_or_error, client_error, json_content_type, ledger_down, Client
 use health::{health, health_deep, health_ready, health_v2};
 use openapi::openapi;
 use pipeline::{settle, verify};
-use request_log::{request_id, user_agent, with_request_id, Endpoint, Outcome, RequestLog};
+use request_log::{
+    request_id, user_agent, with_request_id, Endpoint, FailureSighting, Outcome, RequestLog,
+};
 use settlements::settlement;
 pub use settlements::SETTLEMENT_ID_HEADER;
 use supported::{supported, supported_response};

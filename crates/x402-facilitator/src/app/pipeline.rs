@@ -99,6 +99,7 @@ async fn handle(
         user_agent: user_agent(&headers),
         settlement_id: None,
         extension_responses: None,
+        failure: FailureSighting::None,
     };
     let caller = match caller_keys::authenticate(&state, &headers) {
         Ok(caller) => caller,
@@ -448,7 +449,7 @@ async fn settle_payment(
     let version = payment.version;
     let guard = InFlight::settlement(state);
     let task_state = state.clone();
-    let task_log = log.clone();
+    let mut task_log = log.clone();
     let task = tokio::spawn(async move {
         let settlement = scheme.settle(&payment).await;
         let digest = task_log
@@ -465,7 +466,9 @@ async fn settle_payment(
             }
         }
         // A re-sent request (answered from the ledger, or pending again) counts once.
-        if task_state.sightings.first(&sighting) {
+        let first = task_state.sightings.first(&sighting);
+        task_log.failure = FailureSighting::of(&settlement, first);
+        if first {
             task_log.count_facilitator_failure(&settlement);
             if version == X402Version::V2 {
                 task_state.watch_v2_settlement(&settlement, &payment.network);

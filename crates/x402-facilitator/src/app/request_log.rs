@@ -63,6 +63,39 @@ impl Outcome {
     }
 }
 
+/// Whether a settle line is the one `x402_settlement_failures_total` counted: a log-based
+/// metric (CloudWatch metric filters, docs/deployment.md) counts `first` lines to agree with it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) enum FailureSighting {
+    /// Not a facilitator-side failure.
+    #[default]
+    None,
+    /// A facilitator-side failure seen for the first time: counted.
+    First,
+    /// The same failure answered again (a re-sent request): not counted again.
+    Repeat,
+}
+
+impl FailureSighting {
+    /// The sighting of `settlement`, `first` when this request is its first sighting.
+    pub(super) fn of(settlement: &Settlement, first: bool) -> FailureSighting {
+        match (is_facilitator_failure(settlement), first) {
+            (false, _) => FailureSighting::None,
+            (true, true) => FailureSighting::First,
+            (true, false) => FailureSighting::Repeat,
+        }
+    }
+
+    /// The `facilitator_failure` log field.
+    fn as_str(self) -> &'static str {
+        match self {
+            FailureSighting::None => "",
+            FailureSighting::First => "first",
+            FailureSighting::Repeat => "repeat",
+        }
+    }
+}
+
 /// What the log line (and the metrics) of one request say.
 #[derive(Clone)]
 pub(super) struct RequestLog {
@@ -80,6 +113,8 @@ pub(super) struct RequestLog {
     pub(super) settlement_id: Option<String>,
     /// The `EXTENSION-RESPONSES` value of the answer, when an extension answers.
     pub(super) extension_responses: Option<String>,
+    /// Settle: whether this answer is a facilitator-side failure, and its first sighting.
+    pub(super) failure: FailureSighting,
 }
 
 impl RequestLog {
@@ -95,7 +130,7 @@ impl RequestLog {
     /// Counts a settlement that failed on our side (both versions): what a deployment's
     /// rollback watch and the alert rules read, since the breaker sees v2 only.
     pub(super) fn count_facilitator_failure(&self, settlement: &Settlement) {
-        if !is_facilitator_failure(settlement) {
+        if self.failure != FailureSighting::First {
             return;
         }
         let network = self.metric_network();
@@ -132,11 +167,13 @@ impl RequestLog {
             endpoint = self.endpoint.name(),
             x402_version = version,
             network = %self.network,
+            served_network = %self.metric_network(),
             scheme = %self.scheme,
             outcome,
             reason = reason.map(|r| r.as_str()).unwrap_or(""),
             payer = payer.unwrap_or(""),
             transaction = tx.unwrap_or(""),
+            facilitator_failure = self.failure.as_str(),
             user_agent = %self.user_agent,
             latency_ms,
             "{message}"
