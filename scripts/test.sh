@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit, HTTP, and end to end on a real anvil and a local Solana node with the
-# official x402 clients, after fuzzing every parser for a bounded time. Installs what it needs
+# official x402 clients, the AWS deployment's checks and emulator tests, after fuzzing every
+# parser for a bounded time. Installs what it needs
 # into ~/.cache/x402-facilitator (outside the clone); each phase says what it does and how long
 # it took. A preflight stops in seconds, naming the fix, when something cannot be installed.
 set -euo pipefail
@@ -110,6 +111,22 @@ phase "schemathesis in $cache/schemathesis (pip when the requirements changed)"
 st_venv="${X402_SCHEMATHESIS_VENV:-$cache/schemathesis}"
 venv_with "$st_venv" schemathesis
 export X402_SCHEMATHESIS="$st_venv/bin/st"
+
+phase "AWS stand-ins (moto, AWS CLI, LocalStack's filter matcher) in $cache/aws (pip when the requirements changed)"
+aws_venv="${X402_AWS_VENV:-$cache/aws}"
+venv_with "$aws_venv" aws
+export X402_AWS_PYTHON="$aws_venv/bin/python"
+
+phase "Terraform under deploy/aws: terraform fmt -check, checkov (in $cache/checkov)"
+if ! command -v terraform >/dev/null 2>&1; then
+  echo "terraform is not installed: no reachable registry ships it; install Terraform >= 1.5 for 'terraform fmt'" >&2
+  exit 2
+fi
+terraform fmt -check -recursive -diff deploy/aws
+checkov_venv="${X402_CHECKOV_VENV:-$cache/checkov}"
+venv_with "$checkov_venv" checkov
+# --skip-download: no policy updates from the network; the checks that ship with checkov run.
+"$checkov_venv/bin/checkov" -d deploy/aws --framework terraform --quiet --compact --skip-download
 
 # The local Solana node for the SVM tests (surfpool-core, tools/surfnode): built once per
 # version of its sources into the cache outside the clone.
