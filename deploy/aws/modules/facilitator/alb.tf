@@ -143,6 +143,31 @@ resource "aws_lb_listener_rule" "weighted" {
   }
 }
 
+# Defence in depth: the admin API is on its own port (ADMIN_ADDR), and the public
+# listeners answer 404 for its paths whatever a task's configuration says.
+resource "aws_lb_listener_rule" "no_admin" {
+  for_each = {
+    https = aws_lb_listener.https.arn
+    test  = aws_lb_listener.test.arn
+  }
+  listener_arn = each.value
+  priority     = 10
+  action {
+    type = "fixed-response"
+    fixed_response {
+      content_type = "application/json"
+      message_body = "{\"error\":\"not found\"}"
+      status_code  = "404"
+    }
+  }
+  condition {
+    path_pattern {
+      values = ["/admin/*"]
+    }
+  }
+  tags = var.tags
+}
+
 resource "aws_lb_listener" "test" {
   load_balancer_arn = aws_lb.this.arn
   port              = var.test_listener_port

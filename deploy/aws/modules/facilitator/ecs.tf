@@ -1,7 +1,8 @@
 # Two Fargate services (blue, green) of one task shape; each runs its own image tag.
 
 locals {
-  admin_addr = var.rollback_admin_url == "" ? {} : { ADMIN_ADDR = "0.0.0.0:${var.admin_port}" }
+  # With a token the admin API listens on a port of its own, never behind the public listener.
+  admin_addr = contains(keys(var.secrets), "ADMIN_TOKEN") ? { ADMIN_ADDR = "0.0.0.0:${var.admin_port}" } : {}
   plain_environment = merge(var.environment, local.admin_addr, {
     HOST                   = "0.0.0.0"
     PORT                   = "8080"

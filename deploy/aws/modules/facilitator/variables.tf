@@ -249,7 +249,7 @@ variable "rollback_admin_url" {
 }
 
 variable "admin_port" {
-  description = "ADMIN_ADDR port of the tasks when rollback_admin_url is set; the rollback function's security group may reach it."
+  description = "ADMIN_ADDR port of the tasks whenever secrets has ADMIN_TOKEN (the admin API is never on the load balancer's port); the rollback function's security group may reach it."
   type        = number
   default     = 9090
 }
