@@ -7,7 +7,8 @@
 // Usage: node tests/js/erc20-approval-conformance.mjs <facilitator url> <rpc url> <max funding wei>
 // Each happy path asserts balances moved exactly once, the approval landed, what the payer was
 // funded, and that a repeated settle answers the same hash and funds nothing more; each
-// refusal asserts its reason and that nothing moved and nothing was sent.
+// refusal asserts its reason and that nothing moved and nothing was sent. The facilitator runs
+// with one funding per hour, so a second payer without gas is refused.
 import { createWalletClient, http, publicActions, encodeFunctionData, keccak256, maxUint256 } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { x402Client } from "@x402/core/client";
@@ -130,6 +131,16 @@ check("supported lists the erc20ApprovalGasSponsoring extension", (supported.ext
   console.log(`# gas: approval ${approvalGas}, funding 21000, settlement ${await gasOf(settled.transaction)}; funded ${fundings[0]} wei`);
   const again = await ours.settle(payload, req);
   check("unfunded payer: repeated settle answers the same hash, funds nothing more", again.transaction === settled.transaction && (await nonce(OUR_SIGNER)) - signerBefore === 2, JSON.stringify(again));
+}
+
+// ---- the hour's funding budget (1 here) is spent: a second payer without gas is refused ----
+{
+  const payer = await newPayer(1_000_000n, 0n);
+  const payload = await pay(payer.key);
+  const signerBefore = await nonce(OUR_SIGNER);
+  const settled = await ours.settle(payload, req);
+  check("funding budget spent: settle refused erc20_approval_tx_failed without a transaction", settled.success === false && settled.errorReason === "erc20_approval_tx_failed" && !settled.transaction && settled.payer === payer.address && /in the last hour/.test(settled.errorMessage ?? ""), JSON.stringify(settled));
+  check("funding budget spent: nothing sent, nothing moved", (await nonce(OUR_SIGNER)) === signerBefore && (await eth(payer.address)) === 0n && (await tokenBalance(payer.address)) === 1_000_000n && (await allowance(payer.address)) === 0n);
 }
 
 // ---- refusals: each with its reason, nothing sent, nothing moved ----

@@ -62,6 +62,8 @@ async fn official_client_erc20_approval_sponsoring() {
         |settings| {
             settings.options.erc20_approval_gas_sponsoring = true;
             settings.options.erc20_approval_max_funding_wei = MAX_FUNDING_WEI;
+            // One funding per hour: the script's second payer without gas finds it spent.
+            settings.options.erc20_approval_max_fundings_per_hour = 1;
         },
     )
     .await;

@@ -90,6 +90,28 @@ impl Ledger {
             .collect()
     }
 
+    /// Counts a network's entries of `scheme` created at or after `since_millis`: how the
+    /// EVM relay bounds the gas funding it gives strangers across payments and instances.
+    pub async fn count_scheme_since(
+        &self,
+        network: &str,
+        scheme: &str,
+        since_millis: i64,
+    ) -> Result<u64, LedgerError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM x402_settlements
+             WHERE network = $1 AND scheme = $2 AND created_at >= $3",
+        )
+        .bind(network)
+        .bind(scheme)
+        .bind(since_millis)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        let n: i64 = row.try_get("n").map_err(unavailable)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// Counts entries per state for a network (tests and health output).
     pub async fn count_by_state(
         &self,

@@ -404,3 +404,41 @@ async fn keys_are_kept_by_hash_the_file_owns_its_own_and_uses_count_per_minute()
     );
     remove_sqlite(&path);
 }
+
+#[tokio::test]
+async fn entries_of_a_scheme_are_counted_by_network_and_creation_time() {
+    let (url, path) = temp_sqlite();
+    let ledger = Ledger::connect(&url).await.expect("ledger");
+    let before = now_millis();
+    record_new(&ledger, "a").await;
+    let mut funding = new_entry("funding");
+    funding.terms.scheme = "erc20ApprovalGasSponsoring".into();
+    ledger
+        .record_signed(&funding, Some(0), 1, signed)
+        .await
+        .expect("recorded");
+    let count = |network: &'static str, scheme: &'static str, since: i64| {
+        let ledger = &ledger;
+        async move {
+            ledger
+                .count_scheme_since(network, scheme, since)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(count("eip155:84532", "exact", before).await, 1);
+    assert_eq!(
+        count("eip155:84532", "erc20ApprovalGasSponsoring", before).await,
+        1
+    );
+    assert_eq!(
+        count("eip155:8453", "erc20ApprovalGasSponsoring", before).await,
+        0
+    );
+    let later = now_millis() + 1;
+    assert_eq!(
+        count("eip155:84532", "erc20ApprovalGasSponsoring", later).await,
+        0
+    );
+    remove_sqlite(&path);
+}

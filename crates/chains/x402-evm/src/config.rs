@@ -19,6 +19,9 @@ pub const DEFAULT_MIN_SIGNER_BALANCE: u128 = 1_000_000_000_000_000;
 /// pay its own gas (`erc20ApprovalGasSponsoring`): 0.0002 of the native unit, 70,000 gas
 /// (the official client's approval limit) at about 2.8 gwei.
 pub const DEFAULT_MAX_APPROVAL_FUNDING_WEI: u128 = 200_000_000_000_000;
+/// Default number of payers' approvals the facilitator funds per hour on a network: with
+/// the ceiling above, what strangers can take in an hour is bounded (0.002 native units).
+pub const DEFAULT_MAX_APPROVAL_FUNDINGS_PER_HOUR: u64 = 10;
 /// The environment key with the signer key of every EVM network that names none.
 pub const SIGNER_KEY_ENV: &str = "EVM_PRIVATE_KEY";
 
@@ -35,6 +38,7 @@ pub struct EvmSection {
     eip2612_gas_sponsoring: Option<bool>,
     erc20_approval_gas_sponsoring: Option<bool>,
     erc20_approval_max_funding_wei: Option<u128>,
+    erc20_approval_max_fundings_per_hour: Option<u64>,
 }
 
 /// The EVM settings of one network, defaults applied.
@@ -62,6 +66,9 @@ pub struct EvmOptions {
     /// The most the facilitator sends a payer who cannot pay their approval's gas; 0 never
     /// funds (such a payer is refused).
     pub erc20_approval_max_funding_wei: u128,
+    /// How many approvals the facilitator funds on this network in any hour, counted in the
+    /// ledger (so across instances that share it); past it a payer without gas is refused.
+    pub erc20_approval_max_fundings_per_hour: u64,
 }
 
 impl Default for EvmOptions {
@@ -75,6 +82,7 @@ impl Default for EvmOptions {
             eip2612_gas_sponsoring: true,
             erc20_approval_gas_sponsoring: false,
             erc20_approval_max_funding_wei: DEFAULT_MAX_APPROVAL_FUNDING_WEI,
+            erc20_approval_max_fundings_per_hour: DEFAULT_MAX_APPROVAL_FUNDINGS_PER_HOUR,
         }
     }
 }
@@ -114,6 +122,9 @@ impl EvmSection {
             erc20_approval_max_funding_wei: self
                 .erc20_approval_max_funding_wei
                 .unwrap_or(defaults.erc20_approval_max_funding_wei),
+            erc20_approval_max_fundings_per_hour: self
+                .erc20_approval_max_fundings_per_hour
+                .unwrap_or(defaults.erc20_approval_max_fundings_per_hour),
         })
     }
 }

@@ -220,6 +220,10 @@ struct EvmChain {
     eip2612_sponsoring: bool,
     erc20_approval_sponsoring: bool,
     max_approval_funding: U256,
+    max_fundings_per_hour: u64,
+    /// Held from counting this hour's fundings to recording a new one, so that one
+    /// instance's concurrent settlements cannot both take the last one.
+    funding_gate: tokio::sync::Mutex<()>,
 }
 
 impl EvmNetwork {
@@ -267,6 +271,8 @@ impl EvmNetwork {
             eip2612_sponsoring: settings.options.eip2612_gas_sponsoring,
             erc20_approval_sponsoring: settings.options.erc20_approval_gas_sponsoring,
             max_approval_funding: U256::from(settings.options.erc20_approval_max_funding_wei),
+            max_fundings_per_hour: settings.options.erc20_approval_max_fundings_per_hour,
+            funding_gate: tokio::sync::Mutex::new(()),
         };
         Ok(EvmNetwork {
             engine: Arc::new(Engine::new(ops, settings.ledger)),

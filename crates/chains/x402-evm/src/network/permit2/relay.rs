@@ -230,6 +230,8 @@ impl EvmChain {
                 resource: String::new(),
             },
         };
+        let gate = self.funding_gate.lock().await;
+        self.within_funding_budget(ledger, &entry).await?;
         let address = signer.signer.address();
         let reads = self.funding_reads(address, &payer).await?;
         let sign = |nonce: u64| -> Result<SignedTransaction, String> {
@@ -246,6 +248,7 @@ impl EvmChain {
             Ok((Claim::Recorded(entry), _)) | Ok((Claim::Existing(entry), _)) => entry,
             Err(error) => return Err(record::record_failure(&entry.network, error, payer)),
         };
+        drop(gate);
         if recorded.state == EntryState::Confirmed {
             return Ok(());
         }
@@ -278,6 +281,50 @@ impl EvmChain {
             )),
             Err(e) => Err(rpc_answer(&self.chain_id, e, &payer, &recorded.tx_hash)),
         }
+    }
+
+    /// Refuses a new funding past `erc20_approval_max_fundings_per_hour` on this network (the
+    /// ledger's count, shared by the instances on one database); a funding already recorded
+    /// for this approval goes on. A payer refused here can send their approval with gas of
+    /// their own: nothing was sent for them.
+    async fn within_funding_budget(
+        &self,
+        ledger: &Ledger,
+        entry: &NewEntry,
+    ) -> Result<(), Settlement> {
+        let payer = entry.payer.clone();
+        let unavailable = |error: x402_ledger::LedgerError| {
+            record::record_failure(&entry.network, error.into(), payer.clone())
+        };
+        if ledger
+            .entry(&entry.network, &entry.payment_key)
+            .await
+            .map_err(unavailable)?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let now_millis = i64::try_from(now_secs())
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1000);
+        let hour_ago = now_millis.saturating_sub(3_600_000);
+        let scheme = erc20_approval::EXTENSION_KEY;
+        let funded = ledger
+            .count_scheme_since(&entry.network, scheme, hour_ago)
+            .await
+            .map_err(unavailable)?;
+        if funded < self.max_fundings_per_hour {
+            return Ok(());
+        }
+        let message = format!(
+            "this facilitator has funded {funded} approvals on this network in the last hour, its limit; send the approval with gas of your own (nothing was sent)"
+        );
+        Err(Settlement::failed(
+            Reason::Erc20ApprovalTxFailed,
+            message,
+            Some(payer),
+            String::new(),
+        ))
     }
 
     /// The signer's pending nonce and the fee plan of a funding transfer, in one batch.
