@@ -333,7 +333,7 @@ async fn node_errors_inside_the_settle_batch_are_ours_and_the_same_request_settl
     ];
     for (code, message) in cases {
         let body = fresh_body(PAYER_KEY, 2_000);
-        proxy.set(Fault::EstimateError(code, message.into()));
+        proxy.set(Fault::MethodError("eth_estimateGas", code, message.into()));
         let refused = settle(&http, &process.url, &body).await;
         assert_eq!(
             refused["errorReason"], "rpc_unavailable",

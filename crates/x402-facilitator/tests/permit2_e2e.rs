@@ -74,3 +74,40 @@ async fn official_client_erc20_approval_sponsoring() {
     let script = repo_dir().join("tests/js/erc20-approval-conformance.mjs");
     run_script_with(&h, "node", &script, &[&MAX_FUNDING_WEI.to_string()]).await;
 }
+
+/// `erc20ApprovalGasSponsoring` when the facilitator's node fails (a fault proxy in front of
+/// anvil): a node without `eth_simulateV1` is our trouble (`rpc_unavailable`), nothing is
+/// sent; a node lost right after the payer's approval was sent leaves an answer with the
+/// approval's hash and no settlement, and the same payment settles once when the node is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erc20_approval_sponsoring_when_the_node_fails() {
+    let chain = chain_with_token(&[]).await;
+    let proxy = FaultProxy::start(&chain.rpc_url).await;
+    let h = start_on(
+        chain,
+        &proxy.url,
+        |config| {
+            config.flags.x402_version_support = BOTH;
+            if let AssetPolicy::Listed(assets) = &mut config.networks[0].assets {
+                assets.push(PLAIN_TOKEN.to_owned());
+            }
+        },
+        |settings| settings.options.erc20_approval_gas_sponsoring = true,
+    )
+    .await;
+    h.chain
+        .install_permit2()
+        .await
+        .expect("Permit2 (run `npm ci` in tests/js), the proxy stand-ins and the tokens");
+    let script = repo_dir().join("tests/js/erc20-approval-node-trouble.mjs");
+    let dir = TempDir::new("erc20-approval-node-trouble");
+    let file = dir.0.join("payment.json");
+    let file = file.to_str().unwrap();
+    let missing = "the method eth_simulateV1 does not exist/is not available";
+    proxy.set(Fault::MethodError("eth_simulateV1", -32601, missing.into()));
+    run_script_with(&h, "node", &script, &["no-simulate", file]).await;
+    proxy.after_broadcast(Fault::RpcError);
+    run_script_with(&h, "node", &script, &["cut-after-approval", file]).await;
+    proxy.set(Fault::None);
+    run_script_with(&h, "node", &script, &["resume", file]).await;
+}

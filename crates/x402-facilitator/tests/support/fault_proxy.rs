@@ -1,6 +1,6 @@
 //! A JSON-RPC relay in front of a real node (anvil) that fails on command: the failing
 //! node a facilitator meets in production (connection reset, a node that never answers,
-//! HTTP 5xx, JSON-RPC errors, a rate-limited `eth_estimateGas`), switchable at the moment
+//! HTTP 5xx, JSON-RPC errors, one method failing), switchable at the moment
 //! a settlement is broadcast. Everything it does not fail is the real node's answer.
 
 use std::sync::{Arc, Mutex};
@@ -22,8 +22,9 @@ pub enum Fault {
     Http500,
     /// A JSON-RPC error (`-32603 internal error`) for every call.
     RpcError,
-    /// Forward, but answer every `eth_estimateGas` in the batch with this node error.
-    EstimateError(i64, String),
+    /// Forward, but answer every call of this method in the batch with this node error
+    /// (a rate-limited `eth_estimateGas`, a node without `eth_simulateV1`).
+    MethodError(&'static str, i64, String),
     /// Forward, but answer every Solana `simulateTransaction` with success: a node whose
     /// simulation disagrees with execution (a provider lagging behind the cluster).
     SimulationPasses,
@@ -217,7 +218,7 @@ async fn relay(
                 let answer = rpc_errors(&body, -32603, "internal error");
                 respond(&mut stream, "200 OK", "application/json", &answer).await
             }
-            Fault::None | Fault::EstimateError(..) | Fault::SimulationPasses => {
+            Fault::None | Fault::MethodError(..) | Fault::SimulationPasses => {
                 let Ok(answer) = http
                     .post(&upstream)
                     .header("content-type", "application/json")
@@ -230,10 +231,10 @@ async fn relay(
                 let Ok(mut value) = answer.json::<Value>().await else {
                     return;
                 };
-                if let (Fault::EstimateError(code, message), Value::Array(items)) =
+                if let (Fault::MethodError(method, code, message), Value::Array(items)) =
                     (&fault, &mut value)
                 {
-                    for call in calls.iter().filter(|c| c["method"] == "eth_estimateGas") {
+                    for call in calls.iter().filter(|c| c["method"] == *method) {
                         for item in items.iter_mut().filter(|i| i["id"] == call["id"]) {
                             *item = json!({"jsonrpc": "2.0", "id": call["id"], "error": {"code": code, "message": message}});
                         }
