@@ -9,7 +9,7 @@
 // funded, and that a repeated settle answers the same hash and funds nothing more; each
 // refusal asserts its reason and that nothing moved and nothing was sent. The facilitator runs
 // with one funding per hour, so a second payer without gas is refused.
-import { createWalletClient, http, publicActions, encodeFunctionData, keccak256, maxUint256 } from "viem";
+import { encodeFunctionData, keccak256, maxUint256 } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { x402Client } from "@x402/core/client";
 import { HTTPFacilitatorClient } from "@x402/core/http";
@@ -18,44 +18,16 @@ import { registerExactEvmScheme } from "@x402/evm/exact/client";
 import { ExactEvmScheme } from "@x402/evm/exact/facilitator";
 import { toFacilitatorEvmSigner } from "@x402/evm";
 import { createErc20ApprovalGasSponsoringExtension } from "@x402/extensions";
-import { PAYER_KEY, PAY_TO, chainClient, check, finish } from "./common.mjs";
+import { PAY_TO, check, finish } from "./common.mjs";
+import { KEY, OUR_SIGNER, PERMIT2, TOKEN, erc20, plainTokenChain } from "./erc20-approval-common.mjs";
 
 const [url, rpcUrl, maxFundingText] = process.argv.slice(2);
 const MAX_FUNDING = BigInt(maxFundingText);
-const TOKEN = "0x2020000000000000000000000000000000002020";
 const OTHER_TOKEN = "0x2612000000000000000000000000000000002612";
-const PERMIT2 = "0x000000000022D473030F116dDEE9F6B43aC78BA3";
 const OTHER = "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc";
-// anvil account 0 is our signer; account 4 the reference's.
-const OUR_SIGNER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+// anvil account 4 is the reference's signer.
 const REFERENCE_KEY = "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a";
-const KEY = "erc20ApprovalGasSponsoring";
-
-const chain = chainClient(rpcUrl);
-const erc20 = [
-  { type: "function", name: "balanceOf", stateMutability: "view", inputs: [{ name: "a", type: "address" }], outputs: [{ type: "uint256" }] },
-  { type: "function", name: "allowance", stateMutability: "view", inputs: [{ name: "o", type: "address" }, { name: "s", type: "address" }], outputs: [{ type: "uint256" }] },
-  { type: "function", name: "approve", stateMutability: "nonpayable", inputs: [{ name: "s", type: "address" }, { name: "v", type: "uint256" }], outputs: [{ type: "bool" }] },
-  { type: "function", name: "mint", stateMutability: "nonpayable", inputs: [{ name: "to", type: "address" }, { name: "v", type: "uint256" }], outputs: [] },
-];
-const wallet = key => createWalletClient({ account: privateKeyToAccount(key), chain: chain.chain, transport: http(rpcUrl) }).extend(publicActions);
-const tokenBalance = who => chain.readContract({ address: TOKEN, abi: erc20, functionName: "balanceOf", args: [who] });
-const allowance = who => chain.readContract({ address: TOKEN, abi: erc20, functionName: "allowance", args: [who, PERMIT2] });
-const eth = who => chain.getBalance({ address: who });
-const nonce = who => chain.getTransactionCount({ address: who });
-
-/** A new payer holding `tokens` of the plain token and `wei` of gas, who never approved Permit2. */
-async function newPayer(tokens, wei) {
-  const key = generatePrivateKey();
-  const address = privateKeyToAccount(key).address;
-  const hash = await wallet(PAYER_KEY).writeContract({ address: TOKEN, abi: erc20, functionName: "mint", args: [address, tokens] });
-  await chain.waitForTransactionReceipt({ hash });
-  if (wei > 0n) {
-    const funded = await wallet(PAYER_KEY).sendTransaction({ to: address, value: wei });
-    await chain.waitForTransactionReceipt({ hash: funded });
-  }
-  return { key, address };
-}
+const { chain, wallet, newPayer, tokenBalance, allowance, eth, nonce } = plainTokenChain(rpcUrl);
 
 const client = key => registerExactEvmScheme(x402Client.fromConfig({ schemes: [], spendControls: false }), {
   signer: privateKeyToAccount(key), schemeOptions: { rpcUrl },

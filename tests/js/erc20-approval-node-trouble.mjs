@@ -9,28 +9,16 @@
 //                       approval's hash, no settlement is sent; the payment is kept in <file>
 //   resume              the node is back: the same payment (from <file>) settles, once
 import { readFileSync, writeFileSync } from "node:fs";
-import { createWalletClient, http, publicActions, keccak256, maxUint256 } from "viem";
-import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { keccak256, maxUint256 } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
 import { x402Client } from "@x402/core/client";
 import { HTTPFacilitatorClient } from "@x402/core/http";
 import { registerExactEvmScheme } from "@x402/evm/exact/client";
-import { PAYER_KEY, PAY_TO, chainClient, check, finish } from "./common.mjs";
+import { PAY_TO, check, finish } from "./common.mjs";
+import { KEY, OUR_SIGNER, TOKEN, plainTokenChain } from "./erc20-approval-common.mjs";
 
 const [url, rpcUrl, mode, file] = process.argv.slice(2);
-const TOKEN = "0x2020000000000000000000000000000000002020";
-const PERMIT2 = "0x000000000022D473030F116dDEE9F6B43aC78BA3";
-const OUR_SIGNER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
-const KEY = "erc20ApprovalGasSponsoring";
-const chain = chainClient(rpcUrl);
-const erc20 = [
-  { type: "function", name: "balanceOf", stateMutability: "view", inputs: [{ name: "a", type: "address" }], outputs: [{ type: "uint256" }] },
-  { type: "function", name: "allowance", stateMutability: "view", inputs: [{ name: "o", type: "address" }, { name: "s", type: "address" }], outputs: [{ type: "uint256" }] },
-  { type: "function", name: "mint", stateMutability: "nonpayable", inputs: [{ name: "to", type: "address" }, { name: "v", type: "uint256" }], outputs: [] },
-];
-const wallet = key => createWalletClient({ account: privateKeyToAccount(key), chain: chain.chain, transport: http(rpcUrl) }).extend(publicActions);
-const tokenBalance = who => chain.readContract({ address: TOKEN, abi: erc20, functionName: "balanceOf", args: [who] });
-const allowance = who => chain.readContract({ address: TOKEN, abi: erc20, functionName: "allowance", args: [who, PERMIT2] });
-const nonce = who => chain.getTransactionCount({ address: who });
+const { wallet, newPayer, tokenBalance, allowance, nonce } = plainTokenChain(rpcUrl);
 const ours = new HTTPFacilitatorClient({ url });
 const req = {
   scheme: "exact", network: "eip155:84532", amount: "10000", asset: TOKEN, payTo: PAY_TO, maxTimeoutSeconds: 60,
@@ -41,10 +29,7 @@ const DECLARED = { [KEY]: { info: { description: "the facilitator broadcasts you
 
 /** A payer with 1,000,000 of the plain token and gas of their own, and their signed payment. */
 async function payment() {
-  const key = generatePrivateKey();
-  const address = privateKeyToAccount(key).address;
-  await chain.waitForTransactionReceipt({ hash: await wallet(PAYER_KEY).writeContract({ address: TOKEN, abi: erc20, functionName: "mint", args: [address, 1_000_000n] }) });
-  await chain.waitForTransactionReceipt({ hash: await wallet(PAYER_KEY).sendTransaction({ to: address, value: 10n ** 16n }) });
+  const { key, address } = await newPayer(1_000_000n, 10n ** 16n);
   const client = registerExactEvmScheme(x402Client.fromConfig({ schemes: [], spendControls: false }), { signer: privateKeyToAccount(key), schemeOptions: { rpcUrl } });
   const payload = await client.createPaymentPayload({ x402Version: 2, resource, accepts: [req], extensions: DECLARED });
   return { address, payload };
