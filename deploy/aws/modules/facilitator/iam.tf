@@ -62,6 +62,11 @@ resource "aws_iam_role_policy_attachment" "rollback_logs" {
   policy_arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 }
 
+resource "aws_iam_role_policy_attachment" "rollback_xray" {
+  role       = aws_iam_role.rollback.name
+  policy_arn = "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess"
+}
+
 resource "aws_iam_role_policy_attachment" "rollback_vpc" {
   count      = var.rollback_admin_url == "" ? 0 : 1
   role       = aws_iam_role.rollback.name
