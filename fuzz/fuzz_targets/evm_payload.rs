@@ -1,11 +1,13 @@
 //! The payload of an EVM `exact` or `upto` payment (an EIP-3009 authorization, or a Permit2
-//! permit with the `eip2612GasSponsoring` extension beside it), as a stranger can send it:
+//! permit with the `eip2612GasSponsoring` or `erc20ApprovalGasSponsoring` extension beside
+//! it, whose signed transaction is decoded), as a stranger can send it:
 //! reading it never panics, a Permit2 payload is only ever read from `permit2Authorization`,
 //! `upto` never reads an EIP-3009 authorization, and a payload that reads names a payer.
-//! Input: the first byte picks the scheme, the rest is the payload's JSON; a second JSON
-//! value after a newline is the extension's `info`.
+//! Input: the first byte picks the scheme (bit 0) and the extension (bit 1), the rest is the
+//! payload's JSON; a second JSON value after a newline is the extension's `info`.
 //! Seeds (`fuzz/seeds/evm_payload`): payloads signed by the official client (EIP-3009,
-//! Permit2 with an EIP-2612 permit, upto).
+//! Permit2 with an EIP-2612 permit, upto), and a Permit2 payload with a signed
+//! `approve(Permit2)` EIP-1559 transaction (viem's `signTransaction`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -36,7 +38,11 @@ fuzz_target!(|data: &[u8]| {
     });
     let mut payment_payload = json!({"x402Version": 2, "accepted": accepted, "payload": payload});
     if let Some(info) = info {
-        payment_payload["extensions"] = json!({"eip2612GasSponsoring": {"info": info}});
+        let key = match pick & 2 {
+            0 => "eip2612GasSponsoring",
+            _ => "erc20ApprovalGasSponsoring",
+        };
+        payment_payload["extensions"] = json!({ key: {"info": info} });
     }
     let body = json!({"x402Version": 2, "paymentPayload": payment_payload, "paymentRequirements": accepted});
     let Ok(request) = parse_request_value(body) else {
