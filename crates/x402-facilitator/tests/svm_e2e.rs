@@ -30,229 +30,8 @@ use x402_svm::inspect::{
 };
 use x402_testkit::surfnode::{self, SurfNode};
 
-/// The devnet id: the official client knows only mainnet, devnet and testnet ids.
-const DEVNET: &str = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1";
-/// Fogo mainnet: `solana:` and the first 32 characters of its genesis hash.
-const FOGO: &str = "solana:CDLtwKnaCoK157uaHQDj4fHu72AyD251";
-/// The official SDK's default devnet USDC mint (created on the local node).
-const USDC_DEVNET: &str = "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU";
-
-struct World {
-    node: SurfNode,
-    network: &'static str,
-    url: String,
-    http: reqwest::Client,
-    fee_payer: Pubkey,
-    payer: Keypair,
-    pay_to: Pubkey,
-    mint: Pubkey,
-    mint_2022: Pubkey,
-    /// The relay between facilitator and node, when the world was built with one.
-    proxy: Option<FaultProxy>,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
-    _dir: TempDir,
-}
-
-async fn world() -> World {
-    world_on(DEVNET, 20_000).await
-}
-
-async fn world_with(receipt_timeout_ms: u64) -> World {
-    world_on(DEVNET, receipt_timeout_ms).await
-}
-
-/// A local node standing in for `network`, and a facilitator serving it.
-async fn world_on(network: &'static str, receipt_timeout_ms: u64) -> World {
-    world_at(network, receipt_timeout_ms, false).await
-}
-
-/// [`world_on`], with the facilitator reaching the node through a [`FaultProxy`] when
-/// `relayed` (in `World::proxy`).
-async fn world_at(network: &'static str, receipt_timeout_ms: u64, relayed: bool) -> World {
-    let node = SurfNode::start().await;
-    let proxy = match relayed {
-        true => Some(FaultProxy::start(&node.url).await),
-        false => None,
-    };
-    let rpc_url = proxy.as_ref().map_or(node.url.clone(), |p| p.url.clone());
-    let fee_payer = Keypair::new();
-    let payer = Keypair::new();
-    let pay_to = Pubkey::new_unique();
-    let mint: Pubkey = USDC_DEVNET.parse().unwrap();
-    let mint_2022 = Pubkey::new_unique();
-    node.create_mint(&mint, &TOKEN_PROGRAM).await;
-    node.create_mint(&mint_2022, &TOKEN_2022_PROGRAM).await;
-    node.lamports(&fee_payer.pubkey(), 10_000_000_000).await;
-    node.lamports(&payer.pubkey(), 1_000_000_000).await;
-    for (m, program) in [(&mint, &TOKEN_PROGRAM), (&mint_2022, &TOKEN_2022_PROGRAM)] {
-        node.fund_token(&payer.pubkey(), m, program, 1_000_000_000)
-            .await;
-        node.fund_token(&pay_to, m, program, 0).await;
-    }
-
-    let scratch = TempDir::new("svm");
-    let dir = &scratch.0;
-    let file = dir.join("facilitator.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "log_format = \"pretty\"\ndatabase_url = \"sqlite://{}/ledger.db?mode=rwc\"\nshutdown_grace_seconds = 0\n\n[networks.\"{network}\"]\nrpc_urls = [\"{}\"]\nsigner_keys = [\"{}\"]\nlocal_stand_in = true\nreceipt_timeout_ms = {receipt_timeout_ms}\nassets = [\"{mint}\", \"{mint_2022}\"]\n",
-            dir.display(),
-            rpc_url,
-            fee_payer.to_base58_string()
-        ),
-    )
-    .unwrap();
-    let config = x402_facilitator::Config::load(Some(&file), &BTreeMap::<String, String>::new())
-        .expect("configuration");
-    let state = x402_facilitator::build_state(&config).await.expect("state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = x402_facilitator::serve_on(listener, state, &config, async {
-            let _ = rx.await;
-        })
-        .await;
-    });
-    World {
-        node,
-        proxy,
-        network,
-        url,
-        http: reqwest::Client::new(),
-        fee_payer: fee_payer.pubkey(),
-        payer,
-        pay_to,
-        mint,
-        mint_2022,
-        _shutdown: tx,
-        _dir: scratch,
-    }
-}
-
-/// A 6-decimal `TransferChecked`, as the test mints have.
-fn transfer_checked(
-    program: &Pubkey,
-    source: Pubkey,
-    mint: Pubkey,
-    destination: Pubkey,
-    authority: Pubkey,
-    amount: u64,
-) -> Instruction {
-    build::transfer_checked(program, source, mint, destination, authority, amount, 6)
-}
-
-impl World {
-    fn good_instructions(&self, mint: &Pubkey, program: &Pubkey, amount: u64) -> Vec<Instruction> {
-        vec![
-            compute_limit(20_000),
-            compute_price(1),
-            transfer_checked(
-                program,
-                associated_token_account(&self.payer.pubkey(), mint, program),
-                *mint,
-                associated_token_account(&self.pay_to, mint, program),
-                self.payer.pubkey(),
-                amount,
-            ),
-            memo(&format!("{:032x}", rand_tag())),
-        ]
-    }
-
-    /// A v0 transaction with our fee payer first, signed by `signers`.
-    async fn transaction(
-        &self,
-        instructions: &[Instruction],
-        signers: &[&Keypair],
-        blockhash: Option<solana_hash::Hash>,
-    ) -> String {
-        let blockhash = match blockhash {
-            Some(h) => h,
-            None => self.node.blockhash().await,
-        };
-        surfnode::transaction(&self.fee_payer, instructions, signers, blockhash)
-    }
-
-    fn body(&self, transaction: &str, mint: &Pubkey, amount: u64) -> Value {
-        let requirements = json!({
-            "scheme": "exact", "network": self.network, "amount": amount.to_string(),
-            "asset": mint.to_string(), "payTo": self.pay_to.to_string(), "maxTimeoutSeconds": 60,
-            "extra": {"feePayer": self.fee_payer.to_string()}
-        });
-        json!({
-            "x402Version": 2,
-            "paymentPayload": {"x402Version": 2, "accepted": requirements, "payload": {"transaction": transaction}},
-            "paymentRequirements": requirements
-        })
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        self.http
-            .get(format!("{}{path}", self.url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    async fn post(&self, path: &str, body: &Value) -> Value {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        response.json().await.unwrap()
-    }
-
-    async fn balances(&self) -> (u64, u64, u64, u64) {
-        (
-            self.node
-                .token_balance(&associated_token_account(
-                    &self.payer.pubkey(),
-                    &self.mint,
-                    &TOKEN_PROGRAM,
-                ))
-                .await,
-            self.node
-                .token_balance(&associated_token_account(
-                    &self.pay_to,
-                    &self.mint,
-                    &TOKEN_PROGRAM,
-                ))
-                .await,
-            self.node
-                .token_balance(&associated_token_account(
-                    &self.payer.pubkey(),
-                    &self.mint_2022,
-                    &TOKEN_2022_PROGRAM,
-                ))
-                .await,
-            self.node
-                .token_balance(&associated_token_account(
-                    &self.pay_to,
-                    &self.mint_2022,
-                    &TOKEN_2022_PROGRAM,
-                ))
-                .await,
-        )
-    }
-}
-
-fn rand_tag() -> u128 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    nanos ^ (u128::from(N.fetch_add(1, Ordering::Relaxed)) << 64)
-}
+mod svm_world;
+use svm_world::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_svm_client_pays_through_the_facilitator() {
@@ -538,8 +317,11 @@ async fn deep_health_flags_a_node_whose_genesis_is_not_the_configured_network() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_settlement_is_finished_by_its_retry_with_the_same_signature() {
-    // A 1 ms confirmation wait: the first answer is `settlement_pending` with the signature.
-    let w = world_with(1).await;
+    // A node that has not seen the transaction within a 1 ms confirmation wait: the first
+    // answer is `settlement_pending` with the signature, whatever the local node's speed.
+    let w = world_at(DEVNET, 1, true).await;
+    let proxy = w.proxy.as_ref().expect("relayed");
+    proxy.set(Fault::SignaturesUnseen);
     let before = w.balances().await;
     let ix = w.good_instructions(&w.mint, &TOKEN_PROGRAM, 4_321);
     let body = w.body(&w.transaction(&ix, &[&w.payer], None).await, &w.mint, 4_321);
@@ -548,7 +330,8 @@ async fn a_pending_settlement_is_finished_by_its_retry_with_the_same_signature()
     assert_eq!(pending["errorReason"], "settlement_pending", "{pending}");
     let signature = pending["transaction"].as_str().unwrap().to_owned();
     assert!(signature.len() >= 80, "{pending}");
-    // Retries return the outcome of that same transaction once the node confirms it.
+    // The node catches up: retries return the outcome of that same transaction.
+    proxy.set(Fault::None);
     let mut settled = Value::Null;
     for _ in 0..200 {
         settled = w.post("/settle", &body).await;

@@ -28,6 +28,9 @@ pub enum Fault {
     /// Forward, but answer every Solana `simulateTransaction` with success: a node whose
     /// simulation disagrees with execution (a provider lagging behind the cluster).
     SimulationPasses,
+    /// Forward, but answer every Solana `getSignatureStatuses` with nothing seen yet: a
+    /// node behind the cluster, or a transaction that takes longer than the wait.
+    SignaturesUnseen,
 }
 
 #[derive(Debug)]
@@ -172,6 +175,27 @@ fn pass_simulations(calls: &[Value], value: &mut Value) {
     }
 }
 
+/// Every `getSignatureStatuses` answer says nothing is seen (`null` per signature).
+fn hide_signatures(calls: &[Value], value: &mut Value) {
+    let asked: Vec<&Value> = calls
+        .iter()
+        .filter(|c| c["method"] == "getSignatureStatuses")
+        .map(|c| &c["id"])
+        .collect();
+    let mut answers: Vec<&mut Value> = match value {
+        Value::Array(items) => items.iter_mut().collect(),
+        single => vec![single],
+    };
+    for answer in answers.iter_mut() {
+        if !asked.contains(&&answer["id"]) {
+            continue;
+        }
+        if let Some(statuses) = answer["result"]["value"].as_array_mut() {
+            statuses.iter_mut().for_each(|s| *s = Value::Null);
+        }
+    }
+}
+
 async fn relay(
     mut stream: TcpStream,
     http: reqwest::Client,
@@ -218,7 +242,10 @@ async fn relay(
                 let answer = rpc_errors(&body, -32603, "internal error");
                 respond(&mut stream, "200 OK", "application/json", &answer).await
             }
-            Fault::None | Fault::MethodError(..) | Fault::SimulationPasses => {
+            Fault::None
+            | Fault::MethodError(..)
+            | Fault::SimulationPasses
+            | Fault::SignaturesUnseen => {
                 let Ok(answer) = http
                     .post(&upstream)
                     .header("content-type", "application/json")
@@ -242,6 +269,9 @@ async fn relay(
                 }
                 if fault == Fault::SimulationPasses {
                     pass_simulations(&calls, &mut value);
+                }
+                if fault == Fault::SignaturesUnseen {
+                    hide_signatures(&calls, &mut value);
                 }
                 let bytes = serde_json::to_vec(&value).unwrap();
                 respond(&mut stream, "200 OK", "application/json", &bytes).await
