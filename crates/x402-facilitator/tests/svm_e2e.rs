@@ -224,9 +224,17 @@ async fn every_refusal_has_its_reason_and_moves_nothing() {
         assert_eq!(settled["payer"], authority.as_str(), "{name}: {settled}");
     }
     assert_eq!(w.balances().await, before, "no refusal moved anything");
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settled_transaction_pays_for_one_request_and_its_replay_moves_nothing() {
+    let w = world().await;
+    let spl = (w.mint, TOKEN_PROGRAM);
+    let before = w.balances().await;
     // A replay of a settled transaction: the same answer, nothing moves twice.
-    let tx = w.transaction(&good(777), &[&w.payer], None).await;
+    let tx = w
+        .transaction(&w.good_instructions(&spl.0, &spl.1, 777), &[&w.payer], None)
+        .await;
     let body = w.body(&tx, &spl.0, 777);
     let first = w.post("/settle", &body).await;
     assert_eq!(first["success"], true, "{first}");
