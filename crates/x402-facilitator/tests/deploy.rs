@@ -192,6 +192,20 @@ async fn a_failing_canary_is_refused_by_the_gate_and_rolled_back_by_the_watch() 
     assert_eq!(again.status.code(), Some(1), "{}", text(&again));
 
     let answers = load.finish().await;
+    let (succeeded, unavailable, refused) = canary_failures_were_ours(&answers, &green_metrics);
+    mark.assert_moved(&chain, succeeded, VALUE).await;
+    println!(
+        "bad canary: {unavailable} refused rpc_unavailable, {} feature_disabled after the trip, nothing sent; {succeeded} settled",
+        refused - unavailable
+    );
+    drop(blue);
+    drop_postgres(&database).await;
+}
+
+/// What the load met during the bad canary: every failure ours and said as ours before any
+/// broadcast (`rpc_unavailable` at green, `feature_disabled` once the trip was shared), each
+/// counted by green by reason. Returns (settled, `rpc_unavailable`, all refused).
+fn canary_failures_were_ours(answers: &[Value], green_metrics: &str) -> (u64, usize, usize) {
     let succeeded = answers.iter().filter(|a| a["success"] == true).count() as u64;
     let failed: Vec<&Value> = answers.iter().filter(|a| a["success"] != true).collect();
     let unavailable = failed
@@ -199,17 +213,15 @@ async fn a_failing_canary_is_refused_by_the_gate_and_rolled_back_by_the_watch() 
         .filter(|a| a["errorReason"] == "rpc_unavailable")
         .count();
     assert!(unavailable >= 1, "the canary failed some payments");
-    // Green counted each of them as its own failure, by reason.
     assert_eq!(
         metric(
-            &green_metrics,
+            green_metrics,
             "x402_settlement_failures_total",
             &[("reason", "rpc_unavailable"), ("x402_version", "2")]
         ),
         unavailable as f64
     );
     for answer in &failed {
-        // Our trouble, said as ours, before anything was broadcast.
         assert!(
             answer["errorReason"] == "rpc_unavailable"
                 || answer["errorReason"] == "feature_disabled",
@@ -217,13 +229,7 @@ async fn a_failing_canary_is_refused_by_the_gate_and_rolled_back_by_the_watch() 
         );
         assert_eq!(answer["transaction"], "", "{answer}");
     }
-    mark.assert_moved(&chain, succeeded, VALUE).await;
-    println!(
-        "bad canary: {unavailable} refused rpc_unavailable, {} feature_disabled after the trip, nothing sent; {succeeded} settled",
-        failed.len() - unavailable
-    );
-    drop(blue);
-    drop_postgres(&database).await;
+    (succeeded, unavailable, failed.len())
 }
 
 fn run(program: &str, args: &[&str], dir: &Path) -> Output {
