@@ -173,20 +173,7 @@ async fn a_failing_canary_is_refused_by_the_gate_and_rolled_back_by_the_watch() 
     let enable = lb.deploy(&["enable-v2-settle", &blue.url]).await;
     assert!(enable.status.success(), "{}", text(&enable));
     assert_eq!(v2_settle_flag(&http, &blue.url).await, 1.0);
-    let blue_now = successes(&http, &blue.url).await;
-    let settling = tokio::time::timeout(std::time::Duration::from_secs(60), async {
-        while successes(&http, &blue.url).await < blue_now + 20.0 {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-    if settling.is_err() {
-        panic!(
-            "blue did not settle 20 more within 60 s after v2 settle was enabled again (v2_settle_enabled={}); its warnings: {:#?}",
-            v2_settle_flag(&http, &blue.url).await,
-            blue.warnings()
-        );
-    }
+    settles_again(&http, &blue).await;
     // Nothing left to undo.
     let again = lb.deploy(&["rollback"]).await;
     assert_eq!(again.status.code(), Some(1), "{}", text(&again));
@@ -200,6 +187,24 @@ async fn a_failing_canary_is_refused_by_the_gate_and_rolled_back_by_the_watch() 
     );
     drop(blue);
     drop_postgres(&database).await;
+}
+
+/// `instance` settles 20 more payments of the load within 60 s (v2 settle is back on).
+async fn settles_again(http: &reqwest::Client, instance: &Process) {
+    let now = successes(http, &instance.url).await;
+    let settling = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while successes(http, &instance.url).await < now + 20.0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    if settling.is_err() {
+        panic!(
+            "no 20 more settled within 60 s after v2 settle was enabled again (v2_settle_enabled={}); its warnings: {:#?}",
+            v2_settle_flag(http, &instance.url).await,
+            instance.warnings()
+        );
+    }
 }
 
 /// What the load met during the bad canary: every failure ours and said as ours before any

@@ -85,9 +85,40 @@ async fn every_refusal_has_its_reason_and_moves_nothing() {
     let stranger = Keypair::new();
     let spl = (w.mint, TOKEN_PROGRAM);
     let before = w.balances().await;
-    let good = |amount| w.good_instructions(&spl.0, &spl.1, amount);
 
-    let mut cases: Vec<(&str, String, u64, &str)> = Vec::new();
+    let mut cases = drain_and_budget_cases(&w, &stranger).await;
+    cases.extend(transfer_cases(&w, &stranger).await);
+
+    for (name, transaction, amount, reason) in &cases {
+        let body = w.body(transaction, &spl.0, *amount);
+        let verdict = w.post("/verify", &body).await;
+        assert_eq!(verdict["isValid"], false, "{name}: {verdict}");
+        assert_eq!(verdict["invalidReason"], *reason, "{name}: {verdict}");
+        // Every refusal names the transfer authority the payload shows (the fee payer
+        // itself when it is made the authority).
+        let authority = if *name == "fee payer as authority" {
+            w.fee_payer.to_string()
+        } else {
+            w.payer.pubkey().to_string()
+        };
+        assert_eq!(verdict["payer"], authority.as_str(), "{name}: {verdict}");
+        let settled = w.post("/settle", &body).await;
+        assert_eq!(settled["success"], false, "{name}: {settled}");
+        assert_eq!(settled["errorReason"], *reason, "{name}: {settled}");
+        assert_eq!(settled["transaction"], "", "{name}: nothing sent");
+        assert_eq!(settled["payer"], authority.as_str(), "{name}: {settled}");
+    }
+    assert_eq!(w.balances().await, before, "no refusal moved anything");
+}
+
+/// A refusal case: what it is, the transaction, the amount required, the reason.
+type Case = (&'static str, String, u64, &'static str);
+
+/// The fee payer made to pay or drain, the compute price over the cap, an extra transfer.
+async fn drain_and_budget_cases(w: &World, stranger: &Keypair) -> Vec<Case> {
+    let spl = (w.mint, TOKEN_PROGRAM);
+    let good = |amount| w.good_instructions(&spl.0, &spl.1, amount);
+    let mut cases: Vec<Case> = Vec::new();
     // The fee payer in an instruction's accounts, and as the transfer authority (drains).
     let mut ix = good(1_000);
     ix[3] = Instruction::new_with_bytes(
@@ -143,6 +174,15 @@ async fn every_refusal_has_its_reason_and_moves_nothing() {
         1_000,
         "invalid_exact_svm_payload_unknown_fifth_instruction", // after the memo
     ));
+    cases
+}
+
+/// The transfer itself wrong (mint, destination, amount), signed by another key, or on a
+/// blockhash the node does not know.
+async fn transfer_cases(w: &World, stranger: &Keypair) -> Vec<Case> {
+    let spl = (w.mint, TOKEN_PROGRAM);
+    let good = |amount| w.good_instructions(&spl.0, &spl.1, amount);
+    let mut cases: Vec<Case> = Vec::new();
     // Wrong mint, wrong destination, amount short and over.
     let ix = w.good_instructions(&w.mint_2022, &TOKEN_2022_PROGRAM, 1_000);
     cases.push((
@@ -204,26 +244,7 @@ async fn every_refusal_has_its_reason_and_moves_nothing() {
         "invalid_exact_svm_transaction_simulation_failed",
     ));
 
-    for (name, transaction, amount, reason) in &cases {
-        let body = w.body(transaction, &spl.0, *amount);
-        let verdict = w.post("/verify", &body).await;
-        assert_eq!(verdict["isValid"], false, "{name}: {verdict}");
-        assert_eq!(verdict["invalidReason"], *reason, "{name}: {verdict}");
-        // Every refusal names the transfer authority the payload shows (the fee payer
-        // itself when it is made the authority).
-        let authority = if *name == "fee payer as authority" {
-            w.fee_payer.to_string()
-        } else {
-            w.payer.pubkey().to_string()
-        };
-        assert_eq!(verdict["payer"], authority.as_str(), "{name}: {verdict}");
-        let settled = w.post("/settle", &body).await;
-        assert_eq!(settled["success"], false, "{name}: {settled}");
-        assert_eq!(settled["errorReason"], *reason, "{name}: {settled}");
-        assert_eq!(settled["transaction"], "", "{name}: nothing sent");
-        assert_eq!(settled["payer"], authority.as_str(), "{name}: {settled}");
-    }
-    assert_eq!(w.balances().await, before, "no refusal moved anything");
+    cases
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
