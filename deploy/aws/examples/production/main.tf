@@ -63,6 +63,12 @@ variable "green_weight" {
   default     = 0
 }
 
+variable "stable_color" {
+  description = "The release rollbacks return to: blue, or green once green is promoted."
+  type        = string
+  default     = "blue"
+}
+
 variable "green_desired_count" {
   description = "Green tasks (0 between releases)."
   type        = number
@@ -105,6 +111,7 @@ module "facilitator" {
   blue_weight         = var.blue_weight
   green_weight        = var.green_weight
   green_desired_count = var.green_desired_count
+  stable_color        = var.stable_color
 
   x402_version_support = "v1,v2"
   environment = {
