@@ -153,43 +153,37 @@ fn rpc_errors(body: &[u8], code: i64, message: &str) -> Vec<u8> {
     }
 }
 
-/// Rewrites the node's answers to `simulateTransaction` calls into successes.
-fn pass_simulations(calls: &[Value], value: &mut Value) {
-    let simulations: Vec<&Value> = calls
+/// The node's answers (one, or a batch's) to the calls of `method`.
+fn answers_to<'a>(calls: &[Value], method: &str, value: &'a mut Value) -> Vec<&'a mut Value> {
+    let asked: Vec<&Value> = calls
         .iter()
-        .filter(|c| c["method"] == "simulateTransaction")
+        .filter(|c| c["method"] == method)
         .map(|c| &c["id"])
         .collect();
-    let mut answers: Vec<&mut Value> = match value {
+    let answers: Vec<&mut Value> = match value {
         Value::Array(items) => items.iter_mut().collect(),
         single => vec![single],
     };
-    for answer in answers.iter_mut() {
-        if simulations.contains(&&answer["id"]) {
-            let context = answer["result"]["context"].clone();
-            **answer = json!({"jsonrpc": "2.0", "id": answer["id"].clone(), "result": {
-                "context": context,
-                "value": {"err": null, "logs": [], "accounts": null, "unitsConsumed": 1}
-            }});
-        }
+    answers
+        .into_iter()
+        .filter(|answer| asked.contains(&&answer["id"]))
+        .collect()
+}
+
+/// Rewrites the node's answers to `simulateTransaction` calls into successes.
+fn pass_simulations(calls: &[Value], value: &mut Value) {
+    for answer in answers_to(calls, "simulateTransaction", value) {
+        let context = answer["result"]["context"].clone();
+        *answer = json!({"jsonrpc": "2.0", "id": answer["id"].clone(), "result": {
+            "context": context,
+            "value": {"err": null, "logs": [], "accounts": null, "unitsConsumed": 1}
+        }});
     }
 }
 
 /// Every `getSignatureStatuses` answer says nothing is seen (`null` per signature).
 fn hide_signatures(calls: &[Value], value: &mut Value) {
-    let asked: Vec<&Value> = calls
-        .iter()
-        .filter(|c| c["method"] == "getSignatureStatuses")
-        .map(|c| &c["id"])
-        .collect();
-    let mut answers: Vec<&mut Value> = match value {
-        Value::Array(items) => items.iter_mut().collect(),
-        single => vec![single],
-    };
-    for answer in answers.iter_mut() {
-        if !asked.contains(&&answer["id"]) {
-            continue;
-        }
+    for answer in answers_to(calls, "getSignatureStatuses", value) {
         if let Some(statuses) = answer["result"]["value"].as_array_mut() {
             statuses.iter_mut().for_each(|s| *s = Value::Null);
         }
