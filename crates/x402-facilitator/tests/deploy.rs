@@ -199,8 +199,16 @@ async fn settles_again(http: &reqwest::Client, instance: &Process) {
     })
     .await;
     if settling.is_err() {
+        // What it answered last (pending, refused, nothing at all) says where to look.
+        let logs = instance.logs();
+        let answered: Vec<&Value> = logs
+            .iter()
+            .filter(|l| l["endpoint"] == "settle")
+            .rev()
+            .take(10)
+            .collect();
         panic!(
-            "no 20 more settled within 60 s after v2 settle was enabled again (v2_settle_enabled={}); its warnings: {:#?}",
+            "no 20 more settled within 60 s after v2 settle was enabled again (v2_settle_enabled={}); its warnings: {:#?}; its last settle lines: {answered:#?}",
             v2_settle_flag(http, &instance.url).await,
             instance.warnings()
         );
