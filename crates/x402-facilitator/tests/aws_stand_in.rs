@@ -182,10 +182,8 @@ async fn stand_in_cloudwatch_metric_filters_count_what_the_binary_emits() {
         String::from_utf8_lossy(&out.stderr)
     );
     let counts: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let count = |filter: &str| counts[filter]["count"].as_f64().unwrap();
-    let by = |filter: &str| -> BTreeMap<String, f64> {
-        serde_json::from_value(counts[filter]["by"].clone()).unwrap()
-    };
+    let count = |filter: &str| count_of(&counts, filter);
+    let by = |filter: &str| by_dimensions(&counts, filter);
     let (_, prom) = get_text(&reqwest::Client::new(), &format!("{}/metrics", process.url)).await;
 
     // What the traffic was, counted by hand.
@@ -217,13 +215,21 @@ async fn stand_in_cloudwatch_metric_filters_count_what_the_binary_emits() {
     assert_same_as_the_counters(&counts, &prom);
 }
 
+/// A filter's total in count_metrics.py's answer.
+fn count_of(counts: &Value, filter: &str) -> f64 {
+    counts[filter]["count"].as_f64().unwrap()
+}
+
+/// A filter's counts by its dimensions ("Dim=value,...") in count_metrics.py's answer.
+fn by_dimensions(counts: &Value, filter: &str) -> BTreeMap<String, f64> {
+    serde_json::from_value(counts[filter]["by"].clone()).unwrap()
+}
+
 /// Every filter's count (with its dimensions) equals what the binary's Prometheus counters
 /// say of the same traffic.
 fn assert_same_as_the_counters(counts: &Value, prom: &str) {
-    let count = |filter: &str| counts[filter]["count"].as_f64().unwrap();
-    let by = |filter: &str| -> BTreeMap<String, f64> {
-        serde_json::from_value(counts[filter]["by"].clone()).unwrap()
-    };
+    let count = |filter: &str| count_of(counts, filter);
+    let by = |filter: &str| by_dimensions(counts, filter);
     assert_eq!(
         count("caip2-parse-errors"),
         metric(prom, "x402_caip2_parse_errors_total", &[])
