@@ -13,7 +13,7 @@ for arg in "$@"; do
   case "$arg" in
     --dry-run) dry_run=yes ;;
     -h | --help)
-      sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'
+      print_header 5
       exit 0
       ;;
     -*) die "unknown option $arg" ;;

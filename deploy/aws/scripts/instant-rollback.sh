@@ -15,7 +15,7 @@ for arg in "$@"; do
   case "$arg" in
     --dry-run) dry_run=yes ;;
     -h | --help)
-      sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+      print_header 7
       exit 0
       ;;
     *) die "unknown argument $arg (usage: instant-rollback.sh [--dry-run])" ;;

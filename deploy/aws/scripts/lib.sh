@@ -3,6 +3,11 @@
 # listener, and its weights. The AWS CLI reads credentials, AWS_REGION and (for an
 # emulator) AWS_ENDPOINT_URL from the environment as usual.
 
+# Prints the script's header comment (lines 2 to $1) as its help.
+print_header() {
+  sed -n "2,${1}p" "$0" | sed 's/^# \{0,1\}//'
+}
+
 # Stops with exit 2 and a message naming what to fix.
 die() {
   echo "$(basename "$0"): $*" >&2

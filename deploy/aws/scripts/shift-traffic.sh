@@ -17,7 +17,7 @@ for arg in "$@"; do
     --dry-run) dry_run=yes ;;
     --force) force=yes ;;
     -h | --help)
-      sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+      print_header 7
       exit 0
       ;;
     -*) die "unknown option $arg" ;;
@@ -46,19 +46,17 @@ find_rule
 read -r before_blue before_green <<<"$(current_weights)"
 
 # A group about to receive traffic with nothing healthy behind it would fail those requests.
-healthy() {
-  aws elbv2 describe-target-health --target-group-arn "$1" --output text \
-    --query "length(TargetHealthDescriptions[?TargetHealth.State=='healthy'])"
+# $1 color, $2 target group, $3 the share it is to receive.
+require_healthy() {
+  [ "$3" -gt 0 ] && [ -z "$force" ] || return 0
+  local healthy
+  healthy="$(aws elbv2 describe-target-health --target-group-arn "$2" --output text \
+    --query "length(TargetHealthDescriptions[?TargetHealth.State=='healthy'])")"
+  [ "$healthy" != 0 ] ||
+    die "the $1 target group has no healthy target; refusing to send it $3 % (--force to do it anyway)"
 }
-for pair in "blue:$blue:$want_blue" "green:$green:$want_green"; do
-  IFS=: read -r color _ <<<"$pair"
-  arn="${pair#*:}"
-  arn="${arn%:*}"
-  share="${pair##*:}"
-  if [ "$share" -gt 0 ] && [ -z "$force" ] && [ "$(healthy "$arn")" = 0 ]; then
-    die "the $color target group has no healthy target; refusing to send it $share % (--force to do it anyway)"
-  fi
-done
+require_healthy blue "$blue" "$want_blue"
+require_healthy green "$green" "$want_green"
 
 apply_weights "$want_blue" "$want_green"
 if [ -z "$dry_run" ]; then
