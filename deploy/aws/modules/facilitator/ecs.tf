@@ -69,7 +69,7 @@ resource "aws_ecs_task_definition" "color" {
       error_message = "shutdown_grace_seconds + drain_timeout_seconds + 5 must not exceed 120: Fargate kills a container 120 s after SIGTERM at most, and a settlement cut short is finished only by the reconciler."
     }
     precondition {
-      condition     = var.rollback_admin_url == "" || contains(keys(var.secrets), "ADMIN_TOKEN")
+      condition     = !local.calls_admin || contains(keys(var.secrets), "ADMIN_TOKEN")
       error_message = "rollback_admin_url needs secrets[\"ADMIN_TOKEN\"]: the admin API exists only with a token."
     }
   }
@@ -120,7 +120,7 @@ resource "aws_vpc_security_group_ingress_rule" "tasks_from_alb" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "tasks_admin_from_rollback" {
-  count                        = var.rollback_admin_url == "" ? 0 : 1
+  count                        = local.calls_admin ? 1 : 0
   security_group_id            = aws_security_group.tasks.id
   description                  = "admin API from the rollback function"
   referenced_security_group_id = aws_security_group.rollback[0].id

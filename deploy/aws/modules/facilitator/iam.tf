@@ -4,22 +4,25 @@
 
 locals {
   # "arn:...:secret:name-AbCdEf:json-key::" names a key inside the secret arn:...:secret:name-AbCdEf.
-  secret_arns = distinct([for v in values(var.secrets) : join(":", slice(split(":", v), 0, 7))])
+  secret_arn_of = { for k, v in var.secrets : k => join(":", slice(split(":", v), 0, 7)) }
+  secret_arns   = distinct(values(local.secret_arn_of))
 }
 
-data "aws_iam_policy_document" "ecs_tasks_assume" {
+# Who may assume each role: the ECS task agent, the Lambda service.
+data "aws_iam_policy_document" "assume" {
+  for_each = { execution = "ecs-tasks.amazonaws.com", rollback = "lambda.amazonaws.com" }
   statement {
     actions = ["sts:AssumeRole"]
     principals {
       type        = "Service"
-      identifiers = ["ecs-tasks.amazonaws.com"]
+      identifiers = [each.value]
     }
   }
 }
 
 resource "aws_iam_role" "execution" {
   name               = "${var.name}-execution"
-  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["execution"].json
   tags               = var.tags
 }
 
@@ -41,19 +44,9 @@ resource "aws_iam_role_policy" "execution_secrets" {
   policy = data.aws_iam_policy_document.execution_secrets.json
 }
 
-data "aws_iam_policy_document" "lambda_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["lambda.amazonaws.com"]
-    }
-  }
-}
-
 resource "aws_iam_role" "rollback" {
   name               = "${var.name}-rollback"
-  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["rollback"].json
   tags               = var.tags
 }
 
@@ -68,7 +61,7 @@ resource "aws_iam_role_policy_attachment" "rollback_xray" {
 }
 
 resource "aws_iam_role_policy_attachment" "rollback_vpc" {
-  count      = var.rollback_admin_url == "" ? 0 : 1
+  count      = local.calls_admin ? 1 : 0
   role       = aws_iam_role.rollback.name
   policy_arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
 }
@@ -90,11 +83,11 @@ data "aws_iam_policy_document" "rollback" {
     resources = [aws_lb_listener_rule.weighted.arn]
   }
   dynamic "statement" {
-    for_each = var.rollback_admin_url == "" ? [] : [1]
+    for_each = local.calls_admin ? [1] : []
     content {
       sid       = "ReadAdminToken"
       actions   = ["secretsmanager:GetSecretValue"]
-      resources = [join(":", slice(split(":", var.secrets["ADMIN_TOKEN"]), 0, 7))]
+      resources = [local.secret_arn_of["ADMIN_TOKEN"]]
     }
   }
 }

@@ -1,6 +1,11 @@
 # The alarm-triggered rollback: failure alarms -> SNS -> the function, which gives the
 # stable service all traffic and, when configured, switches v2 settle off.
 
+locals {
+  # The function calls one instance's admin API (so runs in the VPC and reads the token).
+  calls_admin = var.rollback_admin_url != ""
+}
+
 data "archive_file" "rollback" {
   type        = "zip"
   source_file = "${path.module}/lambda/auto_rollback.py"
@@ -8,7 +13,7 @@ data "archive_file" "rollback" {
 }
 
 resource "aws_security_group" "rollback" {
-  count       = var.rollback_admin_url == "" ? 0 : 1
+  count       = local.calls_admin ? 1 : 0
   name        = "${var.name}-rollback"
   description = "x402 rollback function: the admin API only"
   vpc_id      = var.vpc_id
@@ -16,7 +21,7 @@ resource "aws_security_group" "rollback" {
 }
 
 resource "aws_vpc_security_group_egress_rule" "rollback_admin" {
-  count                        = var.rollback_admin_url == "" ? 0 : 1
+  count                        = local.calls_admin ? 1 : 0
   security_group_id            = aws_security_group.rollback[0].id
   description                  = "admin API of the tasks"
   referenced_security_group_id = aws_security_group.tasks.id
@@ -26,7 +31,7 @@ resource "aws_vpc_security_group_egress_rule" "rollback_admin" {
 }
 
 resource "aws_vpc_security_group_egress_rule" "rollback_https" {
-  count             = var.rollback_admin_url == "" ? 0 : 1
+  count             = local.calls_admin ? 1 : 0
   security_group_id = aws_security_group.rollback[0].id
   description       = "Elastic Load Balancing and Secrets Manager APIs"
   cidr_ipv4         = "0.0.0.0/0"
@@ -56,11 +61,11 @@ resource "aws_lambda_function" "rollback" {
       LISTENER_RULE_ARN       = aws_lb_listener_rule.weighted.arn
       STABLE_TARGET_GROUP_ARN = aws_lb_target_group.color[var.stable_color].arn
       ADMIN_URL               = var.rollback_admin_url
-      ADMIN_TOKEN_SECRET_ARN  = var.rollback_admin_url == "" ? "" : var.secrets["ADMIN_TOKEN"]
+      ADMIN_TOKEN_SECRET_ARN  = local.calls_admin ? var.secrets["ADMIN_TOKEN"] : ""
     }
   }
   dynamic "vpc_config" {
-    for_each = var.rollback_admin_url == "" ? [] : [1]
+    for_each = local.calls_admin ? [1] : []
     content {
       subnet_ids         = var.private_subnet_ids
       security_group_ids = [aws_security_group.rollback[0].id]
