@@ -7,7 +7,8 @@
 //! record before anything is sent, confirm, write the outcome down, reconcile what a crash
 //! or an outage left open. The answers every chain gives from a ledger entry
 //! ([`answers`]), the record format of final answers ([`record`]), RPC endpoint failover
-//! ([`failover`]) and the metric catalogue ([`metric`]) live here too, so a chain crate
+//! ([`failover`]), the JSON-RPC client of the chains whose nodes speak plain JSON-RPC
+//! ([`jsonrpc`]) and the metric catalogue ([`metric`]) live here too, so a chain crate
 //! cannot give them another shape.
 
 #![forbid(unsafe_code)]
@@ -16,6 +17,7 @@
 pub mod answers;
 mod engine;
 pub mod failover;
+pub mod jsonrpc;
 pub mod metric;
 mod ops;
 pub mod record;

@@ -31,6 +31,11 @@ pub trait EngineScheme: SchemeOps + 'static {
         Vec::new()
     }
 
+    /// Whether v1 requests are served (see `Scheme::serves_v1`).
+    fn serves_v1(&self) -> bool {
+        true
+    }
+
     /// The amount a successful settlement of `payment` moved, for schemes where the
     /// resource server names it at settle (`upto`); answered in v2 `SettleResponse.amount`.
     fn settled_amount(&self, _payment: &Payment) -> Option<String> {
@@ -57,6 +62,10 @@ impl<S: EngineScheme> Scheme for OnEngine<S> {
 
     fn extensions(&self) -> Vec<&'static str> {
         self.0.extensions()
+    }
+
+    fn serves_v1(&self) -> bool {
+        self.0.serves_v1()
     }
 
     fn claimed_payer(&self, payment: &Payment) -> Option<String> {
