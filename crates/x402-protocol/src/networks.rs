@@ -219,6 +219,15 @@ pub fn resolve_network(text: &str) -> Result<ChainId, crate::caip2::Caip2Error> 
 /// mint the official x402 SDKs use there. Strangers can make the facilitator pay gas for a
 /// payment in any token they deploy; by default only these are settled.
 static DEFAULT_ASSETS: &[(&str, &[&str])] = &[
+    // Circle's native USDC on NEAR (implicit account ids of its token contracts).
+    (
+        "near:mainnet",
+        &["17208628f84f5d6ad33f0da3bbbeb27ffcb398eac501a31bd6ad2011e36133a1"],
+    ),
+    (
+        "near:testnet",
+        &["3e2210e1184b45b64c8a434c0a7e7b23cc04ea7eb7a6c3c32520d03d4afcb8af"],
+    ),
     (
         "eip155:8453",
         &["0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"],

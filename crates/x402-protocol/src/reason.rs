@@ -275,6 +275,50 @@ reasons! {
     /// The transaction failed on chain.
     ExactSvmTransactionFailed = "invalid_exact_svm_transaction_failed", Chain;
 
+    // ---- exact on NEAR (the three spec-named codes verbatim; the rest ours, in the
+    // `invalid_exact_<family>_` pattern of the official SDKs) ----
+    /// The delegate action's `max_block_height` is at or below the final head (spec code).
+    NearDelegateActionExpired = "delegate_action_expired", Payer;
+    /// `max_block_height` lies further ahead than `maxTimeoutSeconds` allows (spec code).
+    NearDelegateActionWindowTooLong = "delegate_action_timeout_window_exceeds_maxTimeout", Payer;
+    /// The delegate nonce is not above the access key's nonce: used already (spec code).
+    NearDelegateActionNonceReused = "delegate_action_nonce_reused", Payer;
+    /// `signedDelegateAction` is missing, not base64, or not a Borsh NEP-366 `SignedDelegateAction`.
+    ExactNearUndecodable = "invalid_exact_near_payload_undecodable", Payer;
+    /// The signature does not verify over the NEP-461 hash with the delegate's public key.
+    ExactNearSignatureInvalid = "invalid_exact_near_payload_signature_invalid", Payer;
+    /// A key type other than ed25519 or secp256k1 (ML-DSA is refused deterministically).
+    ExactNearUnsupportedKeyType = "invalid_exact_near_payload_unsupported_key_type", Payer;
+    /// The delegate action holds other than exactly one action.
+    ExactNearActionCount = "invalid_exact_near_payload_action_count", Payer;
+    /// The one action is not a `FunctionCall` of `ft_transfer`.
+    ExactNearNotFtTransfer = "invalid_exact_near_payload_not_ft_transfer", Payer;
+    /// `ft_transfer`'s arguments are not the NEP-141 JSON object.
+    ExactNearArgsInvalid = "invalid_exact_near_payload_ft_transfer_args", Payer;
+    /// The delegate's receiver is not the required token contract.
+    ExactNearAssetMismatch = "invalid_exact_near_payload_asset_mismatch", Payer;
+    /// `ft_transfer`'s `receiver_id` is not `payTo`.
+    ExactNearRecipientMismatch = "invalid_exact_near_payload_recipient_mismatch", Payer;
+    /// `ft_transfer`'s `amount` is not the required amount exactly.
+    ExactNearAmountMismatch = "invalid_exact_near_payload_amount_mismatch", Payer;
+    /// The attached deposit is not exactly 1 yoctoNEAR.
+    ExactNearDepositNotOneYocto = "invalid_exact_near_payload_deposit_not_one_yocto", Payer;
+    /// The call asks for more gas than this facilitator sponsors.
+    ExactNearGasAboveCap = "invalid_exact_near_payload_gas_above_cap", Payer;
+    /// The payer is this facilitator's relayer (a drain attempt).
+    ExactNearSenderIsRelayer = "invalid_exact_near_payload_sender_is_relayer", Payer;
+    /// `extra.relayerId` names an account this facilitator does not manage.
+    ExactNearRelayerNotManaged = "invalid_exact_near_relayer_not_managed", Payer;
+    /// The sender has no such key, or it is not a full-access key.
+    ExactNearAccessKeyInvalid = "invalid_exact_near_access_key", Payer;
+    /// The token contract has no code deployed.
+    ExactNearAssetNotContract = "invalid_exact_near_asset_not_a_contract", Payer;
+    /// `payTo` is not registered with the token (NEP-145 `storage_balance_of` is null):
+    /// the facilitator never pays storage for strangers.
+    ExactNearRecipientNotRegistered = "invalid_exact_near_recipient_not_registered", Payer;
+    /// The relayer transaction or the inner `ft_transfer` receipt failed on chain.
+    ExactNearTransactionFailed = "invalid_exact_near_transaction_failed", Chain;
+
     // ---- this facilitator's own codes (docs/reason-codes.md) ----
     /// Broadcast, not yet confirmed; retry the identical request to learn the outcome.
     SettlementPending = "settlement_pending", Pending;
@@ -351,9 +395,14 @@ mod tests {
         for reason in Reason::ALL {
             let code = reason.as_str();
             assert!(seen.insert(code), "duplicate {code}");
+            // The NEAR spec spells one code with a capital (`maxTimeout`, the field's
+            // name); it is kept verbatim so official clients recognise it.
+            let spec_spelling = *reason == Reason::NearDelegateActionWindowTooLong;
             assert!(
-                code.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                spec_spelling
+                    || code
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
                 "{code}"
             );
             assert_eq!(Reason::from_code(code), Some(*reason));

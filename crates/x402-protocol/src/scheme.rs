@@ -116,6 +116,13 @@ pub trait Scheme: Send + Sync {
         Vec::new()
     }
 
+    /// Whether the scheme serves x402 v1 requests too. A scheme whose specification is
+    /// v2 only (NEAR `exact`) says no: `/supported` lists it for v2 only and a v1 request
+    /// is refused naming the v2 network id that serves it.
+    fn serves_v1(&self) -> bool {
+        true
+    }
+
     /// The payer the payment names, read from its payload alone (no I/O, no signature
     /// check). Refusals given before the scheme runs (flags, payment ids) carry it, so
     /// that every answer names the payer whenever the payload says who it is.

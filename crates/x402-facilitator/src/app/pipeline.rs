@@ -255,6 +255,18 @@ async fn gate(
 /// The scheme for the payment, or the refusal naming what is not served.
 fn scheme_of(state: &AppState, payment: &Payment) -> Result<Arc<dyn Scheme>, Stop> {
     let reason = match state.scheme_for(payment) {
+        Ok(scheme) if payment.version == X402Version::V1 && !scheme.serves_v1() => {
+            let message = format!(
+                "{} {} is served in x402 v2 only (its scheme specification is v2 only): send x402Version 2 with network {}",
+                payment.network_label, payment.scheme, payment.network
+            );
+            return Err(Stop::refused(
+                payment,
+                Reason::InvalidX402Version,
+                message,
+                None,
+            ));
+        }
         Ok(scheme) => return Ok(scheme.clone()),
         Err(reason) => reason,
     };

@@ -7,7 +7,7 @@ pub(super) fn supported_response(flags: &Flags, served: &Served) -> SupportedRes
     let mut kinds = Vec::new();
     let mut signers: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for ((scheme, network), handler) in served.schemes() {
-        if flags.x402_version_support.v1 {
+        if flags.x402_version_support.v1 && handler.serves_v1() {
             if let Some(known) = networks::by_chain_id(network) {
                 kinds.push(SupportedKind {
                     x402_version: 1,
