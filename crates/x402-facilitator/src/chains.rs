@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use x402_protocol::{Chain, Scheme};
 
-#[cfg(any(feature = "evm", feature = "svm"))]
+#[cfg(any(feature = "evm", feature = "svm", feature = "near"))]
 use crate::config::ChainOptions;
 use crate::config::{NetworkConfig, NonceFetchMode};
 use crate::served::Served;
@@ -33,6 +33,10 @@ pub fn check_keys(networks: &[NetworkConfig]) -> Result<(), crate::config::Confi
                 #[cfg(feature = "svm")]
                 x402_protocol::ChainFamily::Svm => {
                     x402_svm::SvmNetwork::fee_payer_key_is_valid(key.expose())
+                }
+                #[cfg(feature = "near")]
+                x402_protocol::ChainFamily::Near => {
+                    x402_near::NearNetwork::relayer_key_is_valid(key.expose())
                 }
                 // No chain crate to judge it: building the handler refuses the network.
                 _ => {
@@ -74,7 +78,7 @@ pub fn build(
 type Built = (Arc<dyn Chain>, Vec<Arc<dyn Scheme>>);
 
 /// The schemes `names` of one network, or the error naming the one its crate lacks.
-#[cfg(any(feature = "evm", feature = "svm"))]
+#[cfg(any(feature = "evm", feature = "svm", feature = "near"))]
 fn schemes_of(
     network: &NetworkConfig,
     served: &[&str],
@@ -102,7 +106,7 @@ fn build_one(
 ) -> Result<Built, ChainSetupError> {
     #[cfg(not(feature = "evm"))]
     let _ = nonce_mode; // only EVM chains have account nonces
-    #[cfg(not(any(feature = "evm", feature = "svm")))]
+    #[cfg(not(any(feature = "evm", feature = "svm", feature = "near")))]
     let _ = ledger; // no chain family compiled in: nothing settles
     let fail = |message: String| ChainSetupError {
         network: network.chain_id.to_string(),
@@ -156,6 +160,22 @@ fn build_one(
             let schemes = schemes_of(network, x402_svm::SCHEMES, |name| chain.scheme(name))?;
             Ok((Arc::new(chain), schemes))
         }
+        #[cfg(feature = "near")]
+        ChainOptions::Near(options) => {
+            let settings = x402_near::NearSettings {
+                chain_id: network.chain_id.clone(),
+                rpc_urls: exposed(&network.rpc_urls),
+                relayer_keys: exposed(&network.signer_keys),
+                options: options.clone(),
+                confirm_timeout: network.receipt_timeout,
+                rpc_timeout: network.rpc_timeout,
+                min_relayer_yocto: network.min_signer_balance,
+                ledger: ledger.clone(),
+            };
+            let chain = x402_near::NearNetwork::new(settings).map_err(|e| fail(e.to_string()))?;
+            let schemes = schemes_of(network, x402_near::SCHEMES, |name| chain.scheme(name))?;
+            Ok((Arc::new(chain), schemes))
+        }
         // Only in a build without any chain family, where no network can be configured.
         #[allow(unreachable_patterns)]
         _ => Err(fail("no chain family is available in this build".into())),
@@ -163,7 +183,7 @@ fn build_one(
 }
 
 /// The secrets' values, for the chain crate that uses them (they are never logged).
-#[cfg(any(feature = "evm", feature = "svm"))]
+#[cfg(any(feature = "evm", feature = "svm", feature = "near"))]
 fn exposed(secrets: &[crate::config::Secret]) -> Vec<String> {
     secrets.iter().map(|s| s.expose().to_owned()).collect()
 }

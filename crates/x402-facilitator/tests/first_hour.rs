@@ -183,8 +183,13 @@ async fn configuration_errors_name_the_fix_before_anything_is_written() {
         ),
         (
             vec![("RPC_URL_NEAR", "http://127.0.0.1:1".to_owned())],
-            "invalid configuration: RPC_URL_NEAR: near:mainnet (Near) is not served by this facilitator yet".to_owned(),
+            "invalid configuration: RPC_URL_NEAR: no signer key: set EVM_PRIVATE_KEY (EVM), SVM_PRIVATE_KEY (SVM), NEAR_PRIVATE_KEY (NEAR)".to_owned(),
             vec![],
+        ),
+        (
+            vec![("RPC_URL_NEAR", "http://127.0.0.1:1".to_owned()), ("NEAR_PRIVATE_KEY", "ed25519:3xNotAKey".to_owned())],
+            "invalid configuration: NEAR_PRIVATE_KEY: key #1 for near:mainnet is not a valid Near signer key".to_owned(),
+            vec!["3xNotAKey"],
         ),
         (
             vec![("RPC_URL_STELLAR_TESTNET", "http://127.0.0.1:1".to_owned())],

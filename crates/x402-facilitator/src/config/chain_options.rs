@@ -16,6 +16,9 @@ pub enum ChainOptions {
     /// An SVM network (Solana, Fogo).
     #[cfg(feature = "svm")]
     Svm(x402_svm::SvmOptions),
+    /// A NEAR network.
+    #[cfg(feature = "near")]
+    Near(x402_near::NearOptions),
 }
 
 impl ChainOptions {
@@ -41,6 +44,12 @@ impl ChainOptions {
                     toml::Value::Table(section).try_into().map_err(unreadable)?;
                 Ok(ChainOptions::Svm(section.resolve().map_err(at)?))
             }
+            #[cfg(feature = "near")]
+            ChainFamily::Near => {
+                let section: x402_near::NearSection =
+                    toml::Value::Table(section).try_into().map_err(unreadable)?;
+                Ok(ChainOptions::Near(section.resolve().map_err(at)?))
+            }
             other => Err(ConfigError::new(
                 key,
                 format!("the {other:?} chain family is not available in this build"),
@@ -56,6 +65,8 @@ pub fn signer_key_env(family: ChainFamily) -> Option<&'static str> {
         ChainFamily::Evm => Some(x402_evm::config::SIGNER_KEY_ENV),
         #[cfg(feature = "svm")]
         ChainFamily::Svm => Some(x402_svm::config::SIGNER_KEY_ENV),
+        #[cfg(feature = "near")]
+        ChainFamily::Near => Some(x402_near::config::SIGNER_KEY_ENV),
         _ => None,
     }
 }
@@ -65,6 +76,8 @@ pub fn default_min_signer_balance(family: ChainFamily) -> u128 {
     match family {
         #[cfg(feature = "svm")]
         ChainFamily::Svm => x402_svm::config::DEFAULT_MIN_FEE_PAYER_LAMPORTS,
+        #[cfg(feature = "near")]
+        ChainFamily::Near => x402_near::config::DEFAULT_MIN_RELAYER_YOCTO,
         #[cfg(feature = "evm")]
         _ => x402_evm::config::DEFAULT_MIN_SIGNER_BALANCE,
         #[cfg(not(feature = "evm"))]

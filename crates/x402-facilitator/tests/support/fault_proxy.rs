@@ -22,8 +22,9 @@ pub enum Fault {
     Http500,
     /// A JSON-RPC error (`-32603 internal error`) for every call.
     RpcError,
-    /// Forward, but answer every call of this method in the batch with this node error
-    /// (a rate-limited `eth_estimateGas`, a node without `eth_simulateV1`).
+    /// Forward, but answer every call of this method (in a batch or alone) with this node
+    /// error (a rate-limited `eth_estimateGas`, a node without `eth_simulateV1`, a NEAR
+    /// node that cannot read a transaction's status).
     MethodError(&'static str, i64, String),
     /// Forward, but answer every Solana `simulateTransaction` with success: a node whose
     /// simulation disagrees with execution (a provider lagging behind the cluster).
@@ -252,12 +253,21 @@ async fn relay(
                 let Ok(mut value) = answer.json::<Value>().await else {
                     return;
                 };
-                if let (Fault::MethodError(method, code, message), Value::Array(items)) =
-                    (&fault, &mut value)
-                {
-                    for call in calls.iter().filter(|c| c["method"] == *method) {
-                        for item in items.iter_mut().filter(|i| i["id"] == call["id"]) {
-                            *item = json!({"jsonrpc": "2.0", "id": call["id"], "error": {"code": code, "message": message}});
+                if let Fault::MethodError(method, code, message) = &fault {
+                    let error = |id: &Value| json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
+                    match &mut value {
+                        Value::Array(items) => {
+                            for call in calls.iter().filter(|c| c["method"] == *method) {
+                                for item in items.iter_mut().filter(|i| i["id"] == call["id"]) {
+                                    *item = error(&call["id"]);
+                                }
+                            }
+                        }
+                        // One call, not a batch (Solana, NEAR).
+                        single => {
+                            if let Some(call) = calls.iter().find(|c| c["method"] == *method) {
+                                *single = error(&call["id"]);
+                            }
                         }
                     }
                 }

@@ -1,0 +1,137 @@
+//! exact on NEAR against the local NEAR node **stand-in** (`tools/nearnode`: nearcore's
+//! published types, hashing and signature checks; the delegate-action rules of nearcore's
+//! runtime and a NEP-141 token ledger written by us, since no registry here ships `neard`).
+//! Payments in the conformance run are built and signed by `near-api-js`; the official
+//! `@x402/core` facilitator client calls us. The fault tests sign with nearcore's own
+//! `SignedDelegateAction::sign`.
+
+#[path = "support/fault_proxy.rs"]
+#[allow(dead_code)]
+mod fault_proxy;
+#[path = "support/scratch.rs"]
+mod scratch;
+
+mod near_world;
+
+use fault_proxy::Fault;
+use near_world::*;
+use serde_json::{json, Value};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_api_js_payments_settle_once_and_every_forgery_is_refused_stand_in() {
+    let w = world(false, 20_000).await;
+    let output = tokio::process::Command::new("node")
+        .arg(js_dir().join("near-conformance.mjs"))
+        .arg(w.description().to_string())
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "NEAR conformance failed:\n{stdout}"
+    );
+    // Checked from here too, on the node's own state: one payment moved, once, and the node
+    // accepted two transactions (the relayer's and the payer's own storage deposit).
+    assert_eq!(w.node.ft_balance(TOKEN, MERCHANT), 1_250_000);
+    assert_eq!(w.node.ft_balance(TOKEN, PAYER), PAYER_TOKENS - 1_250_000);
+    assert_eq!(w.node.ft_balance(OTHER_TOKEN, MERCHANT), 0);
+    assert_eq!(w.node.transactions(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_health_checks_the_stand_in_node_and_the_relayer_stand_in() {
+    let w = world(false, 20_000).await;
+    let deep = w.get("/health/deep").await;
+    let checks: Vec<&Value> = deep["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["network"] == NETWORK)
+        .collect();
+    for name in [
+        "rpc_reachable",
+        "chain_id",
+        "head_block",
+        "signer_gas_balance",
+    ] {
+        let check = checks.iter().find(|c| c["name"] == name);
+        assert_eq!(
+            check.map(|c| c["ok"].clone()),
+            Some(json!(true)),
+            "{name}: {deep}"
+        );
+    }
+    let text = deep.to_string();
+    assert!(
+        !text.contains(&w.node.url),
+        "the RPC URL is a secret: {text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_cannot_answer_is_our_trouble_and_an_unknown_outcome_is_pending_stand_in() {
+    let w = world(true, 1_500).await;
+    let proxy = w.proxy.as_ref().expect("relayed");
+    let (payload, requirements) = w.payment(1_000).await;
+
+    proxy.set(Fault::Reset);
+    let verdict = w.post("/verify", &payload, &requirements).await;
+    assert_eq!(verdict["isValid"], false, "{verdict}");
+    assert_eq!(verdict["invalidReason"], "rpc_unavailable", "{verdict}");
+    assert_eq!(w.node.transactions(), 0);
+
+    // The status reads fail after the broadcast: the answer is pending, with the hash.
+    proxy.set(Fault::MethodError("tx", -32000, "Server error".into()));
+    let pending = w.post("/settle", &payload, &requirements).await;
+    assert_eq!(pending["success"], false, "{pending}");
+    assert_eq!(pending["errorReason"], "settlement_pending", "{pending}");
+    let hash = pending["transaction"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(hash.len() > 30, "{pending}");
+    assert_eq!(w.node.transactions(), 1);
+
+    // The node answers again: the same request learns the outcome, nothing is sent twice.
+    proxy.set(Fault::None);
+    let settled = w.post("/settle", &payload, &requirements).await;
+    assert_eq!(settled["success"], true, "{settled}");
+    assert_eq!(settled["transaction"], hash.as_str());
+    assert_eq!(w.node.transactions(), 1);
+    assert_eq!(w.node.ft_balance(TOKEN, MERCHANT), 1_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_settles_of_one_payment_send_one_transaction_stand_in() {
+    let w = world(false, 20_000).await;
+    let (payload, requirements) = w.payment(777).await;
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (http, url) = (w.http.clone(), format!("{}/settle", w.url));
+        let body = json!({"x402Version": 2, "paymentPayload": payload, "paymentRequirements": requirements});
+        calls.spawn(async move {
+            let response = http
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .expect("settle answers");
+            response.json::<Value>().await.expect("json")
+        });
+    }
+    let answers: Vec<Value> = calls.join_all().await;
+    let hashes: std::collections::BTreeSet<String> = answers
+        .iter()
+        .filter(|a| a["success"] == true)
+        .map(|a| a["transaction"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(hashes.len(), 1, "{answers:?}");
+    for answer in &answers {
+        let ok = answer["success"] == true || answer["errorReason"] == "settlement_in_progress";
+        assert!(ok, "{answer}");
+    }
+    assert_eq!(w.node.transactions(), 1);
+    assert_eq!(w.node.ft_balance(TOKEN, MERCHANT), 777);
+}

@@ -1,0 +1,234 @@
+//! The NEAR tests' world: the local node stand-in with a test USDC token, a payer with a
+//! full-access key, one whose only key is a function-call key, one without enough tokens,
+//! a registered merchant and an unregistered stranger, and the facilitator serving
+//! `near:testnet` with one relayer.
+
+use std::collections::BTreeMap;
+
+use near_crypto::{InMemorySigner, KeyType, SecretKey};
+use near_primitives::action::delegate::{DelegateAction, NonDelegateAction, SignedDelegateAction};
+use near_primitives::action::{Action, FunctionCallAction};
+use near_primitives::types::{AccountId, Balance, Gas};
+use serde_json::{json, Value};
+use x402_nearnode::{Genesis, GenesisAccount, GenesisKey, GenesisToken, NearNode};
+
+use super::fault_proxy::FaultProxy;
+use super::scratch::TempDir;
+
+pub const NETWORK: &str = "near:testnet";
+pub const TOKEN: &str = "usdc.test";
+pub const OTHER_TOKEN: &str = "other-usdc.test";
+pub const PAYER: &str = "alice.test";
+pub const MERCHANT: &str = "merchant.test";
+pub const PAYER_TOKENS: u128 = 10_000_000;
+const ONE_NEAR: u128 = 1_000_000_000_000_000_000_000_000;
+
+pub struct World {
+    pub node: NearNode,
+    pub url: String,
+    pub http: reqwest::Client,
+    pub proxy: Option<FaultProxy>,
+    relayer: String,
+    payer_key: SecretKey,
+    keys: BTreeMap<&'static str, SecretKey>,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+    _dir: TempDir,
+}
+
+/// Where the JavaScript tools are (read when the test runs: a reused build carries
+/// another checkout's compile-time path).
+pub fn js_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+    .join("../../tests/js")
+}
+
+fn key(seed: &str) -> SecretKey {
+    SecretKey::from_seed(KeyType::ED25519, seed)
+}
+
+fn account(id: &str, near: u128, keys: Vec<GenesisKey>) -> GenesisAccount {
+    GenesisAccount {
+        account_id: id.into(),
+        amount: (near * ONE_NEAR).to_string(),
+        keys,
+    }
+}
+
+fn full(key: &SecretKey) -> GenesisKey {
+    GenesisKey {
+        public_key: key.public_key().to_string(),
+        function_call_receiver: None,
+        nonce: 0,
+    }
+}
+
+/// A node stand-in and a facilitator serving it; through a [`FaultProxy`] when `relayed`.
+pub async fn world(relayed: bool, receipt_timeout_ms: u64) -> World {
+    let relayer_key = key("relayer");
+    let relayer: String = match relayer_key.public_key() {
+        near_crypto::PublicKey::ED25519(bytes) => {
+            bytes.0.iter().map(|b| format!("{b:02x}")).collect()
+        }
+        _ => unreachable!("an ed25519 seed"),
+    };
+    let keys: BTreeMap<&'static str, SecretKey> = [
+        ("payer", key("alice")),
+        ("poor", key("poor")),
+        ("fc", key("bob")),
+        ("other", key("mallory")),
+    ]
+    .into_iter()
+    .collect();
+    let mut fc_key = full(&keys["fc"]);
+    fc_key.function_call_receiver = Some(TOKEN.into());
+    let genesis = Genesis {
+        chain_id: "x402-local".into(),
+        block_interval_ms: 200,
+        accounts: vec![
+            account(&relayer, 100, vec![full(&relayer_key)]),
+            account(PAYER, 10, vec![full(&keys["payer"])]),
+            account("poor.test", 10, vec![full(&keys["poor"])]),
+            account("bob.test", 10, vec![fc_key]),
+            account(MERCHANT, 1, vec![]),
+            account("stranger.test", 1, vec![]),
+        ],
+        tokens: vec![
+            GenesisToken {
+                account_id: TOKEN.into(),
+                balances: [
+                    (PAYER, PAYER_TOKENS),
+                    ("bob.test", PAYER_TOKENS),
+                    ("poor.test", 1_000),
+                ]
+                .into_iter()
+                .map(|(a, b)| (a.to_owned(), b.to_string()))
+                .collect(),
+                registered: vec![MERCHANT.into()],
+            },
+            GenesisToken {
+                account_id: OTHER_TOKEN.into(),
+                balances: [(PAYER.to_owned(), PAYER_TOKENS.to_string())]
+                    .into_iter()
+                    .collect(),
+                registered: vec![MERCHANT.into()],
+            },
+        ],
+    };
+    let node = NearNode::start(&genesis).await.expect("node starts");
+    let proxy = match relayed {
+        true => Some(FaultProxy::start(&node.url).await),
+        false => None,
+    };
+    let rpc_url = proxy.as_ref().map_or(node.url.clone(), |p| p.url.clone());
+    let scratch = TempDir::new("near");
+    let dir = &scratch.0;
+    let file = dir.join("facilitator.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "log_format = \"pretty\"\ndatabase_url = \"sqlite://{}/ledger.db?mode=rwc\"\nshutdown_grace_seconds = 0\n\n[networks.\"{NETWORK}\"]\nrpc_urls = [\"{rpc_url}\"]\nsigner_keys = [\"{relayer_key}\"]\nlocal_stand_in = true\nreceipt_timeout_ms = {receipt_timeout_ms}\nassets = [\"{TOKEN}\"]\n",
+            dir.display(),
+        ),
+    )
+    .expect("config written");
+    let config = x402_facilitator::Config::load(Some(&file), &BTreeMap::<String, String>::new())
+        .expect("configuration");
+    let state = x402_facilitator::build_state(&config).await.expect("state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("port");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = x402_facilitator::serve_on(listener, state, &config, async {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    World {
+        node,
+        url,
+        http: reqwest::Client::new(),
+        proxy,
+        relayer,
+        payer_key: keys["payer"].clone(),
+        keys,
+        _shutdown: tx,
+        _dir: scratch,
+    }
+}
+
+impl World {
+    /// What the JavaScript conformance run needs.
+    pub fn description(&self) -> Value {
+        let who = |account: &str, name: &str| json!({"account": account, "secret": self.keys[name].to_string()});
+        json!({
+            "facilitator": self.url, "rpc": self.node.url, "network": NETWORK,
+            "token": TOKEN, "otherToken": OTHER_TOKEN, "payTo": MERCHANT,
+            "unregistered": "stranger.test", "relayer": self.relayer,
+            "payer": who(PAYER, "payer"), "poor": who("poor.test", "poor"),
+            "fcKey": who("bob.test", "fc"), "otherSecret": self.keys["other"].to_string(),
+        })
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("answers");
+        response.json().await.expect("json")
+    }
+
+    pub async fn post(&self, path: &str, payload: &Value, requirements: &Value) -> Value {
+        let body = json!({"x402Version": 2, "paymentPayload": payload, "paymentRequirements": requirements});
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .json(&body)
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("json")
+    }
+
+    /// A payment of `amount` to the merchant, signed with nearcore's own signer at the
+    /// node's head and the payer's next nonce.
+    pub async fn payment(&self, amount: u128) -> (Value, Value) {
+        let height = self.node.height();
+        let action = Action::FunctionCall(Box::new(FunctionCallAction {
+            method_name: "ft_transfer".into(),
+            args: serde_json::to_vec(
+                &json!({"receiver_id": MERCHANT, "amount": amount.to_string()}),
+            )
+            .expect("json"),
+            gas: Gas::from_gas(10_000_000_000_000),
+            deposit: Balance::from_yoctonear(1),
+        }));
+        let sender: AccountId = PAYER.parse().expect("account");
+        let delegate = DelegateAction {
+            sender_id: sender.clone(),
+            receiver_id: TOKEN.parse().expect("account"),
+            actions: vec![NonDelegateAction::try_from(action).expect("not a delegate")],
+            nonce: 1,
+            max_block_height: height + 200,
+            public_key: self.payer_key.public_key(),
+        };
+        let signer = InMemorySigner::from_secret_key(sender, self.payer_key.clone());
+        let signed = SignedDelegateAction::sign(&signer, delegate);
+        use base64::Engine as _;
+        let encoded = base64::engine::general_purpose::STANDARD
+            .encode(borsh::to_vec(&signed).expect("borsh"));
+        let requirements = json!({"scheme": "exact", "network": NETWORK, "amount": amount.to_string(),
+            "asset": TOKEN, "payTo": MERCHANT, "maxTimeoutSeconds": 300});
+        let payload = json!({"x402Version": 2,
+            "resource": {"url": "http://127.0.0.1/near", "description": "near", "mimeType": "application/json"},
+            "accepted": requirements, "payload": {"signedDelegateAction": encoded}});
+        (payload, requirements)
+    }
+}
