@@ -41,7 +41,26 @@ async fn near_api_js_payments_settle_once_and_every_forgery_is_refused_stand_in(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deep_health_checks_the_stand_in_node_and_the_relayer_stand_in() {
+async fn deep_health_passes_on_the_stand_in_only_when_it_is_declared_one() {
+    let foreign = world_with(false, 20_000, false).await;
+    let deep = foreign.get("/health/deep").await;
+    let chain_id = deep["checks"]
+        .as_array()
+        .and_then(|c| {
+            c.iter()
+                .find(|c| c["name"] == "chain_id" && c["network"] == NETWORK)
+        })
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(chain_id["ok"], false, "{deep}");
+    assert!(
+        chain_id["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("x402-local"),
+        "{deep}"
+    );
+
     let w = world(false, 20_000).await;
     let deep = w.get("/health/deep").await;
     let checks: Vec<&Value> = deep["checks"]
@@ -134,4 +153,51 @@ async fn concurrent_settles_of_one_payment_send_one_transaction_stand_in() {
     }
     assert_eq!(w.node.transactions(), 1);
     assert_eq!(w.node.ft_balance(TOKEN, MERCHANT), 777);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_receipt_that_fails_under_a_successful_transaction_is_a_failure_with_the_hash_stand_in(
+) {
+    let w = world(false, 20_000).await;
+    let (payload, requirements) = w.payment(4_321).await;
+    let verdict = w.post("/verify", &payload, &requirements).await;
+    assert_eq!(verdict["isValid"], true, "{verdict}");
+    // The issuer pauses the token: views still answer, the transfer itself panics, and
+    // nearcore's transaction status stays SuccessValue (the delegate receipt succeeded).
+    w.node_call(
+        "x402_stand_in_pause_token",
+        json!({"account_id": TOKEN, "paused": true}),
+    )
+    .await;
+    let failed = w.post("/settle", &payload, &requirements).await;
+    assert_eq!(failed["success"], false, "{failed}");
+    assert_eq!(
+        failed["errorReason"], "invalid_exact_near_transaction_failed",
+        "{failed}"
+    );
+    let hash = failed["transaction"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        hash.len() > 30,
+        "after a broadcast the answer carries the hash: {failed}"
+    );
+    let outcome = w
+        .node_call("tx", json!({"tx_hash": hash, "wait_until": "FINAL"}))
+        .await;
+    assert!(
+        outcome["result"]["status"].get("SuccessValue").is_some(),
+        "{outcome}"
+    );
+    assert_eq!(w.node.ft_balance(TOKEN, MERCHANT), 0);
+    assert_eq!(w.node.ft_balance(TOKEN, PAYER), PAYER_TOKENS);
+    // The outcome is recorded: the same request gets it again and nothing more is sent.
+    let again = w.post("/settle", &payload, &requirements).await;
+    assert_eq!(
+        again["errorReason"], "invalid_exact_near_transaction_failed",
+        "{again}"
+    );
+    assert_eq!(again["transaction"], hash.as_str());
+    assert_eq!(w.node.transactions(), 1);
 }

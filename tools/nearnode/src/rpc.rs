@@ -1,7 +1,8 @@
 //! The JSON-RPC methods the facilitator and `near-api-js` call, answered in nearcore's
 //! shapes: `status`, `block`, `query` (`view_account`, `view_access_key`, `call_function`),
 //! `send_tx`, `broadcast_tx_async`, `tx`, `EXPERIMENTAL_tx_status`, `gas_price`, and
-//! near-sandbox's `sandbox_fast_forward`.
+//! near-sandbox's `sandbox_fast_forward`, and the stand-in's own `x402_stand_in_pause_token`
+//! (an issuer pausing its token, for tests of a payment that fails on chain).
 
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -57,6 +58,18 @@ fn dispatch(chain: &mut Chain, method: &str, params: &Value) -> Result<Value, Rp
         "gas_price" => Ok(json!({"gas_price": GAS_PRICE.to_string()})),
         "send_tx" | "broadcast_tx_async" | "broadcast_tx_commit" => send(chain, method, params),
         "tx" | "EXPERIMENTAL_tx_status" => tx_status(chain, params),
+        "x402_stand_in_pause_token" => {
+            let token = account_param(params)?;
+            let paused = params
+                .get("paused")
+                .and_then(Value::as_bool)
+                .unwrap_or(true);
+            let state = chain.tokens.get_mut(&token).ok_or_else(|| {
+                handler_error("NO_CONTRACT_CODE", json!({"contract_account_id": token}))
+            })?;
+            state.paused = paused;
+            Ok(json!({"paused": paused}))
+        }
         "sandbox_fast_forward" => {
             let delta = params
                 .get("delta_height")

@@ -16,6 +16,9 @@ pub const STORAGE_BALANCE: u128 = 1_250_000_000_000_000_000_000;
 pub struct Token {
     pub balances: BTreeMap<AccountId, u128>,
     pub registered: BTreeSet<AccountId>,
+    /// Transfers refused, as an issuer pauses a stablecoin (Circle's USDC can be paused):
+    /// views still answer, so a payment verifies and then fails on chain.
+    pub paused: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -103,6 +106,9 @@ impl Token {
     ) -> Result<(), String> {
         if deposit != 1 {
             return Err("Requires attached deposit of exactly 1 yoctoNEAR".into());
+        }
+        if self.paused {
+            return Err("Pausable: paused".into());
         }
         let args: TransferArgs = parse(args)?;
         let amount: u128 = args

@@ -67,6 +67,12 @@ fn full(key: &SecretKey) -> GenesisKey {
 
 /// A node stand-in and a facilitator serving it; through a [`FaultProxy`] when `relayed`.
 pub async fn world(relayed: bool, receipt_timeout_ms: u64) -> World {
+    world_with(relayed, receipt_timeout_ms, true).await
+}
+
+/// [`world`], saying `local_stand_in = false` when not `stand_in` (the node's chain id is
+/// `x402-local`, not `testnet`).
+pub async fn world_with(relayed: bool, receipt_timeout_ms: u64, stand_in: bool) -> World {
     let relayer_key = key("relayer");
     let relayer: String = match relayer_key.public_key() {
         near_crypto::PublicKey::ED25519(bytes) => {
@@ -129,7 +135,7 @@ pub async fn world(relayed: bool, receipt_timeout_ms: u64) -> World {
     std::fs::write(
         &file,
         format!(
-            "log_format = \"pretty\"\ndatabase_url = \"sqlite://{}/ledger.db?mode=rwc\"\nshutdown_grace_seconds = 0\n\n[networks.\"{NETWORK}\"]\nrpc_urls = [\"{rpc_url}\"]\nsigner_keys = [\"{relayer_key}\"]\nlocal_stand_in = true\nreceipt_timeout_ms = {receipt_timeout_ms}\nassets = [\"{TOKEN}\"]\n",
+            "log_format = \"pretty\"\ndatabase_url = \"sqlite://{}/ledger.db?mode=rwc\"\nshutdown_grace_seconds = 0\n\n[networks.\"{NETWORK}\"]\nrpc_urls = [\"{rpc_url}\"]\nsigner_keys = [\"{relayer_key}\"]\nlocal_stand_in = {stand_in}\nreceipt_timeout_ms = {receipt_timeout_ms}\nassets = [\"{TOKEN}\"]\n",
             dir.display(),
         ),
     )
@@ -194,6 +200,19 @@ impl World {
             .await
             .expect("answers");
         assert_eq!(response.status(), 200);
+        response.json().await.expect("json")
+    }
+
+    /// One JSON-RPC call to the node.
+    pub async fn node_call(&self, method: &str, params: Value) -> Value {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let response = self
+            .http
+            .post(&self.node.url)
+            .json(&body)
+            .send()
+            .await
+            .expect("node answers");
         response.json().await.expect("json")
     }
 
