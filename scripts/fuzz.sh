@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing (libFuzzer via cargo-fuzz) of the parsers that read what payers and
 # resource servers send: request bodies, x402 HTTP headers, CAIP-2 ids, SVM payment transactions,
-# ledger records, the bazaar discovery extension, EVM exact and upto payloads.
+# ledger records, the bazaar discovery extension, EVM exact and upto payloads, NEAR delegate
+# actions.
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     (default 60 s, every target)
 # Builds on the stable toolchain without a sanitizer (the code is safe Rust: a panic or a
 # failed assertion is the finding), with optimisations plus debug assertions and overflow

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: unit, HTTP, and end to end on a real anvil and a local Solana node with the
-# official x402 clients, the AWS deployment's checks and emulator tests, after fuzzing every
-# parser for a bounded time. Installs what it needs
+# official x402 clients and on the local NEAR node stand-in (tools/nearnode, built by cargo test
+# as a workspace member) with near-api-js, the AWS deployment's checks and emulator tests, after
+# fuzzing every parser for a bounded time. Installs what it needs
 # into ~/.cache/x402-facilitator (outside the clone); each phase says what it does and how long
 # it took. A preflight stops in seconds, naming the fix, when something cannot be installed.
 set -euo pipefail

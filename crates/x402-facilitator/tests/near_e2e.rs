@@ -20,18 +20,9 @@ use serde_json::{json, Value};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn near_api_js_payments_settle_once_and_every_forgery_is_refused_stand_in() {
     let w = world(false, 20_000).await;
-    let output = tokio::process::Command::new("node")
-        .arg(js_dir().join("near-conformance.mjs"))
-        .arg(w.description().to_string())
-        .output()
-        .await
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    println!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
-    assert!(
-        output.status.success(),
-        "NEAR conformance failed:\n{stdout}"
-    );
+    let world = w.description().to_string();
+    let (passed, stdout) = scratch::run_js("near-conformance.mjs", &[&world]).await;
+    assert!(passed, "NEAR conformance failed:\n{stdout}");
     // Checked from here too, on the node's own state: one payment moved, once, and the node
     // accepted two transactions (the relayer's and the payer's own storage deposit).
     assert_eq!(w.node.ft_balance(TOKEN, MERCHANT), 1_250_000);

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use fault_proxy::{Fault, FaultProxy};
-use scratch::{free_port, TempDir};
+use scratch::{free_port, run_js, serve, TempDir};
 use serde_json::{json, Value};
 use solana_instruction::{AccountMeta, Instruction};
 use solana_keypair::Keypair;
@@ -46,33 +46,15 @@ async fn official_svm_client_pays_through_the_facilitator() {
         .cloned()
         .unwrap_or_default();
     assert_eq!(chain_check["ok"], true, "{deep}");
-    let output = tokio::process::Command::new("node")
-        .arg(
-            // Read when the test runs: a build reused from another checkout carries that
-            // checkout's compile-time path.
-            std::path::PathBuf::from(
-                std::env::var("CARGO_MANIFEST_DIR")
-                    .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
-            )
-            .join("../../tests/js/svm-conformance.mjs"),
-        )
-        .args([
-            w.url.as_str(),
-            w.node.url.as_str(),
-            &w.payer.to_base58_string(),
-            &w.pay_to.to_string(),
-            &w.mint.to_string(),
-            &w.mint_2022.to_string(),
-        ])
-        .output()
-        .await
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    println!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
-    assert!(
-        output.status.success(),
-        "official client conformance failed:\n{stdout}"
+    let (url, rpc, payer) = (&w.url, &w.node.url, w.payer.to_base58_string());
+    let (pay_to, mint, mint_2022) = (
+        w.pay_to.to_string(),
+        w.mint.to_string(),
+        w.mint_2022.to_string(),
     );
+    let args = [url.as_str(), rpc, &payer, &pay_to, &mint, &mint_2022];
+    let (passed, stdout) = run_js("svm-conformance.mjs", &args).await;
+    assert!(passed, "official client conformance failed:\n{stdout}");
     // Checked from here too: two payments per mint (v2 12345, v1 2345), each once.
     let (_, pay_to_spl, _, pay_to_2022) = w.balances().await;
     assert_eq!(pay_to_spl, 12_345 + 2_345);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use near_primitives::action::delegate::SignedDelegateAction;
 use serde_json::Value;
-use x402_ledger::{Claim, RecordError};
+use x402_ledger::Claim;
 use x402_protocol::{Payment, Reason, Settlement, Verdict};
 use x402_settlement::answers::ledger_refusal;
 use x402_settlement::{Engine, EngineScheme, NotRecorded, Recording, SchemeOps};
@@ -105,22 +105,12 @@ impl SchemeOps for ExactNear {
         );
         let delegate = &ready.delegated.signed;
         let sign = |nonce| Ok(encode(&relayer.sign(delegate, nonce, ready.block_hash)));
-        match ledger
+        // With a floor given and signing that cannot fail, only the store can refuse.
+        ledger
             .record_signed(&entry, Some(floor.saturating_add(1)), 1, sign)
             .await
-        {
-            Ok((claim, _)) => Ok(claim),
-            Err(RecordError::Ledger(e)) => Err(NotRecorded::Answer(ledger_refusal(
-                &draft.network,
-                e,
-                Some(payer),
-            ))),
-            Err(e) => Err(NotRecorded::Answer(ledger_refusal(
-                &draft.network,
-                e,
-                Some(payer),
-            ))),
-        }
+            .map(|(claim, _)| claim)
+            .map_err(|e| NotRecorded::Answer(ledger_refusal(&draft.network, e, Some(payer))))
     }
 }
 

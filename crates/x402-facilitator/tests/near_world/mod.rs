@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use x402_nearnode::{Genesis, GenesisAccount, GenesisKey, GenesisToken, NearNode};
 
 use super::fault_proxy::FaultProxy;
-use super::scratch::TempDir;
+use super::scratch::{serve, TempDir};
 
 pub const NETWORK: &str = "near:testnet";
 pub const TOKEN: &str = "usdc.test";
@@ -33,16 +33,6 @@ pub struct World {
     keys: BTreeMap<&'static str, SecretKey>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
     _dir: TempDir,
-}
-
-/// Where the JavaScript tools are (read when the test runs: a reused build carries
-/// another checkout's compile-time path).
-pub fn js_dir() -> std::path::PathBuf {
-    std::path::PathBuf::from(
-        std::env::var("CARGO_MANIFEST_DIR")
-            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
-    )
-    .join("../../tests/js")
 }
 
 fn key(seed: &str) -> SecretKey {
@@ -143,17 +133,7 @@ pub async fn world_with(relayed: bool, receipt_timeout_ms: u64, stand_in: bool) 
     let config = x402_facilitator::Config::load(Some(&file), &BTreeMap::<String, String>::new())
         .expect("configuration");
     let state = x402_facilitator::build_state(&config).await.expect("state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("port");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = x402_facilitator::serve_on(listener, state, &config, async {
-            let _ = rx.await;
-        })
-        .await;
-    });
+    let (url, shutdown) = serve(state, config).await;
     World {
         node,
         url,
@@ -162,7 +142,7 @@ pub async fn world_with(relayed: bool, receipt_timeout_ms: u64, stand_in: bool) 
         relayer,
         payer_key: keys["payer"].clone(),
         keys,
-        _shutdown: tx,
+        _shutdown: shutdown,
         _dir: scratch,
     }
 }

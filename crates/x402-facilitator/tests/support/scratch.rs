@@ -1,6 +1,7 @@
-//! Scratch resources for tests that need no chain: free loopback ports and temporary
-//! directories removed on drop. Kept apart from `support` so the SVM tests, which do not
-//! build the EVM side, can use them too.
+//! Scratch resources for tests that need no chain: free loopback ports, temporary
+//! directories removed on drop, a facilitator served in the test process, and the
+//! JavaScript tools run as a child. Kept apart from `support` so the SVM and NEAR tests,
+//! which do not build the EVM side, can use them too.
 
 #![allow(dead_code)]
 
@@ -24,4 +25,44 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// Serves `state` on a free loopback port in this process; the URL, and the sender whose
+/// firing (or drop) shuts it down.
+pub async fn serve(
+    state: std::sync::Arc<x402_facilitator::AppState>,
+    config: x402_facilitator::Config,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = x402_facilitator::serve_on(listener, state, &config, async {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    (url, tx)
+}
+
+/// Runs `node tests/js/<script> <args>`; whether it succeeded, and what it printed (also
+/// printed here, for the test's log). The path is read when the test runs: a build reused
+/// from another checkout carries that checkout's compile-time path.
+pub async fn run_js(script: &str, args: &[&str]) -> (bool, String) {
+    let dir = PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+    .join("../../tests/js");
+    let output = tokio::process::Command::new("node")
+        .arg(dir.join(script))
+        .args(args)
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    println!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), stdout)
 }

@@ -75,15 +75,7 @@ pub async fn world_at(network: &'static str, receipt_timeout_ms: u64, relayed: b
     let config = x402_facilitator::Config::load(Some(&file), &BTreeMap::<String, String>::new())
         .expect("configuration");
     let state = x402_facilitator::build_state(&config).await.expect("state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = x402_facilitator::serve_on(listener, state, &config, async {
-            let _ = rx.await;
-        })
-        .await;
-    });
+    let (url, shutdown) = serve(state, config).await;
     World {
         node,
         proxy,
@@ -95,7 +87,7 @@ pub async fn world_at(network: &'static str, receipt_timeout_ms: u64, relayed: b
         pay_to,
         mint,
         mint_2022,
-        _shutdown: tx,
+        _shutdown: shutdown,
         _dir: scratch,
     }
 }
