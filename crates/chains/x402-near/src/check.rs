@@ -1,9 +1,9 @@
 //! The checks of one payment: the requirements, the payload's own checks in
 //! [`crate::payload`], then the chain state the spec's preflight names, read concurrently
-//! from the node at the final head: the head itself (expiry and window), the delegate's
-//! access key (full access, nonce unused), the token's code, the payer's balance and the
-//! recipient's registration. Any read that cannot be made fails closed, and is answered
-//! as our trouble, never the payer's.
+//! from the node: the head (expiry and window), the delegate's access key (full access,
+//! nonce unused), the token's code, the payer's balance and the recipient's registration.
+//! Any read that cannot be made fails closed, and is answered as our trouble, never the
+//! payer's.
 //!
 //! Reads are at the optimistic head, not the final one: clients (`near-api-js`) count
 //! `max_block_height` from it, and the access key's nonce there already reflects a

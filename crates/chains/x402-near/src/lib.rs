@@ -74,6 +74,9 @@ pub enum NearSetupError {
     /// No relayer key.
     #[error("no relayer key configured")]
     NoSigner,
+    /// `relayer_account` is not an account id.
+    #[error("relayer_account is not a NEAR account id")]
+    BadRelayerAccount,
     /// Bad RPC configuration.
     #[error("{0}")]
     Rpc(String),
@@ -177,9 +180,11 @@ impl NearNetwork {
             return Err(NearSetupError::NoSigner);
         }
         let named: Option<AccountId> = match &settings.options.relayer_account {
-            Some(account) => Some(account.parse().map_err(|_| {
-                NearSetupError::Rpc("relayer_account is not a NEAR account id".into())
-            })?),
+            Some(account) => Some(
+                account
+                    .parse()
+                    .map_err(|_| NearSetupError::BadRelayerAccount)?,
+            ),
             None => None,
         };
         let mut relayers = Vec::new();
