@@ -85,3 +85,44 @@ impl NearSection {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The section as the service hands it over (serde reads JSON as it reads TOML).
+    fn section(keys: serde_json::Value) -> Result<NearOptions, SectionError> {
+        serde_json::from_value::<NearSection>(keys)
+            .expect("known keys")
+            .resolve()
+    }
+
+    #[test]
+    fn the_defaults_are_final_30_tgas_and_implicit_accounts() {
+        assert_eq!(section(json!({})).unwrap(), NearOptions::default());
+        assert_eq!(NearOptions::default().max_gas, 30_000_000_000_000);
+        assert_eq!(NearOptions::default().finality, "final");
+        assert_eq!(NearOptions::default().relayer_account, None);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let key = |keys| section(keys).unwrap_err().key;
+        assert_eq!(key(json!({"finality": "optimistic"})), "finality");
+        assert_eq!(key(json!({"max_gas": 0})), "max_gas");
+        assert_eq!(
+            key(json!({"relayer_account": "Not An Account"})),
+            "relayer_account"
+        );
+        let named = section(json!({"relayer_account": "relayer.near", "finality": "executed"}));
+        let named = named.unwrap();
+        assert_eq!(named.relayer_account.as_deref(), Some("relayer.near"));
+        assert_eq!(named.finality, "executed");
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused() {
+        assert!(serde_json::from_value::<NearSection>(json!({"max_gass": 1})).is_err());
+    }
+}

@@ -254,3 +254,61 @@ impl Chain for NearNetwork {
         self.engine.reconcile(min_age).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn network(
+        keys: &[&str],
+        relayer_account: Option<&str>,
+    ) -> Result<NearNetwork, NearSetupError> {
+        let options = NearOptions {
+            relayer_account: relayer_account.map(str::to_owned),
+            ..NearOptions::default()
+        };
+        NearNetwork::new(NearSettings {
+            chain_id: ChainId::parse("near:testnet").expect("id"),
+            rpc_urls: vec!["http://127.0.0.1:1".into()],
+            relayer_keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+            options,
+            confirm_timeout: Duration::from_secs(1),
+            rpc_timeout: Duration::from_secs(1),
+            min_relayer_yocto: 0,
+            ledger: Arc::new(Ledger::connect("sqlite::memory:").await.expect("ledger")),
+        })
+    }
+
+    #[tokio::test]
+    async fn an_ed25519_key_relays_from_its_implicit_account() {
+        let key = SecretKey::from_seed(KeyType::ED25519, "relayer");
+        let built = network(&[&key.to_string()], None).await.expect("network");
+        let accounts = built.signer_addresses();
+        let PublicKey::ED25519(public) = key.public_key() else {
+            unreachable!("an ed25519 seed")
+        };
+        let hex: String = public.0.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(accounts, vec![hex]);
+    }
+
+    #[tokio::test]
+    async fn a_secp256k1_key_needs_a_named_account_and_a_bad_key_is_not_echoed() {
+        let key = SecretKey::from_seed(KeyType::SECP256K1, "relayer").to_string();
+        let refused = network(&[&key], None).await.err().expect("refused");
+        assert!(
+            matches!(refused, NearSetupError::NoImplicitAccount(1)),
+            "{refused}"
+        );
+        let named = network(&[&key], Some("relayer.near"))
+            .await
+            .expect("network");
+        assert_eq!(named.signer_addresses(), vec!["relayer.near".to_owned()]);
+        let bad = network(&["ed25519:NotAKeyAtAll"], None)
+            .await
+            .err()
+            .expect("refused");
+        assert!(matches!(bad, NearSetupError::BadKey(1)));
+        assert!(!bad.to_string().contains("NotAKeyAtAll"), "{bad}");
+        assert!(network(&[], None).await.is_err());
+    }
+}
