@@ -113,6 +113,11 @@ st_venv="${X402_SCHEMATHESIS_VENV:-$cache/schemathesis}"
 venv_with "$st_venv" schemathesis
 export X402_SCHEMATHESIS="$st_venv/bin/st"
 
+phase "second NEAR encoder (uvd-x402-sdk, PyNaCl) in $cache/near-python (pip when the requirements changed)"
+near_venv="${X402_NEAR_PYTHON_VENV:-$cache/near-python}"
+venv_with "$near_venv" near-python
+export X402_NEAR_PYTHON="$near_venv/bin/python"
+
 phase "AWS stand-ins (moto, AWS CLI, LocalStack's filter matcher) in $cache/aws (pip when the requirements changed)"
 aws_venv="${X402_AWS_VENV:-$cache/aws}"
 venv_with "$aws_venv" aws

@@ -192,3 +192,33 @@ async fn a_token_receipt_that_fails_under_a_successful_transaction_is_a_failure_
     assert_eq!(again["transaction"], hash.as_str());
     assert_eq!(w.node.transactions(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_encoded_by_uvd_x402_sdk_and_signed_by_pynacl_settles_once_stand_in() {
+    let w = world(false, 20_000).await;
+    let python = std::env::var("X402_NEAR_PYTHON").expect(
+        "X402_NEAR_PYTHON: the virtualenv of tests/near-python (scripts/test.sh installs it)",
+    );
+    let script = scratch::js_dir().join("../near-python/uvd_payment.py");
+    let secret = w.secret("payer");
+    let output = tokio::process::Command::new(python)
+        .arg(script)
+        .args([&w.node.url, PAYER, &secret, TOKEN, MERCHANT, "2500", "120"])
+        .output()
+        .await
+        .expect("python runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let encoded = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let (payload, requirements) = w.payment_of(&encoded, 2_500);
+    let verdict = w.post("/verify", &payload, &requirements).await;
+    assert_eq!(verdict["isValid"], true, "{verdict}");
+    assert_eq!(verdict["payer"], PAYER);
+    let settled = w.post("/settle", &payload, &requirements).await;
+    assert_eq!(settled["success"], true, "{settled}");
+    assert_eq!(w.node.ft_balance(TOKEN, MERCHANT), 2_500);
+    assert_eq!(w.node.transactions(), 1);
+}

@@ -150,7 +150,8 @@ pub async fn world_with(relayed: bool, receipt_timeout_ms: u64, stand_in: bool) 
 impl World {
     /// What the JavaScript conformance run needs.
     pub fn description(&self) -> Value {
-        let who = |account: &str, name: &str| json!({"account": account, "secret": self.keys[name].to_string()});
+        let who =
+            |account: &str, name: &str| json!({"account": account, "secret": self.secret(name)});
         json!({
             "facilitator": self.url, "rpc": self.node.url, "network": NETWORK,
             "token": TOKEN, "otherToken": OTHER_TOKEN, "payTo": MERCHANT,
@@ -196,6 +197,21 @@ impl World {
         response.json().await.expect("json")
     }
 
+    /// The secret key of one of the world's keys, as near-cli writes it.
+    pub fn secret(&self, name: &str) -> String {
+        self.keys[name].to_string()
+    }
+
+    /// The request parts of a payment of `amount` to the merchant carrying `encoded`.
+    pub fn payment_of(&self, encoded: &str, amount: u128) -> (Value, Value) {
+        let requirements = json!({"scheme": "exact", "network": NETWORK, "amount": amount.to_string(),
+            "asset": TOKEN, "payTo": MERCHANT, "maxTimeoutSeconds": 300});
+        let payload = json!({"x402Version": 2,
+            "resource": {"url": "http://127.0.0.1/near", "description": "near", "mimeType": "application/json"},
+            "accepted": requirements, "payload": {"signedDelegateAction": encoded}});
+        (payload, requirements)
+    }
+
     /// A payment of `amount` to the merchant, signed with nearcore's own signer at the
     /// node's head and the payer's next nonce.
     pub async fn payment(&self, amount: u128) -> (Value, Value) {
@@ -223,11 +239,6 @@ impl World {
         use base64::Engine as _;
         let encoded = base64::engine::general_purpose::STANDARD
             .encode(borsh::to_vec(&signed).expect("borsh"));
-        let requirements = json!({"scheme": "exact", "network": NETWORK, "amount": amount.to_string(),
-            "asset": TOKEN, "payTo": MERCHANT, "maxTimeoutSeconds": 300});
-        let payload = json!({"x402Version": 2,
-            "resource": {"url": "http://127.0.0.1/near", "description": "near", "mimeType": "application/json"},
-            "accepted": requirements, "payload": {"signedDelegateAction": encoded}});
-        (payload, requirements)
+        self.payment_of(&encoded, amount)
     }
 }

@@ -48,14 +48,9 @@ pub async fn serve(
 }
 
 /// Runs `node tests/js/<script> <args>`; whether it succeeded, and what it printed (also
-/// printed here, for the test's log). The path is read when the test runs: a build reused
-/// from another checkout carries that checkout's compile-time path.
+/// printed here, for the test's log).
 pub async fn run_js(script: &str, args: &[&str]) -> (bool, String) {
-    let dir = PathBuf::from(
-        std::env::var("CARGO_MANIFEST_DIR")
-            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
-    )
-    .join("../../tests/js");
+    let dir = js_dir();
     let output = tokio::process::Command::new("node")
         .arg(dir.join(script))
         .args(args)
@@ -65,4 +60,14 @@ pub async fn run_js(script: &str, args: &[&str]) -> (bool, String) {
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     println!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
     (output.status.success(), stdout)
+}
+
+/// `tests/js` of the checkout the test runs in (read when the test runs: a build reused from
+/// another checkout carries that checkout's compile-time path).
+pub fn js_dir() -> PathBuf {
+    PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+    .join("../../tests/js")
 }
