@@ -20,26 +20,9 @@ const TOKEN: &str = "usdc.test";
 const PAY_TO: &str = "merchant.test";
 const AMOUNT: u128 = 1_000;
 
-/// Reads fuzz input front to back; past the end every read is zero.
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn byte(&mut self) -> u8 {
-        match self.0.split_first() {
-            Some((b, rest)) => {
-                self.0 = rest;
-                *b
-            }
-            None => 0,
-        }
-    }
-    fn u64(&mut self) -> u64 {
-        (0..8).fold(0, |n, _| (n << 8) | u64::from(self.byte()))
-    }
-    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
-        from[usize::from(self.byte()) % from.len()]
-    }
-}
+#[path = "../common/reader.rs"]
+mod reader;
+use reader::Reader;
 
 fn id(text: &str) -> AccountId {
     text.parse().unwrap_or_else(|_| "fallback.test".parse().unwrap())

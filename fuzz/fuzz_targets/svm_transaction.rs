@@ -21,26 +21,16 @@ use x402_svm::inspect::{
     self, build, Policy, Wanted, MEMO_PROGRAM, TOKEN_2022_PROGRAM, TOKEN_PROGRAM,
 };
 
-/// Reads fuzz input front to back; past the end every read is zero.
-struct Reader<'a>(&'a [u8]);
+#[path = "../common/reader.rs"]
+mod reader;
+use reader::Reader;
 
-impl Reader<'_> {
-    fn byte(&mut self) -> u8 {
-        match self.0.split_first() {
-            Some((b, rest)) => {
-                self.0 = rest;
-                *b
-            }
-            None => 0,
-        }
-    }
-    /// True for one byte value in `one_in`.
-    fn chance(&mut self, one_in: u8) -> bool {
-        self.byte().is_multiple_of(one_in)
-    }
-    fn u64(&mut self) -> u64 {
-        (0..8).fold(0, |n, _| (n << 8) | u64::from(self.byte()))
-    }
+/// An address the transaction names: one of `known`, or one made of a repeated byte.
+trait ReadKey {
+    fn key(&mut self, known: &[Pubkey]) -> Pubkey;
+}
+
+impl ReadKey for Reader<'_> {
     fn key(&mut self, known: &[Pubkey]) -> Pubkey {
         let pick = self.byte();
         match known.get(usize::from(pick) % (known.len() + 1)) {
