@@ -222,3 +222,44 @@ async fn a_payment_encoded_by_uvd_x402_sdk_and_signed_by_pynacl_settles_once_sta
     assert_eq!(w.node.ft_balance(TOKEN, MERCHANT), 2_500);
     assert_eq!(w.node.transactions(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relayer_transaction_whose_nonce_went_stale_unsent_is_replaced_and_settles_once_stand_in()
+{
+    let w = world(true, 1_500).await;
+    let proxy = w.proxy.as_ref().expect("relayed");
+    let (payload, requirements) = w.payment(3_333).await;
+    // The send fails before the node took it: the recorded transaction is kept, the answer
+    // is pending.
+    proxy.set(Fault::Withhold("send_tx"));
+    let pending = w.post("/settle", &payload, &requirements).await;
+    assert_eq!(pending["errorReason"], "settlement_pending", "{pending}");
+    let first = pending["transaction"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(w.node.transactions(), 0);
+    // Meanwhile the relayer key signs something else far above the recorded nonce.
+    w.relayer_transaction(1_000).await;
+    proxy.set(Fault::None);
+    // The retry sends the recorded bytes, the node refuses them as InvalidNonce, and a
+    // replacement at a fresh nonce settles the payment, under a new hash.
+    let settled = w.post("/settle", &payload, &requirements).await;
+    assert_eq!(settled["success"], true, "{settled}");
+    let second = settled["transaction"].as_str().unwrap_or_default();
+    assert!(
+        second.len() > 30 && second != first,
+        "{first} then {settled}"
+    );
+    assert_eq!(w.node.ft_balance(TOKEN, MERCHANT), 3_333);
+    assert_eq!(
+        w.node.transactions(),
+        2,
+        "the relayer's own and the replacement"
+    );
+    let metrics = w.metrics().await;
+    let replaced = metrics.lines().any(|l| {
+        l.starts_with("x402_settlement_replacements_total") && l.trim_end().ends_with(" 1")
+    });
+    assert!(replaced, "{metrics}");
+}

@@ -117,7 +117,21 @@ impl NearChain {
                 entry.tx_hash.clone(),
             ));
         }
-        let floor = match self.relayer_nonce(relayer).await {
+        let action = &delegate.delegate_action;
+        match self.key_nonce(&action.sender_id, &action.public_key).await {
+            Ok(used) if used >= action.nonce => {
+                // Executed some other way meanwhile: a replacement would only burn gas.
+                return Sent::Failed(Settlement::failed(
+                    Reason::NearDelegateActionNonceReused,
+                    "the relayer transaction was refused and the delegate action's nonce was used by another transaction meanwhile; this facilitator moved nothing",
+                    Some(entry.payer.clone()),
+                    entry.tx_hash.clone(),
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => return Sent::Unknown(e),
+        }
+        let floor = match self.key_nonce(&relayer.account, &relayer.public_key).await {
             Ok(nonce) => nonce.saturating_add(1),
             Err(e) => return Sent::Unknown(e),
         };
@@ -143,24 +157,32 @@ impl NearChain {
 
     /// The relayer key's nonce on chain.
     pub(crate) async fn relayer_nonce(&self, relayer: &crate::Relayer) -> Result<u64, String> {
+        self.key_nonce(&relayer.account, &relayer.public_key).await
+    }
+
+    /// An access key's nonce at the optimistic head.
+    async fn key_nonce(
+        &self,
+        account: &near_primitives::types::AccountId,
+        key: &near_crypto::PublicKey,
+    ) -> Result<u64, String> {
         let answer = self
             .rpc
             .call(
                 "query",
                 json!({"request_type": "view_access_key", "finality": "optimistic",
-                    "account_id": relayer.account, "public_key": relayer.public_key.to_string()}),
+                    "account_id": account, "public_key": key.to_string()}),
             )
             .await
             .map_err(|e| e.to_string())?;
         match answer {
-            Ok(key) => key
+            Ok(found) => found
                 .get("nonce")
                 .and_then(Value::as_u64)
-                .ok_or_else(|| "the relayer's access key has no nonce".to_owned()),
-            Err(node) if is_unknown(&node) => Err(format!(
-                "the relayer key {} is not on chain",
-                relayer.signer()
-            )),
+                .ok_or_else(|| format!("the access key {account}/{key} has no nonce")),
+            Err(node) if is_unknown(&node) => {
+                Err(format!("the key {account}/{key} is not on chain"))
+            }
             Err(node) => Err(format!(
                 "view_access_key failed at the node ({})",
                 node.code

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use near_crypto::{InMemorySigner, KeyType, SecretKey};
 use near_primitives::action::delegate::{DelegateAction, NonDelegateAction, SignedDelegateAction};
-use near_primitives::action::{Action, FunctionCallAction};
+use near_primitives::action::{Action, FunctionCallAction, TransferAction};
+use near_primitives::transaction::{SignedTransaction, Transaction, TransactionV0};
 use near_primitives::types::{AccountId, Balance, Gas};
 use serde_json::{json, Value};
 use x402_nearnode::{Genesis, GenesisAccount, GenesisKey, GenesisToken, NearNode};
@@ -29,6 +30,7 @@ pub struct World {
     pub http: reqwest::Client,
     pub proxy: Option<FaultProxy>,
     relayer: String,
+    relayer_key: SecretKey,
     payer_key: SecretKey,
     keys: BTreeMap<&'static str, SecretKey>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
@@ -140,6 +142,7 @@ pub async fn world_with(relayed: bool, receipt_timeout_ms: u64, stand_in: bool) 
         http: reqwest::Client::new(),
         proxy,
         relayer,
+        relayer_key,
         payer_key: keys["payer"].clone(),
         keys,
         _shutdown: shutdown,
@@ -159,6 +162,16 @@ impl World {
             "payer": who(PAYER, "payer"), "poor": who("poor.test", "poor"),
             "fcKey": who("bob.test", "fc"), "otherSecret": self.keys["other"].to_string(),
         })
+    }
+
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .http
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .expect("answers");
+        response.text().await.expect("text")
     }
 
     pub async fn get(&self, path: &str) -> Value {
@@ -195,6 +208,42 @@ impl World {
             .await
             .expect("node answers");
         response.json().await.expect("json")
+    }
+
+    /// A transaction of the relayer's own, at `nonce`, sent straight to the node: it moves
+    /// the relayer key's nonce past whatever the facilitator signed below it.
+    pub async fn relayer_transaction(&self, nonce: u64) {
+        let head = self
+            .node_call("block", json!({"finality": "optimistic"}))
+            .await;
+        let block_hash = head["result"]["header"]["hash"]
+            .as_str()
+            .expect("head")
+            .parse()
+            .expect("hash");
+        let relayer: AccountId = self.relayer.parse().expect("account");
+        let tx = Transaction::V0(TransactionV0 {
+            signer_id: relayer,
+            public_key: self.relayer_key.public_key(),
+            nonce,
+            receiver_id: MERCHANT.parse().expect("account"),
+            block_hash,
+            actions: vec![Action::Transfer(TransferAction {
+                deposit: Balance::from_yoctonear(1),
+            })],
+        });
+        let (hash, _) = tx.get_hash_and_size();
+        let signed = SignedTransaction::new(self.relayer_key.sign(hash.as_ref()), tx);
+        use base64::Engine as _;
+        let raw = base64::engine::general_purpose::STANDARD
+            .encode(borsh::to_vec(&signed).expect("borsh"));
+        let sent = self
+            .node_call(
+                "send_tx",
+                json!({"signed_tx_base64": raw, "wait_until": "FINAL"}),
+            )
+            .await;
+        assert!(sent.get("result").is_some(), "{sent}");
     }
 
     /// The secret key of one of the world's keys, as near-cli writes it.

@@ -26,6 +26,9 @@ pub enum Fault {
     /// error (a rate-limited `eth_estimateGas`, a node without `eth_simulateV1`, a NEAR
     /// node that cannot read a transaction's status).
     MethodError(&'static str, i64, String),
+    /// Answer every request that calls this method with a node error, without forwarding
+    /// it (a node that refuses a send it never took); other requests are forwarded.
+    Withhold(&'static str),
     /// Forward, but answer every Solana `simulateTransaction` with success: a node whose
     /// simulation disagrees with execution (a provider lagging behind the cluster).
     SimulationPasses,
@@ -237,7 +240,12 @@ async fn relay(
                 let answer = rpc_errors(&body, -32603, "internal error");
                 respond(&mut stream, "200 OK", "application/json", &answer).await
             }
+            Fault::Withhold(method) if calls.iter().any(|c| c["method"] == method) => {
+                let answer = rpc_errors(&body, -32000, "Server error");
+                respond(&mut stream, "200 OK", "application/json", &answer).await
+            }
             Fault::None
+            | Fault::Withhold(_)
             | Fault::MethodError(..)
             | Fault::SimulationPasses
             | Fault::SignaturesUnseen => {
