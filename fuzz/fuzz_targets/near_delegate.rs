@@ -25,7 +25,8 @@ mod reader;
 use reader::Reader;
 
 fn id(text: &str) -> AccountId {
-    text.parse().unwrap_or_else(|_| "fallback.test".parse().unwrap())
+    text.parse()
+        .unwrap_or_else(|_| "fallback.test".parse().unwrap())
 }
 
 fn action(r: &mut Reader<'_>) -> Action {
