@@ -30,7 +30,7 @@ fn id(text: &str) -> AccountId {
 }
 
 fn action(r: &mut Reader<'_>) -> Action {
-    if r.byte() % 8 == 0 {
+    if r.chance(8) {
         return Action::Transfer(TransferAction {
             deposit: Balance::from_yoctonear(u128::from(r.byte())),
         });
@@ -82,11 +82,11 @@ fn built(r: &mut Reader<'_>) -> String {
         max_block_height: r.u64(),
         public_key: payer.public_key(),
     };
-    let key = if r.byte() % 5 == 0 { other } else { payer };
+    let key = if r.chance(5) { other } else { payer };
     let signer = InMemorySigner::from_secret_key(delegate.sender_id.clone(), key);
     let signed = SignedDelegateAction::sign(&signer, delegate);
     let mut bytes = borsh::to_vec(&signed).unwrap_or_default();
-    if r.byte() % 3 == 0 && !bytes.is_empty() {
+    if r.chance(3) && !bytes.is_empty() {
         let at = usize::from(r.byte()) * 7 % bytes.len();
         bytes[at] ^= r.byte() | 1;
     }
