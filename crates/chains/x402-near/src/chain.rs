@@ -81,14 +81,16 @@ fn names(error: &Value, name: &str) -> bool {
     error.as_str() == Some(name) || error.get(name).is_some()
 }
 
-impl NearChain {
-    fn reached(&self, level: &str) -> bool {
-        match self.options.finality.as_str() {
-            "executed" => matches!(level, "EXECUTED_OPTIMISTIC" | "EXECUTED" | "FINAL"),
-            _ => level == "FINAL",
-        }
+/// Whether a transaction at status `level` (nearcore's `final_execution_status`) has the
+/// configured `finality`: `final`, or `executed` (its receipts ran, optimistically).
+fn reached(finality: &str, level: &str) -> bool {
+    match finality {
+        "executed" => matches!(level, "EXECUTED_OPTIMISTIC" | "EXECUTED" | "FINAL"),
+        _ => level == "FINAL",
     }
+}
 
+impl NearChain {
     /// A fresh relayer transaction for an open entry whose transaction the chain refused
     /// for good, unless the delegate action itself can no longer execute.
     async fn replace(&self, ledger: &Ledger, entry: &Entry, why: &str) -> Sent {
@@ -269,7 +271,7 @@ impl ChainOps for NearChain {
             .get("final_execution_status")
             .and_then(Value::as_str)
             .unwrap_or("NONE");
-        if !self.reached(level) {
+        if !reached(&self.options.finality, level) {
             return Ok(Status::Held);
         }
         let asset = recorded_delegate(&entry.raw_tx)

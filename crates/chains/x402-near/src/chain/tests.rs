@@ -1,4 +1,4 @@
-use super::transfer_outcome;
+use super::{reached, transfer_outcome};
 use serde_json::json;
 
 fn view(status: serde_json::Value, inner: serde_json::Value) -> serde_json::Value {
@@ -40,4 +40,24 @@ fn no_receipt_of_the_token_is_no_settlement() {
     assert!(transfer_outcome(&failed, "usdc.test")
         .unwrap_err()
         .contains("DelegateActionExpired"));
+}
+
+#[test]
+fn only_the_configured_finality_ends_the_wait() {
+    for level in [
+        "NONE",
+        "INCLUDED",
+        "EXECUTED_OPTIMISTIC",
+        "INCLUDED_FINAL",
+        "EXECUTED",
+    ] {
+        assert!(!reached("final", level), "{level}");
+    }
+    assert!(reached("final", "FINAL"));
+    for level in ["NONE", "INCLUDED", "INCLUDED_FINAL"] {
+        assert!(!reached("executed", level), "{level}");
+    }
+    for level in ["EXECUTED_OPTIMISTIC", "EXECUTED", "FINAL"] {
+        assert!(reached("executed", level), "{level}");
+    }
 }
