@@ -9,13 +9,12 @@ mod fault_proxy;
 #[path = "support/scratch.rs"]
 mod scratch;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use fault_proxy::{Fault, FaultProxy};
-use scratch::{free_port, run_js, serve, TempDir};
+use scratch::{free_port, run_js, serve_network, TempDir};
 use serde_json::{json, Value};
 use solana_instruction::{AccountMeta, Instruction};
 use solana_keypair::Keypair;

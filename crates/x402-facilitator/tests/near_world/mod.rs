@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use x402_nearnode::{Genesis, GenesisAccount, GenesisKey, GenesisToken, NearNode};
 
 use super::fault_proxy::FaultProxy;
-use super::scratch::{serve, TempDir};
+use super::scratch::{serve_network, TempDir};
 
 pub const NETWORK: &str = "near:testnet";
 pub const TOKEN: &str = "usdc.test";
@@ -121,21 +121,10 @@ pub async fn world_with(relayed: bool, receipt_timeout_ms: u64, stand_in: bool) 
         false => None,
     };
     let rpc_url = proxy.as_ref().map_or(node.url.clone(), |p| p.url.clone());
-    let scratch = TempDir::new("near");
-    let dir = &scratch.0;
-    let file = dir.join("facilitator.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "log_format = \"pretty\"\ndatabase_url = \"sqlite://{}/ledger.db?mode=rwc\"\nshutdown_grace_seconds = 0\n\n[networks.\"{NETWORK}\"]\nrpc_urls = [\"{rpc_url}\"]\nsigner_keys = [\"{relayer_key}\"]\nlocal_stand_in = {stand_in}\nreceipt_timeout_ms = {receipt_timeout_ms}\nassets = [\"{TOKEN}\"]\n",
-            dir.display(),
-        ),
-    )
-    .expect("config written");
-    let config = x402_facilitator::Config::load(Some(&file), &BTreeMap::<String, String>::new())
-        .expect("configuration");
-    let state = x402_facilitator::build_state(&config).await.expect("state");
-    let (url, shutdown) = serve(state, config).await;
+    let section = format!(
+        "[networks.\"{NETWORK}\"]\nrpc_urls = [\"{rpc_url}\"]\nsigner_keys = [\"{relayer_key}\"]\nlocal_stand_in = {stand_in}\nreceipt_timeout_ms = {receipt_timeout_ms}\nassets = [\"{TOKEN}\"]\n"
+    );
+    let (url, shutdown, scratch) = serve_network("near", &section).await;
     World {
         node,
         url,

@@ -71,3 +71,25 @@ pub fn js_dir() -> PathBuf {
     )
     .join("../../tests/js")
 }
+
+/// A facilitator serving one network section (`network_toml`, the `[networks."…"]` table
+/// and its keys) with a SQLite ledger in a fresh directory; the URL, the shutdown sender
+/// and the directory (removed on drop).
+pub async fn serve_network(
+    tag: &str,
+    network_toml: &str,
+) -> (String, tokio::sync::oneshot::Sender<()>, TempDir) {
+    let scratch = TempDir::new(tag);
+    let file = scratch.0.join("facilitator.toml");
+    let text = format!(
+        "log_format = \"pretty\"\ndatabase_url = \"sqlite://{}/ledger.db?mode=rwc\"\nshutdown_grace_seconds = 0\n\n{network_toml}",
+        scratch.0.display()
+    );
+    std::fs::write(&file, text).expect("configuration written");
+    let no_environment = std::collections::BTreeMap::<String, String>::new();
+    let config =
+        x402_facilitator::Config::load(Some(&file), &no_environment).expect("configuration");
+    let state = x402_facilitator::build_state(&config).await.expect("state");
+    let (url, shutdown) = serve(state, config).await;
+    (url, shutdown, scratch)
+}

@@ -59,23 +59,11 @@ pub async fn world_at(network: &'static str, receipt_timeout_ms: u64, relayed: b
         node.fund_token(&pay_to, m, program, 0).await;
     }
 
-    let scratch = TempDir::new("svm");
-    let dir = &scratch.0;
-    let file = dir.join("facilitator.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "log_format = \"pretty\"\ndatabase_url = \"sqlite://{}/ledger.db?mode=rwc\"\nshutdown_grace_seconds = 0\n\n[networks.\"{network}\"]\nrpc_urls = [\"{}\"]\nsigner_keys = [\"{}\"]\nlocal_stand_in = true\nreceipt_timeout_ms = {receipt_timeout_ms}\nassets = [\"{mint}\", \"{mint_2022}\"]\n",
-            dir.display(),
-            rpc_url,
-            fee_payer.to_base58_string()
-        ),
-    )
-    .unwrap();
-    let config = x402_facilitator::Config::load(Some(&file), &BTreeMap::<String, String>::new())
-        .expect("configuration");
-    let state = x402_facilitator::build_state(&config).await.expect("state");
-    let (url, shutdown) = serve(state, config).await;
+    let section = format!(
+        "[networks.\"{network}\"]\nrpc_urls = [\"{rpc_url}\"]\nsigner_keys = [\"{}\"]\nlocal_stand_in = true\nreceipt_timeout_ms = {receipt_timeout_ms}\nassets = [\"{mint}\", \"{mint_2022}\"]\n",
+        fee_payer.to_base58_string()
+    );
+    let (url, shutdown, scratch) = serve_network("svm", &section).await;
     World {
         node,
         proxy,
