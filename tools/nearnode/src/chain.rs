@@ -262,17 +262,8 @@ impl Chain {
         let mut inner = Vec::new();
         for (index, action) in tx.actions().iter().enumerate() {
             let result = match action {
-                Action::Delegate(signed) => {
-                    self.apply_delegate(tx.signer_id(), &receiver, signed, id, &mut inner)
-                }
-                Action::Transfer(transfer) => {
-                    self.credit(&receiver, transfer.deposit.as_yoctonear());
-                    Ok(())
-                }
-                Action::FunctionCall(call) => self
-                    .call(tx.signer_id(), &receiver, call, &mut outcome.logs)
-                    .map_err(|panic| function_call_error(&panic)),
-                _ => Err(json!("ActionNotModelledByThisStandIn")),
+                Action::Delegate(signed) => self.apply_delegate(&receiver, signed, id, &mut inner),
+                other => self.apply(tx.signer_id(), &receiver, other, &mut outcome.logs),
             };
             if let Err(kind) = result {
                 outcome.status =
@@ -289,9 +280,9 @@ impl Chain {
 
     /// nearcore's `apply_delegate_action` and the access-key checks of the receipt it
     /// creates, then the inner actions as a receipt from the delegate's sender.
+    /// The relayer paid the inner actions' deposits when the transaction was charged.
     fn apply_delegate(
         &mut self,
-        relayer: &AccountId,
         tx_receiver: &AccountId,
         signed: &SignedDelegateAction,
         parent: CryptoHash,
@@ -353,28 +344,18 @@ impl Chain {
         let id = receipt_id(&parent, 1);
         let mut outcome = ReceiptOutcome::new(id, action.receiver_id.clone());
         for (index, inner_action) in action.get_actions().iter().enumerate() {
-            let result = match inner_action {
-                Action::FunctionCall(call) => self
-                    .call(
-                        &action.sender_id,
-                        &action.receiver_id,
-                        call,
-                        &mut outcome.logs,
-                    )
-                    .map_err(|panic| function_call_error(&panic)),
-                Action::Transfer(transfer) => {
-                    self.credit(&action.receiver_id, transfer.deposit.as_yoctonear());
-                    Ok(())
-                }
-                _ => Err(json!("ActionNotModelledByThisStandIn")),
-            };
+            let result = self.apply(
+                &action.sender_id,
+                &action.receiver_id,
+                inner_action,
+                &mut outcome.logs,
+            );
             if let Err(kind) = result {
                 outcome.status =
                     json!({"Failure": {"ActionError": {"index": index, "kind": kind}}});
                 break;
             }
         }
-        let _ = relayer; // the relayer paid the deposits when the transaction was charged
         inner.push(outcome);
         Ok(())
     }
@@ -384,34 +365,33 @@ impl Chain {
         account.amount = account.amount.saturating_add(amount);
     }
 
-    /// A function call on `receiver`: only the stand-in's token contracts have code.
-    fn call(
+    /// One action other than a delegate action, from `predecessor` on `receiver`; `Err` is
+    /// nearcore's `ActionErrorKind`. Only the stand-in's token contracts have code.
+    fn apply(
         &mut self,
         predecessor: &AccountId,
         receiver: &AccountId,
-        call: &near_primitives::action::FunctionCallAction,
+        action: &Action,
         logs: &mut Vec<String>,
-    ) -> Result<(), String> {
-        let Some(token) = self.tokens.get_mut(receiver) else {
-            return Err(format!("CodeDoesNotExist {receiver}"));
-        };
-        token.call(
-            predecessor,
-            &call.method_name,
-            &call.args,
-            call.deposit.as_yoctonear(),
-            logs,
-        )
-    }
-}
-
-/// What nearcore answers for a contract that panicked.
-fn function_call_error(panic: &str) -> Value {
-    match panic.strip_prefix("CodeDoesNotExist ") {
-        Some(account) => json!({"FunctionCallError": {"CompilationError": {
-            "CodeDoesNotExist": {"account_id": account}}}}),
-        None => {
-            json!({"FunctionCallError": {"ExecutionError": format!("Smart contract panicked: {panic}")}})
+    ) -> Result<(), Value> {
+        match action {
+            Action::Transfer(transfer) => {
+                self.credit(receiver, transfer.deposit.as_yoctonear());
+                Ok(())
+            }
+            Action::FunctionCall(call) => {
+                let Some(token) = self.tokens.get_mut(receiver) else {
+                    return Err(json!({"FunctionCallError": {"CompilationError": {
+                        "CodeDoesNotExist": {"account_id": receiver}}}}));
+                };
+                let deposit = call.deposit.as_yoctonear();
+                token
+                    .call(predecessor, &call.method_name, &call.args, deposit, logs)
+                    .map_err(|panic| {
+                        json!({"FunctionCallError": {"ExecutionError": format!("Smart contract panicked: {panic}")}})
+                    })
+            }
+            _ => Err(json!("ActionNotModelledByThisStandIn")),
         }
     }
 }
