@@ -21,6 +21,10 @@ pub struct NodeError {
     pub cause: Option<String>,
 }
 
+/// One call's outcome: the node's answer (its result or its error), or no endpoint
+/// answered.
+pub type CallResult = Result<Result<Value, NodeError>, RpcUnavailable>;
+
 impl NodeError {
     /// An answer that is not what the method returns, though the node gave no error: read
     /// as the node's trouble.
@@ -63,11 +67,7 @@ impl JsonRpc {
     }
 
     /// One call; `Ok(Err)` is the node's error answer.
-    pub async fn call(
-        &self,
-        method: &str,
-        params: Value,
-    ) -> Result<Result<Value, NodeError>, RpcUnavailable> {
+    pub async fn call(&self, method: &str, params: Value) -> CallResult {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
         let mut last = String::from("no endpoint tried");
         for i in self.health.order() {

@@ -9,6 +9,7 @@ use near_primitives::transaction::SignedTransaction;
 use serde_json::{json, Value};
 use x402_ledger::{Entry, Ledger, SignedTransaction as Recorded};
 use x402_protocol::{ChainId, Reason, Settlement};
+use x402_settlement::jsonrpc::CallResult;
 use x402_settlement::{ChainOps, Polling, Sent, Status};
 
 use crate::check::{head_of, is_unknown};
@@ -42,13 +43,9 @@ pub fn transfer_outcome(view: &Value, asset: &str) -> Result<(), String> {
     if let Some(failure) = view.get("status").and_then(failed) {
         return Err(format!("transaction failed: {failure}"));
     }
-    let receipts = view
-        .get("receipts_outcome")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let receipts = view.get("receipts_outcome").and_then(Value::as_array);
     let mut transferred = false;
-    for receipt in &receipts {
+    for receipt in receipts.into_iter().flatten() {
         let outcome = receipt.get("outcome").unwrap_or(&Value::Null);
         let status = outcome.get("status").unwrap_or(&Value::Null);
         let executor = outcome.get("executor_id").and_then(Value::as_str);
@@ -133,7 +130,7 @@ impl NearChain {
             Ok(_) => {}
             Err(e) => return Sent::Unknown(e),
         }
-        let floor = match self.key_nonce(&relayer.account, &relayer.public_key).await {
+        let floor = match self.relayer_nonce(relayer).await {
             Ok(nonce) => nonce.saturating_add(1),
             Err(e) => return Sent::Unknown(e),
         };
@@ -192,13 +189,7 @@ impl NearChain {
         }
     }
 
-    async fn submit(
-        &self,
-        raw: &str,
-    ) -> Result<
-        Result<Value, x402_settlement::jsonrpc::NodeError>,
-        x402_settlement::failover::RpcUnavailable,
-    > {
+    async fn submit(&self, raw: &str) -> CallResult {
         self.rpc
             .call(
                 "send_tx",

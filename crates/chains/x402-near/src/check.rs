@@ -16,7 +16,7 @@ use near_primitives::hash::CryptoHash;
 use serde_json::{json, Value};
 use x402_protocol::{Payment, Reason, Verdict, X402Version};
 use x402_settlement::answers::rpc_refusal;
-use x402_settlement::jsonrpc::NodeError;
+use x402_settlement::jsonrpc::{CallResult, NodeError};
 
 use crate::payload::{self, Delegated, Refused, Wanted};
 use crate::NearChain;
@@ -47,7 +47,7 @@ pub(crate) fn claimed_payer(payment: &Payment) -> Option<String> {
 
 /// Blocks a delegate action may stay valid for: one per second of `maxTimeoutSeconds`
 /// (the spec's mapping, `estimatedBlockSeconds = 1` on every NEAR network).
-pub fn timeout_blocks(max_timeout_seconds: u64) -> u64 {
+fn timeout_blocks(max_timeout_seconds: u64) -> u64 {
     max_timeout_seconds.max(1)
 }
 
@@ -223,8 +223,6 @@ struct Judge<'a> {
     payer: &'a str,
 }
 
-type Answer = Result<Result<Value, NodeError>, x402_settlement::failover::RpcUnavailable>;
-
 impl Judge<'_> {
     fn refuse(&self, reason: Reason, message: String) -> Verdict {
         Verdict::invalid(reason, message, Some(self.payer.to_owned()))
@@ -244,14 +242,14 @@ impl Judge<'_> {
     }
 
     /// A read every payment needs: any error is ours.
-    fn read(&self, answer: Answer, what: &str) -> Result<Value, Verdict> {
+    fn read(&self, answer: CallResult, what: &str) -> Result<Value, Verdict> {
         answer
             .map_err(|e| self.ours(e))?
             .map_err(|e| self.trouble(what, &e))
     }
 
     /// A token view's JSON value.
-    fn view(&self, answer: Answer, method: &str) -> Result<Value, Verdict> {
+    fn view(&self, answer: CallResult, method: &str) -> Result<Value, Verdict> {
         let answer = self.read(answer, method)?;
         view_value(&answer).ok_or_else(|| self.trouble(method, &NodeError::unreadable()))
     }

@@ -75,20 +75,22 @@ impl SchemeOps for ExactNear {
     ) -> Result<Claim, NotRecorded> {
         let (ledger, payment, draft) = (to.ledger, to.payment, to.draft);
         let chain = self.engine.chain();
-        let ready = chain
-            .check(payment, Some(signed))
-            .await
-            .map_err(NotRecorded::Refused)?;
-        let payer = ready.delegated.payer.to_string();
         let Some(relayer) = chain.relayer_for(&draft.payment_key) else {
             return Err(NotRecorded::Answer(Settlement::failed(
                 Reason::UnexpectedSettleError,
                 "no relayer key",
-                Some(payer),
+                None,
                 String::new(),
             )));
         };
-        let floor = chain.relayer_nonce(relayer).await.map_err(|e| {
+        // The relayer's nonce is read beside the check's reads, not after them.
+        let (ready, floor) = tokio::join!(
+            chain.check(payment, Some(signed)),
+            chain.relayer_nonce(relayer)
+        );
+        let ready = ready.map_err(NotRecorded::Refused)?;
+        let payer = ready.delegated.payer.to_string();
+        let floor = floor.map_err(|e| {
             tracing::warn!(network = %chain.chain_id, error = %e, "cannot read the relayer's nonce");
             NotRecorded::Answer(Settlement::failed(
                 Reason::RpcUnavailable,

@@ -18,7 +18,6 @@ mod exact;
 mod health;
 pub mod payload;
 
-pub use check::timeout_blocks;
 pub use config::{NearOptions, NearSection};
 use exact::ExactNear;
 
