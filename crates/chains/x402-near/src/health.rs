@@ -44,12 +44,13 @@ impl NearChain {
         let ok = matches || (chain.is_some() && self.options.local_stand_in);
         checks.push(HealthCheck::new("chain_id", ok, true, detail));
         checks.push(head_check(&status));
-        for relayer in &self.relayers {
+        // Keys of one named account pay from one balance: it is read and reported once.
+        for account in self.relayer_accounts() {
             let balance = self
                 .rpc
                 .call(
                     "query",
-                    json!({"request_type": "view_account", "finality": "final", "account_id": relayer.account}),
+                    json!({"request_type": "view_account", "finality": "final", "account_id": account}),
                 )
                 .await
                 .ok()
@@ -61,8 +62,7 @@ impl NearChain {
                 ok,
                 true,
                 format!(
-                    "{}: {} yoctoNEAR (floor {})",
-                    relayer.account,
+                    "{account}: {} yoctoNEAR (floor {})",
                     balance.map_or_else(|| "unknown".into(), |b| b.to_string()),
                     self.min_relayer_yocto
                 ),

@@ -120,8 +120,9 @@ fn secret_key(text: &str) -> Option<SecretKey> {
     matches!(key.key_type(), KeyType::ED25519 | KeyType::SECP256K1).then_some(key)
 }
 
-/// The implicit account of an ed25519 key: the hex of its public key.
-fn implicit_account(key: &PublicKey) -> Option<AccountId> {
+/// The implicit account of an ed25519 key, the hex of its public key: the relayer account
+/// when `relayer_account` is not set.
+pub fn implicit_account(key: &PublicKey) -> Option<AccountId> {
     let PublicKey::ED25519(bytes) = key else {
         return None;
     };
@@ -151,6 +152,18 @@ impl NearChain {
     /// The relayer a ledger entry names (`<account>/<public key>`).
     pub(crate) fn relayer_named(&self, signer: &str) -> Option<&Relayer> {
         self.relayers.iter().find(|r| r.signer() == signer)
+    }
+
+    /// The accounts the relayer keys sign for, each once, in configuration order.
+    pub(crate) fn relayer_accounts(&self) -> Vec<String> {
+        let mut accounts: Vec<String> = Vec::new();
+        for relayer in &self.relayers {
+            let account = relayer.account.to_string();
+            if !accounts.contains(&account) {
+                accounts.push(account);
+            }
+        }
+        accounts
     }
 
     /// The relayer for a payment: spread over the keys by the payment's identity, so one
@@ -235,14 +248,7 @@ impl Chain for NearNetwork {
     }
 
     fn signer_addresses(&self) -> Vec<String> {
-        let mut accounts: Vec<String> = Vec::new();
-        for relayer in &self.engine.chain().relayers {
-            let account = relayer.account.to_string();
-            if !accounts.contains(&account) {
-                accounts.push(account);
-            }
-        }
-        accounts
+        self.engine.chain().relayer_accounts()
     }
 
     async fn health(&self) -> Vec<HealthCheck> {

@@ -72,9 +72,9 @@ pub fn decode(encoded: &str) -> Result<SignedDelegateAction, Refused> {
 
 /// The sender, when the signature verifies: the only payer a refusal may name.
 pub fn verified_sender(signed: &SignedDelegateAction) -> Option<AccountId> {
-    let key_type = signed.delegate_action.public_key.key_type();
-    let supported = matches!(key_type, KeyType::ED25519 | KeyType::SECP256K1);
-    (supported && signed.verify()).then(|| signed.delegate_action.sender_id.clone())
+    check_signature(signed)
+        .is_ok()
+        .then(|| signed.delegate_action.sender_id.clone())
 }
 
 /// The arguments of a NEP-141 `ft_transfer` (unknown keys are ignored, as the reference

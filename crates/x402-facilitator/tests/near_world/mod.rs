@@ -66,12 +66,9 @@ pub async fn world(relayed: bool, receipt_timeout_ms: u64) -> World {
 /// `x402-local`, not `testnet`).
 pub async fn world_with(relayed: bool, receipt_timeout_ms: u64, stand_in: bool) -> World {
     let relayer_key = key("relayer");
-    let relayer: String = match relayer_key.public_key() {
-        near_crypto::PublicKey::ED25519(bytes) => {
-            bytes.0.iter().map(|b| format!("{b:02x}")).collect()
-        }
-        _ => unreachable!("an ed25519 seed"),
-    };
+    let relayer = x402_near::implicit_account(&relayer_key.public_key())
+        .expect("an ed25519 key")
+        .to_string();
     let keys: BTreeMap<&'static str, SecretKey> = [
         ("payer", key("alice")),
         ("poor", key("poor")),
