@@ -146,3 +146,16 @@ export async function startEvmReference(rpcUrl, key) {
   const [, port] = await waitLine(child, /listening (\d+)/);
   return { child, url: `http://127.0.0.1:${port}` };
 }
+
+/** A proxy in front of a node that counts JSON-RPC calls (batch entries count one each). */
+export function countingProxy(target) {
+  const counter = { calls: 0 };
+  const server = http.createServer((req, res) => {
+    let body = ""; req.on("data", c => body += c); req.on("end", async () => {
+      try { const parsed = JSON.parse(body); counter.calls += Array.isArray(parsed) ? parsed.length : 1; } catch { counter.calls++; }
+      const upstream = await fetch(target, { method: "POST", headers: { "content-type": "application/json" }, body });
+      res.setHeader("content-type", "application/json"); res.end(await upstream.text());
+    });
+  });
+  return new Promise(r => server.listen(0, "127.0.0.1", () => r({ url: `http://127.0.0.1:${server.address().port}`, counter, server })));
+}

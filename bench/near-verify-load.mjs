@@ -6,10 +6,9 @@
 // Usage (from the repo root, after `cargo build --release -p x402-facilitator -p x402-nearnode`):
 //   node bench/near-verify-load.mjs [facilitator binary] [connections] [seconds]
 import { spawn } from "node:child_process";
-import http from "node:http";
 import fs from "node:fs";
 import path from "node:path";
-import { defaultBinary, freePort, load, procStats, startOurs, waitLine } from "./common.mjs";
+import { countingProxy, defaultBinary, freePort, load, procStats, startOurs, waitLine } from "./common.mjs";
 
 const { Account, JsonRpcProvider, KeyPair, KeyPairSigner, actions, encodeSignedDelegate } = await load("near-api-js");
 const autocannon = (await load("autocannon")).default;
@@ -21,18 +20,6 @@ const nodeBinary = process.env.X402_NEARNODE || path.join(path.dirname(binary), 
 const NETWORK = "near:testnet";
 const TOKEN = "usdc.test";
 const MERCHANT = "merchant.test";
-
-function countingProxy(target) {
-  const counter = { calls: 0 };
-  const server = http.createServer((req, res) => {
-    let body = ""; req.on("data", c => body += c); req.on("end", async () => {
-      counter.calls++;
-      const upstream = await fetch(target, { method: "POST", headers: { "content-type": "application/json" }, body });
-      res.setHeader("content-type", "application/json"); res.end(await upstream.text());
-    });
-  });
-  return new Promise(r => server.listen(0, "127.0.0.1", () => r({ url: `http://127.0.0.1:${server.address().port}`, counter, server })));
-}
 
 // ---- node and accounts ----
 const relayer = KeyPair.fromRandom("ed25519");

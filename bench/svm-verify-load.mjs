@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import http from "node:http";
 import fs from "node:fs";
 import path from "node:path";
-import { defaultBinary, freePort, load, procStats, rpc, startOurs, waitLine } from "./common.mjs";
+import { countingProxy, defaultBinary, freePort, load, procStats, rpc, startOurs, waitLine } from "./common.mjs";
 
 const { createKeyPairSignerFromBytes, generateKeyPairSigner, getBase58Decoder } = await load("@solana/kit");
 const { x402Client } = await load("@x402/core/client");
@@ -25,18 +25,6 @@ const DEVNET = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1";
 const MINT = "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU";
 const TOKEN = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA";
 
-// A proxy in front of the node that counts JSON-RPC calls (batch entries count one each).
-function countingProxy(target) {
-  const counter = { calls: 0 };
-  const server = http.createServer((req, res) => {
-    let body = ""; req.on("data", c => body += c); req.on("end", async () => {
-      try { const parsed = JSON.parse(body); counter.calls += Array.isArray(parsed) ? parsed.length : 1; } catch { counter.calls++; }
-      const upstream = await fetch(target, { method: "POST", headers: { "content-type": "application/json" }, body });
-      res.setHeader("content-type", "application/json"); res.end(await upstream.text());
-    });
-  });
-  return new Promise(r => server.listen(0, "127.0.0.1", () => r({ url: `http://127.0.0.1:${server.address().port}`, counter, server })));
-}
 // ---- node and accounts ----
 const node = spawn(process.env.X402_SURFNODE, ["--port", String(await freePort()), "--ws-port", String(await freePort())], { stdio: ["ignore", "pipe", "ignore"] });
 const [, nodeUrl] = await waitLine(node, /ready (\S+)/);
