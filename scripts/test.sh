@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: unit, HTTP, and end to end on a real anvil and a local Solana node with the
-# official x402 clients and on the local NEAR node stand-in (tools/nearnode, built by cargo test
-# as a workspace member) with near-api-js, the AWS deployment's checks and emulator tests, after
+# official x402 clients, on the local NEAR node stand-in (tools/nearnode, built by cargo test
+# as a workspace member) with near-api-js and on the local Stellar node stand-in
+# (tools/stellarnode, the real Soroban host, also a workspace member) with the official
+# @x402/stellar client, the AWS deployment's checks and emulator tests, after
 # fuzzing every parser for a bounded time. Installs what it needs
 # into ~/.cache/x402-facilitator (outside the clone); each phase says what it does and how long
 # it took. A preflight stops in seconds, naming the fix, when something cannot be installed.
@@ -75,16 +77,23 @@ if ! timeout 3 bash -c "exec 3<>/dev/tcp/$pg_host/$pg_port" 2>/dev/null; then
   exit 2
 fi
 
-phase "JavaScript test tools (anvil, solc, official x402 clients): npm ci when package-lock.json changed"
-lock_sum="$(sha256sum tests/js/package-lock.json | cut -c1-64)"
-stamp=tests/js/node_modules/.x402-package-lock.sha256
-if [ "$(cat "$stamp" 2>/dev/null || true)" != "$lock_sum" ]; then
-  echo "    npm ci (about 1 minute)" >&2
-  (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
-  echo "$lock_sum" >"$stamp"
-else
-  echo "    up to date" >&2
-fi
+# `npm ci` in tests/$1 when its package-lock.json changed since the last install.
+npm_ci_in() {
+  local dir="tests/$1" lock_sum stamp
+  lock_sum="$(sha256sum "$dir/package-lock.json" | cut -c1-64)"
+  stamp="$dir/node_modules/.x402-package-lock.sha256"
+  if [ "$(cat "$stamp" 2>/dev/null || true)" != "$lock_sum" ]; then
+    echo "    npm ci in $dir" >&2
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$lock_sum" >"$stamp"
+  else
+    echo "    $dir up to date" >&2
+  fi
+}
+
+phase "JavaScript test tools (anvil, solc, official x402 clients; @x402/stellar apart): npm ci when a package-lock.json changed"
+npm_ci_in js
+npm_ci_in js-stellar
 
 # A virtualenv at $1 holding tests/$2's requirements.txt under its constraints.txt;
 # pip runs only when those two files changed since the last install.
@@ -141,8 +150,15 @@ surf_key="$(cat tools/surfnode/Cargo.toml tools/surfnode/Cargo.lock tools/surfno
 surf_bin="$surf_cache/x402-surfnode-$surf_key"
 phase "local Solana node (tools/surfnode)"
 if [ ! -x "$surf_bin" ]; then
-  echo "    building it once into $surf_cache (about 15 minutes on 2 cores)" >&2
-  CARGO_TARGET_DIR="$surf_cache/target" cargo build --release --locked --manifest-path tools/surfnode/Cargo.toml
+  echo "    building it once into $surf_cache (about 6 minutes on 2 cores)" >&2
+  # openssl-sys builds OpenSSL from source (over 2 minutes of one core here) unless told to
+  # use the system's, when there is one ("0" keeps the vendored build).
+  no_vendor=0
+  if pkg-config --exists openssl 2>/dev/null; then
+    no_vendor=1
+  fi
+  OPENSSL_NO_VENDOR="$no_vendor" CARGO_TARGET_DIR="$surf_cache/target" \
+    cargo build --release --locked --manifest-path tools/surfnode/Cargo.toml
   cp "$surf_cache/target/release/x402-surfnode" "$surf_bin"
 else
   echo "    built already: $surf_bin" >&2
