@@ -5,7 +5,12 @@ use std::sync::Arc;
 
 use x402_protocol::{Chain, Scheme};
 
-#[cfg(any(feature = "evm", feature = "svm", feature = "near"))]
+#[cfg(any(
+    feature = "evm",
+    feature = "svm",
+    feature = "near",
+    feature = "stellar"
+))]
 use crate::config::ChainOptions;
 use crate::config::{NetworkConfig, NonceFetchMode};
 use crate::served::Served;
@@ -38,7 +43,13 @@ pub fn check_keys(networks: &[NetworkConfig]) -> Result<(), crate::config::Confi
                 x402_protocol::ChainFamily::Near => {
                     x402_near::NearNetwork::relayer_key_is_valid(key.expose())
                 }
-                // No chain crate to judge it: building the handler refuses the network.
+                #[cfg(feature = "stellar")]
+                x402_protocol::ChainFamily::Stellar => {
+                    x402_stellar::signer_key_is_valid(key.expose())
+                }
+                // No chain crate to judge it (a build without that family's feature):
+                // building the handler refuses the network.
+                #[allow(unreachable_patterns)]
                 _ => {
                     let _ = key;
                     true
@@ -78,7 +89,12 @@ pub fn build(
 type Built = (Arc<dyn Chain>, Vec<Arc<dyn Scheme>>);
 
 /// The schemes `names` of one network, or the error naming the one its crate lacks.
-#[cfg(any(feature = "evm", feature = "svm", feature = "near"))]
+#[cfg(any(
+    feature = "evm",
+    feature = "svm",
+    feature = "near",
+    feature = "stellar"
+))]
 fn schemes_of(
     network: &NetworkConfig,
     served: &[&str],
@@ -106,7 +122,12 @@ fn build_one(
 ) -> Result<Built, ChainSetupError> {
     #[cfg(not(feature = "evm"))]
     let _ = nonce_mode; // only EVM chains have account nonces
-    #[cfg(not(any(feature = "evm", feature = "svm", feature = "near")))]
+    #[cfg(not(any(
+        feature = "evm",
+        feature = "svm",
+        feature = "near",
+        feature = "stellar"
+    )))]
     let _ = ledger; // no chain family compiled in: nothing settles
     let fail = |message: String| ChainSetupError {
         network: network.chain_id.to_string(),
@@ -176,14 +197,46 @@ fn build_one(
             let schemes = schemes_of(network, x402_near::SCHEMES, |name| chain.scheme(name))?;
             Ok((Arc::new(chain), schemes))
         }
+        #[cfg(feature = "stellar")]
+        ChainOptions::Stellar(options) => build_stellar(network, options, ledger),
         // Only in a build without any chain family, where no network can be configured.
         #[allow(unreachable_patterns)]
         _ => Err(fail("no chain family is available in this build".into())),
     }
 }
 
+/// A Stellar network and its schemes.
+#[cfg(feature = "stellar")]
+fn build_stellar(
+    network: &NetworkConfig,
+    options: &x402_stellar::StellarOptions,
+    ledger: &Arc<x402_ledger::Ledger>,
+) -> Result<Built, ChainSetupError> {
+    let settings = x402_stellar::StellarSettings {
+        chain_id: network.chain_id.clone(),
+        rpc_urls: exposed(&network.rpc_urls),
+        signer_keys: exposed(&network.signer_keys),
+        options: options.clone(),
+        confirm_timeout: network.receipt_timeout,
+        rpc_timeout: network.rpc_timeout,
+        min_signer_stroops: i64::try_from(network.min_signer_balance).unwrap_or(i64::MAX),
+        ledger: ledger.clone(),
+    };
+    let chain = x402_stellar::StellarNetwork::new(settings).map_err(|e| ChainSetupError {
+        network: network.chain_id.to_string(),
+        message: e.to_string(),
+    })?;
+    let schemes = schemes_of(network, x402_stellar::SCHEMES, |name| chain.scheme(name))?;
+    Ok((Arc::new(chain), schemes))
+}
+
 /// The secrets' values, for the chain crate that uses them (they are never logged).
-#[cfg(any(feature = "evm", feature = "svm", feature = "near"))]
+#[cfg(any(
+    feature = "evm",
+    feature = "svm",
+    feature = "near",
+    feature = "stellar"
+))]
 fn exposed(secrets: &[crate::config::Secret]) -> Vec<String> {
     secrets.iter().map(|s| s.expose().to_owned()).collect()
 }

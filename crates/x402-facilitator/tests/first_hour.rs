@@ -192,9 +192,9 @@ async fn configuration_errors_name_the_fix_before_anything_is_written() {
             vec!["3xNotAKey"],
         ),
         (
-            vec![("RPC_URL_STELLAR_TESTNET", "http://127.0.0.1:1".to_owned())],
-            "is not served by this facilitator yet".to_owned(),
-            vec![],
+            vec![("RPC_URL_STELLAR_TESTNET", "http://127.0.0.1:1".to_owned()), ("STELLAR_PRIVATE_KEY", "SNOTASECRETSEEDATALL".to_owned())],
+            "invalid configuration: STELLAR_PRIVATE_KEY: key #1 for stellar:testnet is not a valid Stellar signer key".to_owned(),
+            vec!["SNOTASECRETSEEDATALL"],
         ),
         (
             vec![

@@ -228,6 +228,15 @@ static DEFAULT_ASSETS: &[(&str, &[&str])] = &[
         "near:testnet",
         &["3e2210e1184b45b64c8a434c0a7e7b23cc04ea7eb7a6c3c32520d03d4afcb8af"],
     ),
+    // Circle's USDC on Stellar (its Stellar Asset Contract ids, as @x402/stellar has them).
+    (
+        "stellar:pubnet",
+        &["CCW67TSZV3SSS2HXMBQ5JFGCKJNXKZM7UQUWUZPUTHXSTZLEO7SJMI75"],
+    ),
+    (
+        "stellar:testnet",
+        &["CBIELTK6YBZJU5UP2WWQEUCYKLPU6AUNZ2BQ4WWFEIE3USCIHMXQDAMA"],
+    ),
     (
         "eip155:8453",
         &["0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"],

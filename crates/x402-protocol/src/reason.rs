@@ -319,6 +319,62 @@ reasons! {
     /// The relayer transaction or the inner `ft_transfer` receipt failed on chain.
     ExactNearTransactionFailed = "invalid_exact_near_transaction_failed", Chain;
 
+    // ---- exact on Stellar (the official SDK's codes verbatim; `signature_expired` ours) ----
+    /// `payload.transaction` is missing, not base64, not a v1 envelope, or a field of the
+    /// call is not the type `transfer` takes.
+    ExactStellarMalformed = "invalid_exact_stellar_payload_malformed", Payer;
+    /// Not exactly one `invokeHostFunction` operation invoking a contract.
+    ExactStellarWrongOperation = "invalid_exact_stellar_payload_wrong_operation", Payer;
+    /// The transaction's or operation's source is this facilitator's account.
+    ExactStellarUnsafeSource = "invalid_exact_stellar_payload_unsafe_tx_or_op_source", Payer;
+    /// The invoked contract is not `asset`.
+    ExactStellarWrongAsset = "invalid_exact_stellar_payload_wrong_asset", Payer;
+    /// The call is not `transfer(from, to, amount)`.
+    ExactStellarWrongFunction = "invalid_exact_stellar_payload_wrong_function_name", Payer;
+    /// `from` is this facilitator's account (a drain attempt).
+    ExactStellarFacilitatorIsPayer = "invalid_exact_stellar_payload_facilitator_is_payer", Payer;
+    /// `to` is not `payTo`.
+    ExactStellarWrongRecipient = "invalid_exact_stellar_payload_wrong_recipient", Payer;
+    /// `amount` is not the required amount exactly.
+    ExactStellarWrongAmount = "invalid_exact_stellar_payload_wrong_amount", Payer;
+    /// The operation carries no authorization entry.
+    ExactStellarNoAuthEntries = "invalid_exact_stellar_payload_no_auth_entries", Payer;
+    /// An entry uses other than address credentials.
+    ExactStellarUnsupportedCredential = "invalid_exact_stellar_payload_unsupported_credential_type", Payer;
+    /// An entry authorizes for this facilitator's account.
+    ExactStellarFacilitatorInAuth = "invalid_exact_stellar_payload_facilitator_in_auth", Payer;
+    /// An entry authorizes calls beyond the transfer.
+    ExactStellarHasSubinvocations = "invalid_exact_stellar_payload_has_subinvocations", Payer;
+    /// The payer's entry is not signed.
+    ExactStellarMissingPayerSignature = "invalid_exact_stellar_payload_missing_payer_signature", Payer;
+    /// Another entry still needs a signature.
+    ExactStellarPendingSignatures = "invalid_exact_stellar_payload_unexpected_pending_signatures", Payer;
+    /// The authorization expires later than `maxTimeoutSeconds` allows.
+    ExactStellarExpirationTooFar = "invalid_exact_stellar_signature_expiration_too_far", Payer;
+    /// The authorization expired at or before the current ledger (ours).
+    ExactStellarSignatureExpired = "invalid_exact_stellar_signature_expired", Payer;
+    /// The simulation of the settlement transaction failed (a bad or replayed signature,
+    /// another network's signature, too little balance).
+    ExactStellarSimulationFailed = "invalid_exact_stellar_payload_simulation_failed", Payer;
+    /// The settlement would cost more than this facilitator's fee cap.
+    ExactStellarFeeExceedsMaximum = "invalid_exact_stellar_payload_fee_exceeds_maximum", Payer;
+    /// The simulation emits a contract event that is not a transfer.
+    ExactStellarEventNotTransfer = "invalid_exact_stellar_payload_event_not_transfer", Payer;
+    /// A transfer event comes from another contract than `asset`.
+    ExactStellarEventWrongAsset = "invalid_exact_stellar_payload_event_wrong_asset", Payer;
+    /// The simulation emits no transfer event.
+    ExactStellarNoTransferEvents = "invalid_exact_stellar_payload_no_transfer_events", Payer;
+    /// The simulation emits more than one transfer event.
+    ExactStellarMultipleTransfers = "invalid_exact_stellar_payload_multiple_transfers", Payer;
+    /// The simulated transfer is from another account than `from`.
+    ExactStellarEventWrongFrom = "invalid_exact_stellar_payload_event_wrong_from", Payer;
+    /// The simulated transfer pays another account than `payTo`.
+    ExactStellarEventWrongTo = "invalid_exact_stellar_payload_event_wrong_to", Payer;
+    /// The simulated transfer moves another amount.
+    ExactStellarEventWrongAmount = "invalid_exact_stellar_payload_event_wrong_amount", Payer;
+    /// The settlement transaction failed on chain.
+    ExactStellarTransactionFailed = "settle_exact_stellar_transaction_failed", Chain;
+
     // ---- this facilitator's own codes (docs/reason-codes.md) ----
     /// Broadcast, not yet confirmed; retry the identical request to learn the outcome.
     SettlementPending = "settlement_pending", Pending;

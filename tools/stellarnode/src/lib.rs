@@ -233,6 +233,15 @@ impl StellarNode {
         self.with(|l| l.applied.len())
     }
 
+    /// Closes a ledger now, whatever the interval (tests that decide when queued
+    /// transactions apply).
+    pub fn close_ledger(&self) {
+        match self.ledger.lock() {
+            Ok(mut ledger) => submit::close(&mut ledger),
+            Err(poisoned) => submit::close(&mut poisoned.into_inner()),
+        }
+    }
+
     /// The latest closed ledger.
     pub fn sequence(&self) -> u32 {
         self.with(|l| l.sequence)

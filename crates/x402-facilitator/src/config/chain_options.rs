@@ -19,6 +19,9 @@ pub enum ChainOptions {
     /// A NEAR network.
     #[cfg(feature = "near")]
     Near(x402_near::NearOptions),
+    /// A Stellar network.
+    #[cfg(feature = "stellar")]
+    Stellar(x402_stellar::StellarOptions),
 }
 
 impl ChainOptions {
@@ -50,6 +53,14 @@ impl ChainOptions {
                     toml::Value::Table(section).try_into().map_err(unreadable)?;
                 Ok(ChainOptions::Near(section.resolve().map_err(at)?))
             }
+            #[cfg(feature = "stellar")]
+            ChainFamily::Stellar => {
+                let section: x402_stellar::StellarSection =
+                    toml::Value::Table(section).try_into().map_err(unreadable)?;
+                Ok(ChainOptions::Stellar(section.resolve().map_err(at)?))
+            }
+            // A build without that family's feature.
+            #[allow(unreachable_patterns)]
             other => Err(ConfigError::new(
                 key,
                 format!("the {other:?} chain family is not available in this build"),
@@ -67,6 +78,9 @@ pub fn signer_key_env(family: ChainFamily) -> Option<&'static str> {
         ChainFamily::Svm => Some(x402_svm::config::SIGNER_KEY_ENV),
         #[cfg(feature = "near")]
         ChainFamily::Near => Some(x402_near::config::SIGNER_KEY_ENV),
+        #[cfg(feature = "stellar")]
+        ChainFamily::Stellar => Some(x402_stellar::config::SIGNER_KEY_ENV),
+        #[allow(unreachable_patterns)]
         _ => None,
     }
 }
@@ -78,6 +92,8 @@ pub fn default_min_signer_balance(family: ChainFamily) -> u128 {
         ChainFamily::Svm => x402_svm::config::DEFAULT_MIN_FEE_PAYER_LAMPORTS,
         #[cfg(feature = "near")]
         ChainFamily::Near => x402_near::config::DEFAULT_MIN_RELAYER_YOCTO,
+        #[cfg(feature = "stellar")]
+        ChainFamily::Stellar => x402_stellar::config::DEFAULT_MIN_SIGNER_STROOPS,
         #[cfg(feature = "evm")]
         _ => x402_evm::config::DEFAULT_MIN_SIGNER_BALANCE,
         #[cfg(not(feature = "evm"))]

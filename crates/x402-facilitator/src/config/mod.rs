@@ -196,6 +196,7 @@ struct FileConfig {
     evm_private_key: Option<Secret>,
     svm_private_key: Option<Secret>,
     near_private_key: Option<Secret>,
+    stellar_private_key: Option<Secret>,
     log_format: Option<String>,
     v2_networks: Option<Vec<String>>,
     admin_token: Option<Secret>,
@@ -465,6 +466,7 @@ impl Config {
                 ("EVM_PRIVATE_KEY", file.evm_private_key.take()),
                 ("SVM_PRIVATE_KEY", file.svm_private_key.take()),
                 ("NEAR_PRIVATE_KEY", file.near_private_key.take()),
+                ("STELLAR_PRIVATE_KEY", file.stellar_private_key.take()),
             ],
             &mut notices,
         )?;

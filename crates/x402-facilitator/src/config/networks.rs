@@ -35,7 +35,7 @@ pub(super) struct FileNetwork {
 }
 
 /// The signer keys that serve every network of a family naming none
-/// (`EVM_PRIVATE_KEY`, `SVM_PRIVATE_KEY`, `NEAR_PRIVATE_KEY`, or the same keys in the file).
+/// (`EVM_PRIVATE_KEY`, `SVM_PRIVATE_KEY`, `NEAR_PRIVATE_KEY`, `STELLAR_PRIVATE_KEY`, or the same keys in the file).
 struct SignerDefaults(BTreeMap<&'static str, Secret>);
 
 impl SignerDefaults {
@@ -122,12 +122,6 @@ fn family_and_endpoints(
             ));
         }
     }
-    if family == ChainFamily::Stellar {
-        return Err(ConfigError::new(
-            key,
-            format!("{chain_id} ({family:?}) is not served by this facilitator yet; the networks it serves are in docs/networks.md"),
-        ));
-    }
     Ok(family)
 }
 
@@ -153,7 +147,7 @@ fn network_config(
     if signer_keys.is_empty() {
         return Err(ConfigError::new(
             key,
-            "no signer key: set EVM_PRIVATE_KEY (EVM), SVM_PRIVATE_KEY (SVM), NEAR_PRIVATE_KEY (NEAR) or signer_keys for this network",
+            "no signer key: set EVM_PRIVATE_KEY (EVM), SVM_PRIVATE_KEY (SVM), NEAR_PRIVATE_KEY (NEAR), STELLAR_PRIVATE_KEY (Stellar) or signer_keys for this network",
         ));
     }
     let min_signer_balance = match &network.min_signer_balance {
@@ -202,7 +196,7 @@ fn network_config(
 pub(super) fn all(
     env: &dyn EnvSource,
     file_networks: BTreeMap<String, FileNetwork>,
-    signer_keys: [(&'static str, Option<Secret>); 3],
+    signer_keys: [(&'static str, Option<Secret>); 4],
     notices: &mut Vec<String>,
 ) -> Result<Vec<NetworkConfig>, ConfigError> {
     let defaults = SignerDefaults::read(env, signer_keys);

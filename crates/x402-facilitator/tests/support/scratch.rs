@@ -50,10 +50,26 @@ pub async fn serve(
 /// Runs `node tests/js/<script> <args>`; whether it succeeded, and what it printed (also
 /// printed here, for the test's log).
 pub async fn run_js(script: &str, args: &[&str]) -> (bool, String) {
-    let dir = js_dir();
+    run_node(&js_dir().join(script), args, &[]).await
+}
+
+/// Runs `node tests/js-stellar/<script> <args>` (the official Stellar client needs another
+/// `@x402/core` than tests/js, and accepts the local TLS front's self-signed certificate).
+pub async fn run_stellar_js(script: &str, args: &[&str]) -> (bool, String) {
+    let dir = js_dir().join("../js-stellar");
+    run_node(
+        &dir.join(script),
+        args,
+        &[("NODE_TLS_REJECT_UNAUTHORIZED", "0")],
+    )
+    .await
+}
+
+async fn run_node(script: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     let output = tokio::process::Command::new("node")
-        .arg(dir.join(script))
+        .arg(script)
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .await
         .expect("node runs");
