@@ -232,3 +232,36 @@ async fn different_payments_settled_at_once_from_one_account_all_land_once_stand
     // A replaced transaction was refused before it was queued: none cost a fee.
     assert_eq!(w.node.applied(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payer_who_spends_the_balance_after_verify_is_refused_at_settle_with_nothing_sent_stand_in(
+) {
+    // A hostile payer: a small payment verified, then the whole balance spent by a second
+    // payment settled first. The first one's settle simulates again and is refused before
+    // anything is signed, so this facilitator pays no fee for it.
+    let w = world(false, "").await;
+    let small = w.payments(&w.payer, 1_000, 1).await.remove(0);
+    let verdict = w
+        .post("/verify", &small["payload"], &small["requirements"])
+        .await;
+    assert_eq!(verdict["isValid"], true, "{verdict}");
+    let all = w.payments(&w.payer, PAYER_USDC, 1).await.remove(0);
+    let drained = w
+        .post("/settle", &all["payload"], &all["requirements"])
+        .await;
+    assert_eq!(drained["success"], true, "{drained}");
+    let xlm_before = w.node.xlm(&w.fee_payer.address);
+    let refused = w
+        .post("/settle", &small["payload"], &small["requirements"])
+        .await;
+    assert_eq!(refused["success"], false, "{refused}");
+    assert_eq!(
+        refused["errorReason"], "invalid_exact_stellar_payload_simulation_failed",
+        "{refused}"
+    );
+    assert_eq!(refused["payer"], w.payer.address.as_str());
+    assert_eq!(refused["transaction"], "", "{refused}");
+    assert_eq!(w.node.applied(), 1);
+    assert_eq!(w.node.xlm(&w.fee_payer.address), xlm_before, "no fee paid");
+    assert_eq!(w.usdc_of(&w.merchant), PAYER_USDC);
+}

@@ -165,11 +165,21 @@ impl StellarChain {
             Ok(sequence) => sequence.saturating_add(1),
             Err(e) => return Err(Sent::Unknown(e)),
         };
-        let fee = u32::try_from(data.resource_fee)
+        let Some(fee) = u32::try_from(data.resource_fee)
             .ok()
             .and_then(|f| f.checked_add(BASE_FEE))
-            .unwrap_or(u32::MAX)
-            .min(self.options.max_fee_stroops);
+            .filter(|f| *f <= self.options.max_fee_stroops)
+        else {
+            return Err(Sent::Failed(Settlement::failed(
+                Reason::ExactStellarFeeExceedsMaximum,
+                format!(
+                    "the settlement transaction could not land, and sending it again would cost {} stroops of resource fee, above max_fee_stroops; nothing moved",
+                    data.resource_fee
+                ),
+                Some(entry.payer.clone()),
+                entry.tx_hash.clone(),
+            )));
+        };
         let max_time = now().saturating_add(validity_seconds(0));
         let tx = transaction(signer, &op, sequence, fee, max_time, Some(data));
         // The ledger's nonce counter is not the account's sequence (read from the chain
