@@ -159,3 +159,28 @@ export function countingProxy(target) {
   });
   return new Promise(r => server.listen(0, "127.0.0.1", () => r({ url: `http://127.0.0.1:${server.address().port}`, counter, server })));
 }
+
+/**
+ * One /verify load on `url` with `body` (checked valid first): throughput, p99, errors, the
+ * RPC calls per verify counted by `proxy`, and with `pid` the process's CPU per request and
+ * peak memory. Prints the row as one JSON line and returns it.
+ */
+export async function measureVerify({ name, url, proxy, pid, body, connections, seconds }) {
+  const autocannon = (await load("autocannon")).default;
+  const check = await (await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body })).json();
+  if (check.isValid !== true) throw new Error(`${name} did not accept the payment: ${JSON.stringify(check)}`);
+  const before = pid ? procStats(pid) : null;
+  const callsBefore = proxy.counter.calls;
+  const result = await autocannon({ url, method: "POST", connections, duration: seconds, headers: { "content-type": "application/json" }, body });
+  const requests = result.requests.total;
+  const after = pid ? procStats(pid) : null;
+  const row = {
+    name, connections, seconds, rps: Math.round(result.requests.average), p99_ms: result.latency.p99,
+    errors: result.errors + result.non2xx,
+    rpc_calls_per_verify: requests ? +((proxy.counter.calls - callsBefore) / requests).toFixed(2) : null,
+    cpu_ms_per_request: before ? +((after.cpuMs - before.cpuMs) / requests).toFixed(3) : "shared with the load generator",
+    peak_rss_mb: after ? +(after.hwmKb / 1024).toFixed(1) : "shared",
+  };
+  console.log(JSON.stringify(row));
+  return row;
+}

@@ -8,10 +8,9 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { countingProxy, defaultBinary, freePort, load, procStats, startOurs, waitLine } from "./common.mjs";
+import { countingProxy, defaultBinary, freePort, load, measureVerify, startOurs, waitLine } from "./common.mjs";
 
 const { Account, JsonRpcProvider, KeyPair, KeyPairSigner, actions, encodeSignedDelegate } = await load("near-api-js");
-const autocannon = (await load("autocannon")).default;
 
 const binary = process.argv[2] || defaultBinary;
 const connections = Number(process.argv[3] || 16);
@@ -55,19 +54,7 @@ const payload = { x402Version: 2, resource: { url: "http://x/y" }, accepted: req
   payload: { signedDelegateAction: Buffer.from(encodeSignedDelegate(signedDelegate)).toString("base64") } };
 const body = JSON.stringify({ x402Version: 2, paymentPayload: payload, paymentRequirements: requirements });
 const url = `${ours.url}/verify`;
-const check = await (await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body })).json();
-if (check.isValid !== true) throw new Error(`the facilitator did not accept the payment: ${JSON.stringify(check)}`);
-const before = procStats(ours.child.pid);
-const callsBefore = proxy.counter.calls;
-const result = await autocannon({ url, method: "POST", connections, duration: seconds, headers: { "content-type": "application/json" }, body });
-const after = procStats(ours.child.pid);
-const requests = result.requests.total;
-console.log(JSON.stringify({
-  name: "rust (this repo), near exact verify", connections, seconds, rps: Math.round(result.requests.average),
-  p99_ms: result.latency.p99, errors: result.errors + result.non2xx,
-  rpc_calls_per_verify: requests ? +((proxy.counter.calls - callsBefore) / requests).toFixed(2) : null,
-  cpu_ms_per_request: +((after.cpuMs - before.cpuMs) / requests).toFixed(3), peak_rss_mb: +(after.hwmKb / 1024).toFixed(1),
-}));
+await measureVerify({ name: "rust (this repo), near exact verify", url, proxy, pid: ours.child.pid, body, connections, seconds });
 console.log("no official TypeScript NEAR facilitator exists to compare with (npm has no @x402/near)");
 ours.stop(); node.kill(); proxy.server.close();
 fs.rmSync(dir, { recursive: true, force: true });

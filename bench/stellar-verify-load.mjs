@@ -15,7 +15,7 @@ import http from "node:http";
 import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
-import { countingProxy, defaultBinary, freePort, here, load, procStats, startOurs, waitLine } from "./common.mjs";
+import { countingProxy, defaultBinary, freePort, here, measureVerify, startOurs, waitLine } from "./common.mjs";
 
 const stellarJs = path.resolve(here, "../tests/js-stellar");
 const requireStellar = createRequire(path.join(stellarJs, "package.json"));
@@ -27,7 +27,6 @@ const { createEd25519Signer } = await loadStellar("@x402/stellar");
 const { ExactStellarScheme: ClientScheme } = await loadStellar("@x402/stellar/exact/client");
 const { ExactStellarScheme: FacilitatorScheme } = await loadStellar("@x402/stellar/exact/facilitator");
 const { tlsFront } = await import(path.join(stellarJs, "common.mjs"));
-const autocannon = (await load("autocannon")).default;
 
 const binary = process.argv[2] || defaultBinary;
 const connections = Number(process.argv[3] || 16);
@@ -87,24 +86,7 @@ const requirements = { scheme: "exact", network: NETWORK, amount: "1000", asset:
 const payload = await client.createPaymentPayload({ x402Version: 2, resource: { url: "http://x/y" }, accepts: [requirements] });
 const body = JSON.stringify({ x402Version: 2, paymentPayload: payload, paymentRequirements: requirements });
 
-async function run(name, url, proxy, pid) {
-  const check = await (await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body })).json();
-  if (check.isValid !== true) throw new Error(`${name} did not accept the payment: ${JSON.stringify(check)}`);
-  const before = pid ? procStats(pid) : null;
-  const callsBefore = proxy.counter.calls;
-  const result = await autocannon({ url, method: "POST", connections, duration: seconds, headers: { "content-type": "application/json" }, body });
-  const requests = result.requests.total;
-  const after = pid ? procStats(pid) : null;
-  const row = {
-    name, connections, seconds, rps: Math.round(result.requests.average), p99_ms: result.latency.p99,
-    errors: result.errors + result.non2xx,
-    rpc_calls_per_verify: requests ? +((proxy.counter.calls - callsBefore) / requests).toFixed(2) : null,
-    cpu_ms_per_request: before ? +((after.cpuMs - before.cpuMs) / requests).toFixed(3) : "shared with the load generator",
-    peak_rss_mb: after ? +(after.hwmKb / 1024).toFixed(1) : "shared",
-  };
-  console.log(JSON.stringify(row));
-  return row;
-}
+const run = (name, url, proxy, pid) => measureVerify({ name, url, proxy, pid, body, connections, seconds });
 const a = await run("rust (this repo)", `${facilitator.url}/verify`, oursProxy, facilitator.child.pid);
 const b = await run("typescript reference (@x402/stellar)", `http://127.0.0.1:${refServer.address().port}/verify`, refProxy, null);
 const horizon = process.env.X402_BENCH_HORIZON_FAILS_FAST === "1" ? "refused at once" : "unreachable, waited for";

@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import http from "node:http";
 import fs from "node:fs";
 import path from "node:path";
-import { countingProxy, defaultBinary, freePort, load, procStats, rpc, startOurs, waitLine } from "./common.mjs";
+import { countingProxy, defaultBinary, freePort, load, measureVerify, rpc, startOurs, waitLine } from "./common.mjs";
 
 const { createKeyPairSignerFromBytes, generateKeyPairSigner, getBase58Decoder } = await load("@solana/kit");
 const { x402Client } = await load("@x402/core/client");
@@ -16,7 +16,6 @@ const { x402Facilitator } = await load("@x402/core/facilitator");
 const { ExactSvmScheme: ClientScheme } = await load("@x402/svm/exact/client");
 const { ExactSvmScheme: FacilitatorScheme } = await load("@x402/svm/exact/facilitator");
 const { toFacilitatorSvmSigner } = await load("@x402/svm");
-const autocannon = (await load("autocannon")).default;
 
 const binary = process.argv[2] || defaultBinary;
 const connections = Number(process.argv[3] || 16);
@@ -74,24 +73,7 @@ const requirements = { scheme: "exact", network: DEVNET, amount: "1000", asset: 
 const payload = await client.createPaymentPayload({ x402Version: 2, resource: { url: "http://x/y" }, accepts: [requirements] });
 const body = JSON.stringify({ x402Version: 2, paymentPayload: payload, paymentRequirements: requirements });
 
-async function run(name, url, proxy, pid) {
-  const check = await (await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body })).json();
-  if (check.isValid !== true) throw new Error(`${name} did not accept the payment: ${JSON.stringify(check)}`);
-  const before = pid ? procStats(pid) : null;
-  const callsBefore = proxy.counter.calls;
-  const result = await autocannon({ url, method: "POST", connections, duration: seconds, headers: { "content-type": "application/json" }, body });
-  const requests = result.requests.total;
-  const after = pid ? procStats(pid) : null;
-  const row = {
-    name, connections, seconds, rps: Math.round(result.requests.average), p99_ms: result.latency.p99,
-    errors: result.errors + result.non2xx,
-    rpc_calls_per_verify: requests ? +((proxy.counter.calls - callsBefore) / requests).toFixed(2) : null,
-    cpu_ms_per_request: before ? +((after.cpuMs - before.cpuMs) / requests).toFixed(3) : "shared with the load generator",
-    peak_rss_mb: after ? +(after.hwmKb / 1024).toFixed(1) : "shared",
-  };
-  console.log(JSON.stringify(row));
-  return row;
-}
+const run = (name, url, proxy, pid) => measureVerify({ name, url, proxy, pid, body, connections, seconds });
 const a = await run("rust (this repo)", `${ours.url}/verify`, oursProxy, ours.child.pid);
 const b = await run("typescript reference (@x402/svm)", `http://127.0.0.1:${refServer.address().port}/verify`, refProxy, null);
 console.log(`svm verify throughput ratio rust/typescript: ${(a.rps / b.rps).toFixed(1)}x; RPC calls per verify ${a.rpc_calls_per_verify} vs ${b.rpc_calls_per_verify}`);

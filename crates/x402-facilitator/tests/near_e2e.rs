@@ -117,21 +117,10 @@ async fn a_node_that_cannot_answer_is_our_trouble_and_an_unknown_outcome_is_pend
 async fn concurrent_settles_of_one_payment_send_one_transaction_stand_in() {
     let w = world(false, 20_000).await;
     let (payload, requirements) = w.payment(777).await;
-    let mut calls = tokio::task::JoinSet::new();
-    for _ in 0..8 {
-        let (http, url) = (w.http.clone(), format!("{}/settle", w.url));
-        let body = json!({"x402Version": 2, "paymentPayload": payload, "paymentRequirements": requirements});
-        calls.spawn(async move {
-            let response = http
-                .post(url)
-                .json(&body)
-                .send()
-                .await
-                .expect("settle answers");
-            response.json::<Value>().await.expect("json")
-        });
-    }
-    let answers: Vec<Value> = calls.join_all().await;
+    let body =
+        json!({"x402Version": 2, "paymentPayload": payload, "paymentRequirements": requirements});
+    let url = format!("{}/settle", w.url);
+    let answers = scratch::post_all_at_once(&w.http, &url, vec![body; 8]).await;
     let hashes: std::collections::BTreeSet<String> = answers
         .iter()
         .filter(|a| a["success"] == true)

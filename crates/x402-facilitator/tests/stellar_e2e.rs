@@ -168,21 +168,9 @@ async fn a_node_that_cannot_answer_is_our_trouble_and_an_unknown_outcome_is_pend
 async fn concurrent_settles_of_one_payment_send_one_transaction_stand_in() {
     let w = world(false, "").await;
     let one = w.payments(&w.payer, 777, 1).await.remove(0);
-    let mut calls = tokio::task::JoinSet::new();
-    for _ in 0..6 {
-        let (http, url) = (w.http.clone(), format!("{}/settle", w.url));
-        let body = json!({"x402Version": 2, "paymentPayload": one["payload"], "paymentRequirements": one["requirements"]});
-        calls.spawn(async move {
-            let response = http
-                .post(url)
-                .json(&body)
-                .send()
-                .await
-                .expect("settle answers");
-            response.json::<Value>().await.expect("json")
-        });
-    }
-    let answers: Vec<Value> = calls.join_all().await;
+    let body = json!({"x402Version": 2, "paymentPayload": one["payload"], "paymentRequirements": one["requirements"]});
+    let url = format!("{}/settle", w.url);
+    let answers = scratch::post_all_at_once(&w.http, &url, vec![body; 6]).await;
     let hashes: std::collections::BTreeSet<String> = answers
         .iter()
         .filter(|a| a["success"] == true)
@@ -204,21 +192,11 @@ async fn different_payments_settled_at_once_from_one_account_all_land_once_stand
     // replaced; each payment still moves exactly once.
     let w = world(false, "receipt_timeout_ms = 20000\n").await;
     let payments = w.payments(&w.payer, 1_000, 3).await;
-    let mut calls = tokio::task::JoinSet::new();
-    for one in &payments {
-        let (http, url) = (w.http.clone(), format!("{}/settle", w.url));
-        let body = json!({"x402Version": 2, "paymentPayload": one["payload"], "paymentRequirements": one["requirements"]});
-        calls.spawn(async move {
-            let response = http
-                .post(url)
-                .json(&body)
-                .send()
-                .await
-                .expect("settle answers");
-            response.json::<Value>().await.expect("json")
-        });
-    }
-    let answers: Vec<Value> = calls.join_all().await;
+    let bodies = payments
+        .iter()
+        .map(|one| json!({"x402Version": 2, "paymentPayload": one["payload"], "paymentRequirements": one["requirements"]}))
+        .collect();
+    let answers = scratch::post_all_at_once(&w.http, &format!("{}/settle", w.url), bodies).await;
     for answer in &answers {
         assert_eq!(answer["success"], true, "{answers:?}");
     }

@@ -94,3 +94,36 @@ pub async fn settle_entry(
         }
     }
 }
+
+/// The checks every v2-only `exact` scheme makes before it reads the payload: x402 v2, the
+/// scheme `exact` on both sides, the payload for `network`, and a `maxTimeoutSeconds` above
+/// 0. `family` names the chain in the refusal (`"NEAR"`, `"Stellar"`).
+pub fn v2_exact_basics(
+    payment: &x402_protocol::Payment,
+    network: &ChainId,
+    family: &str,
+) -> Result<(), Verdict> {
+    let refuse = |reason, message: String| Err(Verdict::invalid(reason, message, None));
+    if payment.version != x402_protocol::X402Version::V2 {
+        return refuse(
+            Reason::InvalidX402Version,
+            format!("{family} exact is x402 v2 only"),
+        );
+    }
+    if payment.scheme != "exact" || payment.payload_scheme != "exact" {
+        return refuse(Reason::InvalidScheme, "scheme is not exact".into());
+    }
+    if payment.payload_network.as_ref() != Some(network) {
+        return refuse(
+            Reason::InvalidNetwork,
+            format!("payload is for another network than {network}"),
+        );
+    }
+    if payment.requirements.max_timeout_seconds == 0 {
+        return refuse(
+            Reason::InvalidPaymentRequirements,
+            "maxTimeoutSeconds must be above 0".into(),
+        );
+    }
+    Ok(())
+}

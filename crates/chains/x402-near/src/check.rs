@@ -14,8 +14,8 @@ use base64::Engine as _;
 use near_primitives::action::delegate::SignedDelegateAction;
 use near_primitives::hash::CryptoHash;
 use serde_json::{json, Value};
-use x402_protocol::{Payment, Reason, Verdict, X402Version};
-use x402_settlement::answers::rpc_refusal;
+use x402_protocol::{Payment, Reason, Verdict};
+use x402_settlement::answers::{rpc_refusal, v2_exact_basics};
 use x402_settlement::jsonrpc::{CallResult, NodeError};
 
 use crate::payload::{self, Delegated, Refused, Wanted};
@@ -65,34 +65,7 @@ fn view_value(result: &Value) -> Option<Value> {
 impl NearChain {
     /// The requirements' own checks, before the payload is read.
     fn check_requirements(&self, payment: &Payment) -> Result<u128, Verdict> {
-        if payment.version != X402Version::V2 {
-            return Err(Verdict::invalid(
-                Reason::InvalidX402Version,
-                "NEAR exact is x402 v2 only",
-                None,
-            ));
-        }
-        if payment.scheme != "exact" || payment.payload_scheme != "exact" {
-            return Err(Verdict::invalid(
-                Reason::InvalidScheme,
-                "scheme is not exact",
-                None,
-            ));
-        }
-        if payment.payload_network.as_ref() != Some(&self.chain_id) {
-            return Err(Verdict::invalid(
-                Reason::InvalidNetwork,
-                format!("payload is for another network than {}", self.chain_id),
-                None,
-            ));
-        }
-        if payment.requirements.max_timeout_seconds == 0 {
-            return Err(Verdict::invalid(
-                Reason::InvalidPaymentRequirements,
-                "maxTimeoutSeconds must be above 0",
-                None,
-            ));
-        }
+        v2_exact_basics(payment, &self.chain_id, "NEAR")?;
         let extra = payment.requirements.extra.as_ref();
         if let Some(relayer) = extra.and_then(|e| e.get("relayerId")) {
             let ours = relayer

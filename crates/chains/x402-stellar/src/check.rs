@@ -10,8 +10,8 @@ use stellar_xdr::{
     ContractEventBody, ContractEventType, DiagnosticEvent, Limits, ReadXdr, ScVal,
     SorobanTransactionData, TransactionV1Envelope,
 };
-use x402_protocol::{Payment, Reason, Verdict, X402Version};
-use x402_settlement::answers::rpc_refusal;
+use x402_protocol::{Payment, Reason, Verdict};
+use x402_settlement::answers::{rpc_refusal, v2_exact_basics};
 use x402_settlement::jsonrpc::{CallResult, NodeError};
 
 use crate::payload::{self, address, i128_of, Refused, Transfer, Wanted};
@@ -60,26 +60,8 @@ impl StellarChain {
     /// The requirements' own checks, before the payload is read.
     fn check_requirements(&self, payment: &Payment) -> Result<i128, Verdict> {
         let invalid = |reason, message: &str| Err(Verdict::invalid(reason, message, None));
-        if payment.version != X402Version::V2 {
-            return invalid(Reason::InvalidX402Version, "Stellar exact is x402 v2 only");
-        }
-        if payment.scheme != "exact" || payment.payload_scheme != "exact" {
-            return invalid(Reason::InvalidScheme, "scheme is not exact");
-        }
-        if payment.payload_network.as_ref() != Some(&self.chain_id) {
-            return Err(Verdict::invalid(
-                Reason::InvalidNetwork,
-                format!("payload is for another network than {}", self.chain_id),
-                None,
-            ));
-        }
+        v2_exact_basics(payment, &self.chain_id, "Stellar")?;
         let requirements = &payment.requirements;
-        if requirements.max_timeout_seconds == 0 {
-            return invalid(
-                Reason::InvalidPaymentRequirements,
-                "maxTimeoutSeconds must be above 0",
-            );
-        }
         let sponsored = requirements
             .extra
             .as_ref()

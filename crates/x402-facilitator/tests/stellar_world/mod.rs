@@ -149,25 +149,11 @@ impl World {
     }
 
     pub async fn get(&self, path: &str) -> Value {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.url))
-            .send()
-            .await
-            .expect("answers");
-        response.json().await.expect("json")
+        super::scratch::get_json(&self.http, &format!("{}{path}", self.url)).await
     }
 
     pub async fn post(&self, path: &str, payload: &Value, requirements: &Value) -> Value {
-        let body = json!({"x402Version": 2, "paymentPayload": payload, "paymentRequirements": requirements});
-        let response = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .json(&body)
-            .send()
-            .await
-            .expect("answers");
-        assert_eq!(response.status(), 200);
-        response.json().await.expect("json")
+        let url = format!("{}{path}", self.url);
+        super::scratch::post_payment(&self.http, &url, payload, requirements).await
     }
 }

@@ -109,3 +109,44 @@ pub async fn serve_network(
     let (url, shutdown) = serve(state, config).await;
     (url, shutdown, scratch)
 }
+
+/// `POST url` with every one of `bodies` at once; the JSON answers, in the bodies' order.
+pub async fn post_all_at_once(
+    http: &reqwest::Client,
+    url: &str,
+    bodies: Vec<serde_json::Value>,
+) -> Vec<serde_json::Value> {
+    let calls = bodies.into_iter().map(|body| {
+        let (http, url) = (http.clone(), url.to_owned());
+        tokio::spawn(async move {
+            let response = http.post(url).json(&body).send().await.expect("answers");
+            response.json::<serde_json::Value>().await.expect("json")
+        })
+    });
+    let calls: Vec<_> = calls.collect();
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.push(call.await.expect("the call ran"));
+    }
+    answers
+}
+
+/// `GET url` as JSON.
+pub async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
+    let response = http.get(url).send().await.expect("answers");
+    response.json().await.expect("json")
+}
+
+/// `POST url` of a v2 `{paymentPayload, paymentRequirements}` body, which must be answered
+/// 200 (a refusal is a protocol answer); its JSON.
+pub async fn post_payment(
+    http: &reqwest::Client,
+    url: &str,
+    payload: &serde_json::Value,
+    requirements: &serde_json::Value,
+) -> serde_json::Value {
+    let body = serde_json::json!({"x402Version": 2, "paymentPayload": payload, "paymentRequirements": requirements});
+    let response = http.post(url).json(&body).send().await.expect("answers");
+    assert_eq!(response.status(), 200);
+    response.json().await.expect("json")
+}
