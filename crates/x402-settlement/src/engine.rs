@@ -15,6 +15,7 @@ use x402_protocol::{digest_matches, Payment, Reason, ReconcileReport, Settlement
 use crate::answers::{ledger_refusal, pending_answer, recorded_answer, settle_entry};
 use crate::metric;
 use crate::ops::{ChainOps, Draft, NotRecorded, Polling, Recording, SchemeOps, Sent, Status};
+use crate::single_flight::InFlight;
 
 /// How many open entries one reconcile pass looks at.
 const RECONCILE_BATCH: u32 = 1000;
@@ -23,12 +24,17 @@ const RECONCILE_BATCH: u32 = 1000;
 pub struct Engine<C> {
     ops: C,
     ledger: Arc<Ledger>,
+    in_flight: InFlight,
 }
 
 impl<C: ChainOps> Engine<C> {
     /// The engine for one network.
     pub fn new(chain: C, ledger: Arc<Ledger>) -> Self {
-        Engine { ops: chain, ledger }
+        Engine {
+            ops: chain,
+            ledger,
+            in_flight: InFlight::default(),
+        }
     }
 
     /// The chain's operations (schemes, health and the chain's own upkeep use them).
@@ -78,6 +84,16 @@ impl<C: ChainOps> Engine<C> {
                 amount: payment.requirements.amount.to_string(),
                 resource: payment.resource.clone(),
             },
+        };
+        // A duplicate of a payment being settled here waits for it, then reads its answer.
+        let patience = self.ops.polling().limit + Duration::from_secs(5);
+        let Some(_turn) = self.in_flight.enter(&draft.payment_key, patience).await else {
+            return Settlement::failed(
+                Reason::SettlementInProgress,
+                "another request is settling this payment; retry shortly",
+                scheme.claimed_payer(payment),
+                "",
+            );
         };
         match self.ledger.entry(&draft.network, &draft.payment_key).await {
             Err(e) => ledger_refusal(&draft.network, e, scheme.claimed_payer(payment)),

@@ -22,6 +22,7 @@ pub mod metric;
 mod ops;
 pub mod record;
 mod scheme;
+mod single_flight;
 
 pub use engine::{note_replacement, poll, Engine};
 pub use ops::{ChainOps, Draft, NotRecorded, Polling, Recording, SchemeOps, Sent, Status};
