@@ -15,7 +15,7 @@ mod near_world;
 
 use fault_proxy::Fault;
 use near_world::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn near_api_js_payments_settle_once_and_every_forgery_is_refused_stand_in() {
@@ -54,25 +54,16 @@ async fn deep_health_passes_on_the_stand_in_only_when_it_is_declared_one() {
 
     let w = world(false, 20_000).await;
     let deep = w.get("/health/deep").await;
-    let checks: Vec<&Value> = deep["checks"]
-        .as_array()
-        .expect("checks")
-        .iter()
-        .filter(|c| c["network"] == NETWORK)
-        .collect();
-    for name in [
-        "rpc_reachable",
-        "chain_id",
-        "head_block",
-        "signer_gas_balance",
-    ] {
-        let check = checks.iter().find(|c| c["name"] == name);
-        assert_eq!(
-            check.map(|c| c["ok"].clone()),
-            Some(json!(true)),
-            "{name}: {deep}"
-        );
-    }
+    scratch::assert_checks_pass(
+        &deep,
+        NETWORK,
+        &[
+            "rpc_reachable",
+            "chain_id",
+            "head_block",
+            "signer_gas_balance",
+        ],
+    );
     let text = deep.to_string();
     assert!(
         !text.contains(&w.node.url),

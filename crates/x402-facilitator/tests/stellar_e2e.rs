@@ -84,25 +84,16 @@ async fn a_fee_above_the_cap_is_refused_and_a_v1_request_is_told_v2_serves_stell
 async fn deep_health_reads_the_node_passphrase_ledger_and_fee_payer_balance_stand_in() {
     let w = world(false, "").await;
     let deep = w.get("/health/deep").await;
-    let checks: Vec<&Value> = deep["checks"]
-        .as_array()
-        .expect("checks")
-        .iter()
-        .filter(|c| c["network"] == NETWORK)
-        .collect();
-    for name in [
-        "rpc_reachable",
-        "network_passphrase",
-        "latest_ledger",
-        "signer_gas_balance",
-    ] {
-        let check = checks.iter().find(|c| c["name"] == name);
-        assert_eq!(
-            check.map(|c| c["ok"].clone()),
-            Some(json!(true)),
-            "{name}: {deep}"
-        );
-    }
+    scratch::assert_checks_pass(
+        &deep,
+        NETWORK,
+        &[
+            "rpc_reachable",
+            "network_passphrase",
+            "latest_ledger",
+            "signer_gas_balance",
+        ],
+    );
     assert!(
         !deep.to_string().contains(&w.node.url),
         "the RPC URL is a secret: {deep}"

@@ -150,3 +150,22 @@ pub async fn post_payment(
     assert_eq!(response.status(), 200);
     response.json().await.expect("json")
 }
+
+/// Asserts that `/health/deep`'s answer `deep` has every check in `names` for `network`, and
+/// passed.
+pub fn assert_checks_pass(deep: &serde_json::Value, network: &str, names: &[&str]) {
+    let checks: Vec<&serde_json::Value> = deep["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["network"] == network)
+        .collect();
+    for name in names {
+        let check = checks.iter().find(|c| c["name"] == *name);
+        assert_eq!(
+            check.map(|c| c["ok"].clone()),
+            Some(serde_json::Value::Bool(true)),
+            "{name}: {deep}"
+        );
+    }
+}
