@@ -137,7 +137,8 @@ pub static KNOWN_NETWORKS: &[KnownNetwork] = &[
     },
     KnownNetwork {
         v1_name: "stellar",
-        v1_aliases: &[],
+        // The CAIP-2 reference spelled as a v1 name: `RPC_URL_STELLAR_PUBNET` serves it too.
+        v1_aliases: &["stellar-pubnet"],
         retired_caip2: &[],
         caip2: "stellar:pubnet",
         family: ChainFamily::Stellar,

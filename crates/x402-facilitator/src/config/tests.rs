@@ -47,6 +47,45 @@ fn svm_network_takes_the_svm_key_and_policy_defaults() {
 }
 
 #[test]
+fn stellar_networks_take_the_stellar_key_by_either_pubnet_spelling() {
+    let seed = "SAKICEVQLYWGSOJS4WW7HZJWAHZVEEBS527LHK5V4MLJALYKICQCJXMW";
+    for (key, id) in [
+        ("RPC_URL_STELLAR_TESTNET", "stellar:testnet"),
+        ("RPC_URL_STELLAR_PUBNET", "stellar:pubnet"),
+        ("RPC_URL_STELLAR", "stellar:pubnet"),
+    ] {
+        let config = Config::load(
+            None,
+            &env(&[
+                (key, "http://127.0.0.1:8000"),
+                ("STELLAR_PRIVATE_KEY", seed),
+                ("EVM_PRIVATE_KEY", KEY),
+            ]),
+        )
+        .unwrap();
+        let network = &config.networks[0];
+        assert_eq!(network.chain_id.to_string(), id, "{key}");
+        assert_eq!(
+            network.signer_keys[0].expose(),
+            seed,
+            "the Stellar key, not the EVM one"
+        );
+        assert_eq!(
+            network.chain,
+            ChainOptions::Stellar(x402_stellar::StellarOptions::default())
+        );
+        assert_eq!(
+            network.min_signer_balance,
+            x402_stellar::config::DEFAULT_MIN_SIGNER_STROOPS
+        );
+        assert!(
+            !network.assets.listed().is_empty(),
+            "Circle's USDC by default"
+        );
+    }
+}
+
+#[test]
 fn fogo_by_its_retired_spelling_is_served_under_its_genesis_id_with_a_notice() {
     let dir = std::env::temp_dir().join(format!("x402-config-fogo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
