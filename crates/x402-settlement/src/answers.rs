@@ -6,6 +6,7 @@
 use x402_ledger::{Entry, EntryState, Ledger};
 use x402_protocol::{ChainId, Reason, Settlement, Verdict};
 
+use crate::jsonrpc::{CallResult, NodeError};
 use crate::record::{from_record, to_record};
 
 /// The answer recorded for a finished entry; `failed_reason` covers a record this build
@@ -52,6 +53,30 @@ pub fn rpc_refusal(
         format!("the facilitator cannot reach {network} right now; retry later"),
         payer,
     )
+}
+
+/// The refusal when the node answered a read every payment needs with an error, or with
+/// something unreadable: the facilitator's trouble, logged, never the payer's.
+pub fn node_refusal(network: &ChainId, what: &str, node: &NodeError, payer: &str) -> Verdict {
+    tracing::warn!(network = %network, code = node.code, cause = ?node.cause, "{what} failed at the node");
+    Verdict::invalid(
+        Reason::RpcUnavailable,
+        format!("the node could not answer {what}; retry later"),
+        Some(payer.to_owned()),
+    )
+}
+
+/// The result of a read every payment needs; any error, the endpoints' or the node's, is
+/// the facilitator's trouble ([`rpc_refusal`], [`node_refusal`]).
+pub fn node_answer(
+    answer: CallResult,
+    network: &ChainId,
+    what: &str,
+    payer: &str,
+) -> Result<serde_json::Value, Verdict> {
+    answer
+        .map_err(|e| rpc_refusal(network, e, Some(payer.to_owned())))?
+        .map_err(|e| node_refusal(network, what, &e, payer))
 }
 
 /// The refusal when the ledger cannot be used: nothing was signed or sent.

@@ -27,3 +27,13 @@ mod single_flight;
 pub use engine::{note_replacement, poll, Engine};
 pub use ops::{ChainOps, Draft, NotRecorded, Polling, Recording, SchemeOps, Sent, Status};
 pub use scheme::{EngineScheme, OnEngine};
+
+/// Which of `count` signers settles the payment `payment_key`: spread over them by the
+/// payment's identity, so one payment always goes to the same signer (its retries and
+/// replacements stay on one account's nonce or sequence).
+pub fn signer_index(payment_key: &str, count: usize) -> usize {
+    let spread = payment_key.bytes().fold(0usize, |a, b| {
+        a.wrapping_mul(31).wrapping_add(usize::from(b))
+    });
+    spread % count.max(1)
+}

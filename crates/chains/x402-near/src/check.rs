@@ -15,7 +15,7 @@ use near_primitives::action::delegate::SignedDelegateAction;
 use near_primitives::hash::CryptoHash;
 use serde_json::{json, Value};
 use x402_protocol::{Payment, Reason, Verdict};
-use x402_settlement::answers::{rpc_refusal, v2_exact_basics};
+use x402_settlement::answers::{node_answer, node_refusal, rpc_refusal, v2_exact_basics};
 use x402_settlement::jsonrpc::{CallResult, NodeError};
 
 use crate::payload::{self, Delegated, Refused, Wanted};
@@ -206,19 +206,12 @@ impl Judge<'_> {
     }
 
     fn trouble(&self, what: &str, node: &NodeError) -> Verdict {
-        tracing::warn!(network = %self.chain.chain_id, code = node.code, cause = ?node.cause, "{what} failed at the node");
-        Verdict::invalid(
-            Reason::RpcUnavailable,
-            format!("the node could not answer {what}; retry later"),
-            Some(self.payer.to_owned()),
-        )
+        node_refusal(&self.chain.chain_id, what, node, self.payer)
     }
 
     /// A read every payment needs: any error is ours.
     fn read(&self, answer: CallResult, what: &str) -> Result<Value, Verdict> {
-        answer
-            .map_err(|e| self.ours(e))?
-            .map_err(|e| self.trouble(what, &e))
+        node_answer(answer, &self.chain.chain_id, what, self.payer)
     }
 
     /// A token view's JSON value.

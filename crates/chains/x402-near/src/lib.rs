@@ -169,10 +169,10 @@ impl NearChain {
     /// The relayer for a payment: spread over the keys by the payment's identity, so one
     /// payment always goes to the same key.
     pub(crate) fn relayer_for(&self, payment_key: &str) -> Option<&Relayer> {
-        let spread = payment_key.bytes().fold(0usize, |a, b| {
-            a.wrapping_mul(31).wrapping_add(usize::from(b))
-        });
-        self.relayers.get(spread % self.relayers.len().max(1))
+        self.relayers.get(x402_settlement::signer_index(
+            payment_key,
+            self.relayers.len(),
+        ))
     }
 }
 

@@ -158,10 +158,10 @@ impl StellarChain {
     /// The signer for a payment: spread over the accounts by the payment's identity, so
     /// one payment always goes to the same account.
     pub(crate) fn signer_for(&self, payment_key: &str) -> Option<&Signer> {
-        let spread = payment_key.bytes().fold(0usize, |a, b| {
-            a.wrapping_mul(31).wrapping_add(usize::from(b))
-        });
-        self.signers.get(spread % self.signers.len().max(1))
+        self.signers.get(x402_settlement::signer_index(
+            payment_key,
+            self.signers.len(),
+        ))
     }
 
     /// The unsigned transaction a check simulates: the first signer as source, the
