@@ -195,11 +195,12 @@ pub fn apply(
     data: &SorobanTransactionData,
     seed: [u8; 32],
 ) -> Result<Applied, String> {
+    let config = network_config();
     let budget = Budget::try_from_configs(
         u64::from(data.resources.instructions),
         u64::from(TX_MEMORY_LIMIT),
-        network_config().cpu_cost_params,
-        network_config().memory_cost_params,
+        config.cpu_cost_params,
+        config.memory_cost_params,
     )
     .map_err(|e| format!("{e:?}"))?;
     let footprint = &data.resources.footprint;

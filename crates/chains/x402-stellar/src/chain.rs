@@ -16,7 +16,8 @@ use x402_ledger::{Entry, Ledger};
 use x402_protocol::{ChainId, Reason, Settlement};
 use x402_settlement::{ChainOps, Polling, Sent, Status};
 
-use crate::{now, sign, transaction, Signer, StellarChain, BASE_FEE};
+use crate::check::simulation;
+use crate::{now, sign, transaction, Signer, StellarChain};
 
 /// What `sendTransaction` answered.
 enum Submitted {
@@ -124,14 +125,10 @@ impl StellarChain {
                 "the recorded transaction holds no invocation".into(),
             ));
         };
-        let probe = self.simulation_envelope(&op);
-        let (simulated, sequence) = tokio::join!(
-            self.rpc
-                .call("simulateTransaction", json!({"transaction": probe})),
-            self.account_sequence(&signer.address)
-        );
-        let simulated = match simulated {
-            Ok(Ok(simulated)) => simulated,
+        let (simulated, sequence) =
+            tokio::join!(self.simulate(&op), self.account_sequence(&signer.address));
+        let answer = match simulated {
+            Ok(Ok(answer)) => answer,
             Ok(Err(node)) => {
                 return Err(Sent::Unknown(format!(
                     "simulateTransaction failed at the node ({})",
@@ -140,36 +137,27 @@ impl StellarChain {
             }
             Err(e) => return Err(Sent::Unknown(e.to_string())),
         };
-        if let Some(error) = simulated.get("error").and_then(Value::as_str) {
-            let first = error
-                .lines()
-                .find(|l| l.contains("Error("))
-                .unwrap_or(error);
-            return Err(Sent::Failed(Settlement::failed(
-                Reason::ExactStellarSimulationFailed,
-                format!("the settlement transaction could not land and the payment no longer simulates ({}); nothing moved", first.trim()),
-                Some(entry.payer.clone()),
-                entry.tx_hash.clone(),
-            )));
-        }
-        let Some(data) = simulated
-            .get("transactionData")
-            .and_then(Value::as_str)
-            .and_then(|d| SorobanTransactionData::from_xdr_base64(d, Limits::len(1 << 16)).ok())
-        else {
-            return Err(Sent::Unknown(
-                "the simulation gave no readable resources".into(),
-            ));
+        let data = match simulation(&answer) {
+            Some(Ok(data)) => data,
+            Some(Err(error)) => {
+                return Err(Sent::Failed(Settlement::failed(
+                    Reason::ExactStellarSimulationFailed,
+                    format!("the settlement transaction could not land and the payment no longer simulates ({error}); nothing moved"),
+                    Some(entry.payer.clone()),
+                    entry.tx_hash.clone(),
+                )))
+            }
+            None => {
+                return Err(Sent::Unknown(
+                    "the simulation gave no readable resources".into(),
+                ))
+            }
         };
         let sequence = match sequence {
             Ok(sequence) => sequence.saturating_add(1),
             Err(e) => return Err(Sent::Unknown(e)),
         };
-        let Some(fee) = u32::try_from(data.resource_fee)
-            .ok()
-            .and_then(|f| f.checked_add(BASE_FEE))
-            .filter(|f| *f <= self.options.max_fee_stroops)
-        else {
+        let Some(fee) = self.settlement_fee(&data) else {
             return Err(Sent::Failed(Settlement::failed(
                 Reason::ExactStellarFeeExceedsMaximum,
                 format!(
@@ -357,7 +345,7 @@ impl ChainOps for StellarChain {
     }
 
     async fn status(&self, entry: &Entry) -> Result<Status, String> {
-        // Any of the entry's transactions may be the one that landed.
+        // Any of the entry's transactions (the current one among them) may have landed.
         let mut current = None;
         for hash in entry.tx_hashes.iter().rev() {
             match self.outcome(hash).await? {
@@ -365,13 +353,6 @@ impl ChainOps for StellarChain {
                 Some(Err(failed)) if *hash == entry.tx_hash => current = Some(failed),
                 _ => {}
             }
-        }
-        if entry.tx_hashes.is_empty() {
-            current = match self.outcome(&entry.tx_hash).await? {
-                Some(Ok(())) => return Ok(Status::Landed(Ok(()))),
-                Some(Err(failed)) => Some(failed),
-                None => None,
-            };
         }
         Ok(current.map_or(Status::Unseen, |failed| Status::Landed(Err(failed))))
     }

@@ -7,11 +7,11 @@
 
 use serde_json::{json, Value};
 use stellar_xdr::{
-    ContractEventBody, ContractEventType, DiagnosticEvent, Limits, ReadXdr, ScVal,
-    SorobanTransactionData, TransactionV1Envelope,
+    ContractEventBody, ContractEventType, DiagnosticEvent, InvokeHostFunctionOp, Limits, ReadXdr,
+    ScVal, SorobanTransactionData, TransactionV1Envelope,
 };
 use x402_protocol::{Payment, Reason, Verdict};
-use x402_settlement::answers::{rpc_refusal, v2_exact_basics};
+use x402_settlement::answers::{node_answer, node_refusal, v2_exact_basics};
 use x402_settlement::jsonrpc::{CallResult, NodeError};
 
 use crate::payload::{self, address, i128_of, Refused, Transfer, Wanted};
@@ -112,6 +112,25 @@ impl StellarChain {
                 payload::decode(encoded).map_err(refusal)?
             }
         };
+        let transfer = self
+            .transfer_of(payment, &envelope, amount)
+            .map_err(refusal)?;
+        let window = payment
+            .requirements
+            .max_timeout_seconds
+            .div_ceil(u64::from(self.options.ledger_seconds));
+        self.check_chain_state(transfer, &payment.requirements.asset, window)
+            .await
+    }
+
+    /// The payload's transfer, checked against the requirements (paying `amount`) without
+    /// I/O: what both the check and the payment's ledger key read.
+    pub(crate) fn transfer_of(
+        &self,
+        payment: &Payment,
+        envelope: &TransactionV1Envelope,
+        amount: i128,
+    ) -> Result<Transfer, Refused> {
         let ours = self.signer_addresses();
         let wanted = Wanted {
             asset: &payment.requirements.asset,
@@ -119,12 +138,24 @@ impl StellarChain {
             amount,
             ours: &ours,
         };
-        let transfer = payload::inspect(&envelope, &wanted).map_err(refusal)?;
-        let window = payment
-            .requirements
-            .max_timeout_seconds
-            .div_ceil(u64::from(self.options.ledger_seconds));
-        self.check_chain_state(transfer, &wanted, window).await
+        payload::inspect(envelope, &wanted)
+    }
+
+    /// Simulates `op` in the unsigned transaction a check simulates.
+    pub(crate) async fn simulate(&self, op: &InvokeHostFunctionOp) -> CallResult {
+        let probe = self.simulation_envelope(op);
+        self.rpc
+            .call("simulateTransaction", json!({"transaction": probe}))
+            .await
+    }
+
+    /// The whole fee of a settlement with the simulated `data`: the base fee plus its
+    /// resource fee; `None` above `max_fee_stroops`.
+    pub(crate) fn settlement_fee(&self, data: &SorobanTransactionData) -> Option<u32> {
+        u32::try_from(data.resource_fee)
+            .ok()
+            .and_then(|f| f.checked_add(BASE_FEE))
+            .filter(|f| *f <= self.options.max_fee_stroops)
     }
 
     /// The latest ledger and this facilitator's simulation, read at once, judged in the
@@ -132,14 +163,12 @@ impl StellarChain {
     async fn check_chain_state(
         &self,
         transfer: Transfer,
-        wanted: &Wanted<'_>,
+        asset: &str,
         window: u64,
     ) -> Result<Ready, Verdict> {
-        let probe = self.simulation_envelope(&transfer.op);
         let (latest, simulated) = tokio::join!(
             self.rpc.call("getLatestLedger", Value::Null),
-            self.rpc
-                .call("simulateTransaction", json!({"transaction": probe})),
+            self.simulate(&transfer.op),
         );
         let judge = Judge {
             chain: self,
@@ -153,41 +182,48 @@ impl StellarChain {
             .ok_or_else(|| judge.trouble("getLatestLedger", &NodeError::unreadable()))?;
         judge.expiration(&transfer, current, window)?;
         let simulated = judge.read(simulated, "simulateTransaction")?;
-        if let Some(error) = simulated.get("error").and_then(Value::as_str) {
-            let first = error
-                .lines()
-                .find(|l| l.contains("Error("))
-                .unwrap_or(error);
-            return Err(judge.refuse(
-                Reason::ExactStellarSimulationFailed,
-                format!("the simulation failed: {}", first.trim()),
-            ));
-        }
-        let data = simulated
-            .get("transactionData")
-            .and_then(Value::as_str)
-            .and_then(|d| SorobanTransactionData::from_xdr_base64(d, Limits::len(1 << 16)).ok())
-            .ok_or_else(|| judge.trouble("simulateTransaction", &NodeError::unreadable()))?;
-        judge.events(&simulated, &transfer, wanted.asset)?;
-        let fee = u32::try_from(data.resource_fee)
-            .ok()
-            .and_then(|f| f.checked_add(BASE_FEE))
-            .filter(|f| *f <= self.options.max_fee_stroops)
-            .ok_or_else(|| {
-                judge.refuse(
-                    Reason::ExactStellarFeeExceedsMaximum,
-                    format!(
-                        "the settlement would cost {} stroops of resource fee; this facilitator pays at most {} in all",
-                        data.resource_fee, self.options.max_fee_stroops
-                    ),
-                )
-            })?;
+        let data = match simulation(&simulated) {
+            Some(Ok(data)) => data,
+            Some(Err(error)) => {
+                return Err(judge.refuse(
+                    Reason::ExactStellarSimulationFailed,
+                    format!("the simulation failed: {error}"),
+                ))
+            }
+            None => return Err(judge.trouble("simulateTransaction", &NodeError::unreadable())),
+        };
+        judge.events(&simulated, &transfer, asset)?;
+        let fee = self.settlement_fee(&data).ok_or_else(|| {
+            judge.refuse(
+                Reason::ExactStellarFeeExceedsMaximum,
+                format!(
+                    "the settlement would cost {} stroops of resource fee; this facilitator pays at most {} in all",
+                    data.resource_fee, self.options.max_fee_stroops
+                ),
+            )
+        })?;
         Ok(Ready {
             transfer,
             data,
             fee,
         })
     }
+}
+
+/// What a `simulateTransaction` answer says: the host's error (its `Error(…)` line) when the
+/// invocation failed, else the resources and resource fee; `None` when it says neither.
+pub(crate) fn simulation(simulated: &Value) -> Option<Result<SorobanTransactionData, String>> {
+    if let Some(error) = simulated.get("error").and_then(Value::as_str) {
+        let first = error
+            .lines()
+            .find(|l| l.contains("Error("))
+            .unwrap_or(error);
+        return Some(Err(first.trim().to_owned()));
+    }
+    let data = simulated.get("transactionData")?.as_str()?;
+    SorobanTransactionData::from_xdr_base64(data, Limits::len(1 << 16))
+        .ok()
+        .map(Ok)
 }
 
 /// One payment's chain reads, judged: refusals name the payer; what the node cannot answer
@@ -206,19 +242,12 @@ impl Judge<'_> {
     }
 
     fn trouble(&self, what: &str, node: &NodeError) -> Verdict {
-        tracing::warn!(network = %self.chain.chain_id, code = node.code, "{what} failed at the node");
-        Verdict::invalid(
-            Reason::RpcUnavailable,
-            format!("the node could not answer {what}; retry later"),
-            Some(self.payer.to_owned()),
-        )
+        node_refusal(&self.chain.chain_id, what, node, self.payer)
     }
 
     /// A read every payment needs: any error is ours.
     fn read(&self, answer: CallResult, what: &str) -> Result<Value, Verdict> {
-        answer
-            .map_err(|e| rpc_refusal(&self.chain.chain_id, e, Some(self.payer.to_owned())))?
-            .map_err(|e| self.trouble(what, &e))
+        node_answer(answer, &self.chain.chain_id, what, self.payer)
     }
 
     /// The entries expire after the current ledger and within the window

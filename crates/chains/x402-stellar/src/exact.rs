@@ -14,7 +14,6 @@ use x402_settlement::{Engine, EngineScheme, NotRecorded, Recording, SchemeOps};
 
 use crate::chain::{settlement, validity_seconds};
 use crate::check::{claimed_payer, payload_envelope, Ready};
-use crate::payload::{self, Wanted};
 use crate::{now, StellarChain};
 
 /// `exact` on one Stellar network.
@@ -41,15 +40,9 @@ impl SchemeOps for ExactStellar {
     }
 
     fn payment_key(&self, payment: &Payment, envelope: &TransactionV1Envelope) -> Option<String> {
-        let amount = payment.requirements.amount.as_u128()?;
-        let ours = self.engine.chain().signer_addresses();
-        let wanted = Wanted {
-            asset: &payment.requirements.asset,
-            pay_to: &payment.requirements.pay_to,
-            amount: i128::try_from(amount).ok()?,
-            ours: &ours,
-        };
-        let transfer = payload::inspect(envelope, &wanted).ok()?;
+        let amount = i128::try_from(payment.requirements.amount.as_u128()?).ok()?;
+        let chain = self.engine.chain();
+        let transfer = chain.transfer_of(payment, envelope, amount).ok()?;
         Some(authorization_key(&transfer.from, transfer.nonce))
     }
 
