@@ -159,19 +159,10 @@ async fn a_node_that_cannot_answer_is_our_trouble_and_an_unknown_outcome_is_pend
 async fn concurrent_settles_of_one_payment_send_one_transaction_stand_in() {
     let w = world(false, "").await;
     let one = w.payments(&w.payer, 777, 1).await.remove(0);
-    let body = json!({"x402Version": 2, "paymentPayload": one["payload"], "paymentRequirements": one["requirements"]});
+    let body = scratch::payment_body(&one["payload"], &one["requirements"]);
     let url = format!("{}/settle", w.url);
     let answers = scratch::post_all_at_once(&w.http, &url, vec![body; 6]).await;
-    let hashes: std::collections::BTreeSet<String> = answers
-        .iter()
-        .filter(|a| a["success"] == true)
-        .map(|a| a["transaction"].as_str().unwrap_or_default().to_owned())
-        .collect();
-    assert_eq!(hashes.len(), 1, "{answers:?}");
-    for answer in &answers {
-        let ok = answer["success"] == true || answer["errorReason"] == "settlement_in_progress";
-        assert!(ok, "{answer}");
-    }
+    scratch::assert_one_settlement(&answers);
     assert_eq!(w.node.applied(), 1);
     assert_eq!(w.usdc_of(&w.merchant), 777);
 }
@@ -185,7 +176,7 @@ async fn different_payments_settled_at_once_from_one_account_all_land_once_stand
     let payments = w.payments(&w.payer, 1_000, 3).await;
     let bodies = payments
         .iter()
-        .map(|one| json!({"x402Version": 2, "paymentPayload": one["payload"], "paymentRequirements": one["requirements"]}))
+        .map(|one| scratch::payment_body(&one["payload"], &one["requirements"]))
         .collect();
     let answers = scratch::post_all_at_once(&w.http, &format!("{}/settle", w.url), bodies).await;
     for answer in &answers {

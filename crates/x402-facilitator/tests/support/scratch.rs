@@ -131,6 +131,29 @@ pub async fn post_all_at_once(
     answers
 }
 
+/// The v2 `/verify` and `/settle` body of a payment.
+pub fn payment_body(
+    payload: &serde_json::Value,
+    requirements: &serde_json::Value,
+) -> serde_json::Value {
+    serde_json::json!({"x402Version": 2, "paymentPayload": payload, "paymentRequirements": requirements})
+}
+
+/// Asserts that concurrent settles of one payment agree on one transaction: every answer
+/// succeeded with it or said another request was settling it.
+pub fn assert_one_settlement(answers: &[serde_json::Value]) {
+    let hashes: std::collections::BTreeSet<&str> = answers
+        .iter()
+        .filter(|a| a["success"] == true)
+        .map(|a| a["transaction"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(hashes.len(), 1, "{answers:?}");
+    for answer in answers {
+        let ok = answer["success"] == true || answer["errorReason"] == "settlement_in_progress";
+        assert!(ok, "{answer}");
+    }
+}
+
 /// `GET url` as JSON.
 pub async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
     let response = http.get(url).send().await.expect("answers");
@@ -145,7 +168,7 @@ pub async fn post_payment(
     payload: &serde_json::Value,
     requirements: &serde_json::Value,
 ) -> serde_json::Value {
-    let body = serde_json::json!({"x402Version": 2, "paymentPayload": payload, "paymentRequirements": requirements});
+    let body = payment_body(payload, requirements);
     let response = http.post(url).json(&body).send().await.expect("answers");
     assert_eq!(response.status(), 200);
     response.json().await.expect("json")
